@@ -1,0 +1,82 @@
+# vhost-device-console - a vhost-user VirtIO console backend
+# See README for the two commands that matter: `make run` and `make check`.
+.POSIX:
+
+VERSION   = 0.1.0
+PREFIX    = /usr/local
+BINDIR    = $(PREFIX)/bin
+MANPREFIX = $(PREFIX)/share/man
+DESTDIR   =
+
+CC      = cc
+CFLAGS  = -O2 -g
+LDFLAGS =
+# What the code needs, whatever CFLAGS the user passes.
+VC_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DVERSION=\"$(VERSION)\"
+VC_CFLAGS   = -std=c11 -Wall -Wextra -Werror $(VC_CPPFLAGS) $(CFLAGS)
+# The test programs play QEMU and a Linux guest: they may use Linux calls.
+TEST_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g
+
+BIN  = vhost-device-console
+SRC  = vhost-device-console.c vhu.c util.c backends/network.c backends/nested.c backends/outq.c
+HDR  = vhu.h util.h virtio_console.h backends/backend.h
+TESTBIN =
+
+# Where `make run` puts the vhost-user socket (device 0 is $(RUN_SOCKET)0).
+RUN_SOCKET = /tmp/vhost-device-console.sock
+RUN_ARGS   = --backend=nested
+
+all: $(BIN)
+
+$(BIN): $(SRC) $(HDR)
+	$(CC) $(VC_CFLAGS) $(LDFLAGS) -o $@ $(SRC)
+
+# ASan + UBSan build for the test suite (clang's runtimes).
+asan: $(BIN).asan
+$(BIN).asan: $(SRC) $(HDR)
+	clang $(VC_CFLAGS) -O1 -fno-omit-frame-pointer \
+		-fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		-o $@ $(SRC)
+
+# A static binary against musl (Debian: musl-tools).
+static: $(BIN).static
+$(BIN).static: $(SRC) $(HDR)
+	musl-gcc $(VC_CFLAGS) -static -o $@ $(SRC)
+	@ls -l $@ | awk '{print "static binary: " $$5 " bytes"}'
+
+tests/frontend: tests/frontend.c virtio_console.h
+	$(CC) $(TEST_CFLAGS) -o $@ tests/frontend.c
+tests/ptyrun: tests/ptyrun.c
+	$(CC) $(TEST_CFLAGS) -o $@ tests/ptyrun.c
+
+run: $(BIN)
+	./$(BIN) --socket-path=$(RUN_SOCKET) $(RUN_ARGS)
+
+# The test suite. Run as root it installs what it needs from Debian;
+# otherwise it names the one apt-get line to run and stops.
+check: $(BIN) $(TESTBIN)
+	sh tests/deps.sh
+	bats tests
+
+check-asan: $(BIN).asan $(TESTBIN)
+	sh tests/deps.sh
+	VC_DAEMON=$$PWD/$(BIN).asan bats tests
+
+# Boot the QEMU lab guest (../shared/qemu-lab) against the daemon.
+check-qemu: $(BIN)
+	sh tests/check-qemu.sh
+
+install: $(BIN)
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1
+	cp -f $(BIN) $(DESTDIR)$(BINDIR)/$(BIN)
+	chmod 755 $(DESTDIR)$(BINDIR)/$(BIN)
+	cp -f $(BIN).1 $(DESTDIR)$(MANPREFIX)/man1/$(BIN).1
+	chmod 644 $(DESTDIR)$(MANPREFIX)/man1/$(BIN).1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/$(BIN) $(DESTDIR)$(MANPREFIX)/man1/$(BIN).1
+
+clean:
+	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN)
+
+.PHONY: all asan static run check check-asan check-qemu install uninstall clean

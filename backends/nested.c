@@ -1,0 +1,301 @@
+/*
+ * backends/nested.c - the console on the daemon's own terminal.
+ *
+ * When stdin is a terminal it goes into raw mode, so that every key,
+ * Ctrl-C included, reaches the guest; the settings are restored on every
+ * way out: normal exit, die(), SIGTERM/SIGINT/SIGHUP (through the loop),
+ * and fatal signals (a handler here).  The escape character (Ctrl-] by
+ * default) followed by 'q' quits; pressed twice it sends itself.
+ *
+ * Without a terminal, stdin and stdout are plain byte streams: no escape
+ * processing, and EOF on stdin ends input while output goes on.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../util.h"
+#include "backend.h"
+
+#define NESTED_QUEUE_SIZE (64 * 1024)
+
+struct nested {
+	int in_fd, out_fd;
+	int tty;                /* stdin is a terminal, now in raw mode */
+	int in_eof;
+	int escape;             /* escape character, -1 for none */
+	int esc_pending;        /* the escape character was just typed */
+	struct outq out;
+	int dropping;
+};
+
+/*
+ * What must be put back on the way out.  File-static because a fatal
+ * signal handler needs it and gets no arguments; set once at open.
+ */
+static struct termios saved_termios;
+static int saved_tty_fd = -1;
+static int saved_out_fd = -1, saved_out_flags;
+
+/* Async-signal-safe: tcsetattr and fcntl only. */
+static void
+nested_restore(void)
+{
+	if (saved_tty_fd >= 0)
+		tcsetattr(saved_tty_fd, TCSADRAIN, &saved_termios);
+	if (saved_out_fd >= 0)
+		fcntl(saved_out_fd, F_SETFL, saved_out_flags);
+}
+
+static void
+on_fatal_signal(int sig)
+{
+	nested_restore();
+	raise(sig);   /* SA_RESETHAND: now with the default action */
+}
+
+static void
+catch_fatal_signals(void)
+{
+	static const int sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_fatal_signal;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
+/* Raw mode by hand: cfmakeraw() is not POSIX. */
+static void
+make_raw(struct termios *t)
+{
+	t->c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL |
+	                IXON);
+	t->c_oflag &= ~OPOST;
+	t->c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+	t->c_cflag &= ~(CSIZE | PARENB);
+	t->c_cflag |= CS8;
+	t->c_cc[VMIN] = 1;
+	t->c_cc[VTIME] = 0;
+}
+
+static int
+nested_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
+            size_t errlen)
+{
+	struct nested *n = calloc(1, sizeof *n);
+	struct termios raw;
+	int fl;
+
+	if (!n) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n->in_fd = STDIN_FILENO;
+	n->out_fd = STDOUT_FILENO;
+	n->escape = cfg->escape;
+	outq_init(&n->out, NESTED_QUEUE_SIZE);
+	if (n->in_fd >= FD_SETSIZE || n->out_fd >= FD_SETSIZE) {
+		snprintf(err, errlen, "stdin/stdout are not usable");
+		free(n);
+		return -1;
+	}
+	/* Output must never block the loop: non-blocking, restored later. */
+	fl = fcntl(n->out_fd, F_GETFL);
+	if (fl < 0) {
+		snprintf(err, errlen, "stdout: %s", strerror(errno));
+		free(n);
+		return -1;
+	}
+	saved_out_flags = fl;
+	saved_out_fd = n->out_fd;
+	fcntl(n->out_fd, F_SETFL, fl | O_NONBLOCK);
+	if (isatty(n->in_fd) && tcgetattr(n->in_fd, &saved_termios) == 0) {
+		saved_tty_fd = n->in_fd;
+		catch_fatal_signals();
+		raw = saved_termios;
+		make_raw(&raw);
+		if (tcsetattr(n->in_fd, TCSADRAIN, &raw) < 0) {
+			snprintf(err, errlen, "cannot set raw mode: %s", strerror(errno));
+			nested_restore();
+			free(n);
+			return -1;
+		}
+		n->tty = 1;
+		log_set_raw(1);
+	}
+	ep->priv = n;
+	return 0;
+}
+
+static void
+nested_close(struct endpoint *ep)
+{
+	struct nested *n = ep->priv;
+
+	if (!n)
+		return;
+	/* Last output first, while the terminal is still ours. */
+	fcntl(n->out_fd, F_SETFL, saved_out_flags);
+	if (n->out.len)
+		outq_flush(&n->out, n->out_fd);
+	nested_restore();
+	saved_tty_fd = saved_out_fd = -1;
+	log_set_raw(0);
+	if (n->out.dropped)
+		logmsg("console %u: %llu bytes of guest output were dropped "
+		       "(the terminal did not keep up)", ep->index, n->out.dropped);
+	outq_free(&n->out);
+	free(n);
+	ep->priv = NULL;
+}
+
+static void
+nested_describe(struct endpoint *ep, char *buf, size_t len)
+{
+	struct nested *n = ep->priv;
+
+	if (!n->tty)
+		snprintf(buf, len, "stdin/stdout");
+	else if (n->escape < 0)
+		snprintf(buf, len, "this terminal (no escape key: stop with SIGTERM)");
+	else if (n->escape < 0x20)
+		snprintf(buf, len, "this terminal (^%c q quits, ^%c ^%c sends ^%c)",
+		         n->escape + '@', n->escape + '@', n->escape + '@',
+		         n->escape + '@');
+	else
+		snprintf(buf, len, "this terminal (%c q quits, %c %c sends %c)",
+		         n->escape, n->escape, n->escape, n->escape);
+}
+
+static int
+nested_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
+{
+	struct nested *n = ep->priv;
+
+	if (!n->in_eof && console_input_room(ep->con) > (size_t)n->esc_pending) {
+		FD_SET(n->in_fd, rd);
+		if (n->in_fd > maxfd)
+			maxfd = n->in_fd;
+	}
+	if (n->out.len) {
+		FD_SET(n->out_fd, wr);
+		if (n->out_fd > maxfd)
+			maxfd = n->out_fd;
+	}
+	return maxfd;
+}
+
+/*
+ * Apply the escape key to buf in place: ESC q quits, ESC ESC is one ESC,
+ * ESC x is both.  Returns the bytes left for the guest.  The caller leaves
+ * one byte of room while an ESC is pending, for the ESC x case.
+ */
+static size_t
+apply_escape(struct endpoint *ep, struct nested *n, char *buf, size_t len,
+             char *out)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char ch = buf[i];
+
+		if (n->esc_pending) {
+			n->esc_pending = 0;
+			if (ch == 'q' || ch == 'Q') {
+				ep->quit = 1;
+				return o;
+			}
+			if (ch != n->escape)
+				out[o++] = n->escape;
+			out[o++] = ch;
+		} else if (ch == n->escape) {
+			n->esc_pending = 1;
+		} else {
+			out[o++] = ch;
+		}
+	}
+	return o;
+}
+
+static void
+nested_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
+{
+	struct nested *n = ep->priv;
+	char buf[4096], out[4096 + 1];
+	size_t room, want, len;
+	ssize_t r;
+
+	if (FD_ISSET(n->out_fd, wr)) {
+		if (outq_flush(&n->out, n->out_fd) < 0) {
+			logmsg("console %u: stdout: %s; discarding output", ep->index,
+			       strerror(errno));
+			n->out.head = n->out.len = 0;
+		}
+		if (n->out.len == 0)
+			n->dropping = 0;
+	}
+	if (!FD_ISSET(n->in_fd, rd))
+		return;
+	room = console_input_room(ep->con);
+	if (room <= (size_t)n->esc_pending)
+		return;
+	want = room - n->esc_pending;
+	r = read(n->in_fd, buf, want < sizeof buf ? want : sizeof buf);
+	if (r < 0) {
+		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		logmsg("console %u: stdin: %s; input stops", ep->index, strerror(errno));
+		n->in_eof = 1;
+		return;
+	}
+	if (r == 0) {
+		if (!n->tty)
+			logmsg("console %u: end of stdin; output goes on until SIGTERM",
+			       ep->index);
+		n->in_eof = 1;
+		return;
+	}
+	if (n->tty && n->escape >= 0)
+		len = apply_escape(ep, n, buf, r, out);
+	else
+		memcpy(out, buf, len = r);
+	if (len)
+		console_input(ep->con, out, len);
+}
+
+static void
+nested_output(struct endpoint *ep, const void *buf, size_t len)
+{
+	struct nested *n = ep->priv;
+	size_t dropped;
+
+	if (outq_send(&n->out, n->out_fd, buf, len, &dropped) < 0) {
+		n->out.dropped += len;
+		return;
+	}
+	if (dropped && !n->dropping) {
+		n->dropping = 1;
+		logmsg("console %u: the terminal is not keeping up; dropping the "
+		       "oldest output", ep->index);
+	}
+}
+
+const struct backend backend_nested = {
+	.name = "nested",
+	.open = nested_open,
+	.close = nested_close,
+	.add_fds = nested_add_fds,
+	.serve = nested_serve,
+	.output = nested_output,
+	.describe = nested_describe,
+};

@@ -1,0 +1,352 @@
+/*
+ * backends/network.c - a console on a TCP port.
+ *
+ * Console k listens on --tcp-address (127.0.0.1 by default) port
+ * --tcp-port + k.  Every connected client sees the guest's output and may
+ * type.  Output written while no client is connected is kept in a bounded
+ * backlog and handed to the next client.  A client that does not read gets
+ * a bounded queue: past it the oldest output gives way, counted and said.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../util.h"
+#include "backend.h"
+
+#define NET_MAX_CLIENTS 16
+#define NET_QUEUE_SIZE  (64 * 1024)   /* per client, and the backlog */
+
+struct client {
+	int fd;
+	char name[64];               /* "127.0.0.1:40000", for messages */
+	struct outq out;
+	int input_waiting;           /* has input the guest cannot take yet */
+	unsigned long long dropped_mark;  /* out.dropped when last reported */
+};
+
+struct net {
+	int listen_fd;
+	char where[80];              /* "127.0.0.1:12345" */
+	struct client clients[NET_MAX_CLIENTS];
+	unsigned nclients;
+	struct outq backlog;         /* output while nobody is connected */
+	int backlog_dropping;        /* said so since the last client left */
+	unsigned long long dropped;  /* output bytes lost, for the summary */
+};
+
+static void client_close(struct endpoint *ep, struct client *cl, const char *why);
+
+static int
+net_listen(struct net *n, const struct backend_config *cfg, unsigned port,
+           char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof ss);
+	if (inet_pton(AF_INET, cfg->tcp_address, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		len = sizeof *sin;
+		snprintf(n->where, sizeof n->where, "%s:%u", cfg->tcp_address, port);
+	} else if (inet_pton(AF_INET6, cfg->tcp_address, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		len = sizeof *sin6;
+		snprintf(n->where, sizeof n->where, "[%s]:%u", cfg->tcp_address, port);
+	} else {
+		snprintf(err, errlen, "--tcp-address: '%s' is not an IP address",
+		         cfg->tcp_address);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 8) < 0 ||
+	    set_nonblock(fd) < 0 || set_cloexec(fd) < 0) {
+		snprintf(err, errlen, "cannot listen on tcp %s: %s", n->where,
+		         strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (fd >= FD_SETSIZE) {
+		snprintf(err, errlen, "tcp %s: descriptor %d is over FD_SETSIZE",
+		         n->where, fd);
+		close(fd);
+		return -1;
+	}
+	n->listen_fd = fd;
+	return 0;
+}
+
+static int
+net_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
+         size_t errlen)
+{
+	struct net *n = calloc(1, sizeof *n);
+
+	if (!n) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n->listen_fd = -1;
+	outq_init(&n->backlog, NET_QUEUE_SIZE);
+	if (net_listen(n, cfg, cfg->tcp_port + ep->index, err, errlen) < 0) {
+		free(n);
+		return -1;
+	}
+	ep->priv = n;
+	return 0;
+}
+
+static void
+net_close(struct endpoint *ep)
+{
+	struct net *n = ep->priv;
+	unsigned i;
+
+	if (!n)
+		return;
+	while (n->nclients)
+		client_close(ep, &n->clients[0], NULL);
+	if (n->dropped)
+		logmsg("console %u: %llu bytes of guest output were dropped in all "
+		       "(clients not reading, or nobody connected)", ep->index,
+		       n->dropped);
+	for (i = 0; i < NET_MAX_CLIENTS; i++)
+		outq_free(&n->clients[i].out);
+	outq_free(&n->backlog);
+	close_fd(&n->listen_fd);
+	free(n);
+	ep->priv = NULL;
+}
+
+static void
+net_describe(struct endpoint *ep, char *buf, size_t len)
+{
+	struct net *n = ep->priv;
+
+	snprintf(buf, len, "tcp %s", n->where);
+}
+
+static void
+client_close(struct endpoint *ep, struct client *cl, const char *why)
+{
+	struct net *n = ep->priv;
+	struct outq keep;
+
+	if (why)
+		logmsg("console %u: client %s %s", ep->index, cl->name, why);
+	close(cl->fd);
+	/* Keep the slot array dense; the queue's buffer moves with it. */
+	keep = cl->out;
+	keep.head = keep.len = 0;
+	*cl = n->clients[--n->nclients];
+	n->clients[n->nclients].out = keep;
+	n->clients[n->nclients].fd = -1;
+}
+
+static void
+client_accept(struct endpoint *ep)
+{
+	struct net *n = ep->priv;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char host[64] = "?";
+	struct client *cl;
+	unsigned port = 0;
+	int fd;
+
+	fd = accept(n->listen_fd, (struct sockaddr *)&ss, &sl);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    errno != ECONNABORTED)
+			logmsg("console %u: accept: %s", ep->index, strerror(errno));
+		return;
+	}
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
+		port = ntohs(s->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
+		port = ntohs(s->sin6_port);
+	}
+	if (fd >= FD_SETSIZE || n->nclients == NET_MAX_CLIENTS) {
+		logmsg("console %u: refusing client %s:%u: %s", ep->index, host, port,
+		       fd >= FD_SETSIZE ? "descriptor over FD_SETSIZE"
+		                        : "too many clients");
+		close(fd);
+		return;
+	}
+	set_nonblock(fd);
+	set_cloexec(fd);
+	cl = &n->clients[n->nclients++];
+	cl->fd = fd;
+	snprintf(cl->name, sizeof cl->name, "%s:%u", host, port);
+	if (!cl->out.cap)
+		outq_init(&cl->out, NET_QUEUE_SIZE);
+	cl->input_waiting = 0;
+	cl->dropped_mark = cl->out.dropped;
+	logmsg("console %u: client %s connected", ep->index, cl->name);
+	/* What the guest said while nobody listened goes to this client. */
+	outq_move(&cl->out, &n->backlog);
+	n->backlog_dropping = 0;
+}
+
+/* The guest takes input: read at most what its receive buffer holds. */
+static int
+client_read(struct endpoint *ep, struct client *cl)
+{
+	char buf[4096];
+	size_t room;
+	ssize_t r;
+
+	while ((room = console_input_room(ep->con)) > 0) {
+		r = read(cl->fd, buf, room < sizeof buf ? room : sizeof buf);
+		if (r > 0) {
+			console_input(ep->con, buf, r);
+			continue;
+		}
+		if (r == 0)
+			return -1;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			cl->input_waiting = 0;
+			return 0;
+		}
+		return -1;
+	}
+	/* No room: only look whether the client is still there.  Data it
+	 * sent stays in the socket until the guest wants it. */
+	r = recv(cl->fd, buf, 1, MSG_PEEK);
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	               errno != EINTR))
+		return -1;
+	if (r > 0)
+		cl->input_waiting = 1;
+	return 0;
+}
+
+static void
+client_note_drops(struct endpoint *ep, struct client *cl)
+{
+	if (cl->out.dropped == cl->dropped_mark)
+		return;
+	if (cl->out.len == 0) {   /* caught up: report the episode */
+		logmsg("console %u: client %s caught up; %llu bytes of output "
+		       "were dropped", ep->index, cl->name,
+		       cl->out.dropped - cl->dropped_mark);
+		cl->dropped_mark = cl->out.dropped;
+	}
+}
+
+static int
+net_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
+{
+	struct net *n = ep->priv;
+	int room = console_input_room(ep->con) > 0;
+	unsigned i;
+
+	if (n->nclients < NET_MAX_CLIENTS) {
+		FD_SET(n->listen_fd, rd);
+		if (n->listen_fd > maxfd)
+			maxfd = n->listen_fd;
+	}
+	for (i = 0; i < n->nclients; i++) {
+		struct client *cl = &n->clients[i];
+
+		/* Selected for reading while the guest takes input, and
+		 * otherwise too until it has input waiting, so that a client
+		 * that leaves is noticed. */
+		if (room || !cl->input_waiting)
+			FD_SET(cl->fd, rd);
+		if (cl->out.len)
+			FD_SET(cl->fd, wr);
+		if (cl->fd > maxfd)
+			maxfd = cl->fd;
+	}
+	return maxfd;
+}
+
+static void
+net_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
+{
+	struct net *n = ep->priv;
+	unsigned i = 0;
+
+	while (i < n->nclients) {
+		struct client *cl = &n->clients[i];
+
+		if (FD_ISSET(cl->fd, wr)) {
+			if (outq_flush(&cl->out, cl->fd) < 0) {
+				client_close(ep, cl, "went away");
+				continue;
+			}
+			client_note_drops(ep, cl);
+		}
+		if (FD_ISSET(cl->fd, rd) && client_read(ep, cl) < 0) {
+			client_close(ep, cl, "disconnected");
+			continue;
+		}
+		i++;
+	}
+	if (FD_ISSET(n->listen_fd, rd))
+		client_accept(ep);
+}
+
+static void
+net_output(struct endpoint *ep, const void *buf, size_t len)
+{
+	struct net *n = ep->priv;
+	unsigned i = 0;
+	size_t dropped;
+
+	if (n->nclients == 0) {
+		dropped = outq_put(&n->backlog, buf, len);
+		n->dropped += dropped;
+		if (dropped && !n->backlog_dropping) {
+			logmsg("console %u: nobody connected; keeping only the last "
+			       "%d bytes of output", ep->index, NET_QUEUE_SIZE);
+			n->backlog_dropping = 1;
+		}
+		return;
+	}
+	while (i < n->nclients) {
+		struct client *cl = &n->clients[i];
+
+		if (outq_send(&cl->out, cl->fd, buf, len, &dropped) < 0) {
+			client_close(ep, cl, "went away");
+			continue;
+		}
+		n->dropped += dropped;
+		if (dropped && cl->out.dropped - dropped == cl->dropped_mark)
+			logmsg("console %u: client %s is not reading; dropping its "
+			       "oldest output", ep->index, cl->name);
+		i++;
+	}
+}
+
+const struct backend backend_network = {
+	.name = "network",
+	.open = net_open,
+	.close = net_close,
+	.add_fds = net_add_fds,
+	.serve = net_serve,
+	.output = net_output,
+	.describe = net_describe,
+};

@@ -1,0 +1,190 @@
+#!/usr/bin/env bats
+# The command line: help, version, every refused combination, and the
+# start-up failures.  Each error is one line on stderr and a documented
+# exit status: 2 for usage, 1 for a runtime failure.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+# usage_fails MESSAGE ARGS...: exit 2 with MESSAGE on stderr, nothing else.
+usage_fails() {
+	local msg=$1; shift
+	run --separate-stderr "$DAEMON" "$@"
+	[ "$status" -eq 2 ] || { echo "status $status: $stderr"; return 1; }
+	[[ "$stderr" == *"$msg"* ]] || { echo "stderr: $stderr"; return 1; }
+	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
+	[ -z "$output" ]
+}
+
+@test "--help prints usage with every option and exits 0" {
+	run "$DAEMON" --help
+	[ "$status" -eq 0 ]
+	for o in --socket-path --socket-count --backend --tcp-port --tcp-address \
+	         --max-queue-size --escape --help --version; do
+		[[ "$output" == *"$o"* ]] || { echo "missing $o"; return 1; }
+	done
+}
+
+@test "--version prints the name and version" {
+	run "$DAEMON" --version
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^vhost-device-console\ [0-9]+\.[0-9]+ ]]
+}
+
+@test "no --socket-path is a usage error" {
+	usage_fails "--socket-path is required"
+}
+
+@test "an unknown option is a usage error" {
+	usage_fails "unknown option --frobnicate" -s "$T/s" --frobnicate
+}
+
+@test "an option without its value is a usage error" {
+	usage_fails "needs a value" --socket-path
+}
+
+@test "a stray argument is a usage error" {
+	usage_fails "unexpected argument 'extra'" -s "$T/s" extra
+}
+
+@test "--socket-count out of range is a usage error" {
+	usage_fails "--socket-count: '0' is not a number from 1 to 256" -s "$T/s" -c 0 -b network
+	usage_fails "--socket-count: '257'" -s "$T/s" -c 257 -b network
+	usage_fails "--socket-count: 'two'" -s "$T/s" -c two -b network
+}
+
+@test "an unknown backend is a usage error" {
+	usage_fails "--backend: 'serial' is not nested or network" -s "$T/s" -b serial
+}
+
+@test "nested with more than one device is a usage error" {
+	usage_fails "the nested backend serves one device" -s "$T/s" -c 2
+}
+
+@test "--tcp-port without the network backend is a usage error" {
+	usage_fails "need --backend=network" -s "$T/s" -p 2000
+}
+
+@test "--tcp-port out of range is a usage error" {
+	usage_fails "--tcp-port: '0'" -s "$T/s" -b network -p 0
+	usage_fails "--tcp-port: '65536'" -s "$T/s" -b network -p 65536
+}
+
+@test "ports running past 65535 are a usage error" {
+	usage_fails "goes past port 65535" -s "$T/s" -b network -p 65535 -c 2
+}
+
+@test "--max-queue-size must be a power of two up to 32768" {
+	usage_fails "--max-queue-size: 1000 is not a power of two" -s "$T/s" -q 1000
+	usage_fails "--max-queue-size: '65536'" -s "$T/s" -q 65536
+}
+
+@test "a bad --escape is a usage error" {
+	usage_fails "--escape: 'ab'" -s "$T/s" -e ab
+}
+
+@test "a socket path that cannot be bound fails with status 1" {
+	run --separate-stderr "$DAEMON" -s "$T/no/such/dir/s" -b network -p "$(free_port)"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"cannot listen on $T/no/such/dir/s0"* ]]
+}
+
+@test "a socket path that is too long fails with status 1" {
+	run --separate-stderr "$DAEMON" -s "$T/$(printf '%0200d' 0)" -b network -p "$(free_port)"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"socket path too long"* ]]
+}
+
+@test "a regular file at the socket path is refused, not replaced" {
+	echo keep > "$T/s0"
+	run --separate-stderr "$DAEMON" -s "$T/s" -b network -p "$(free_port)"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"$T/s0 exists and is not a socket"* ]]
+	[ "$(cat "$T/s0")" = keep ]
+}
+
+@test "a stale socket file is replaced" {
+	# A socket file nobody listens on, as a killed daemon leaves behind.
+	socat UNIX-LISTEN:"$T/s0" /dev/null &
+	local pid=$!
+	wait_until 5 test -S "$T/s0"
+	kill -KILL "$pid"; wait "$pid" 2>/dev/null || true
+	test -S "$T/s0"
+	start_daemon -s "$T/s" -b network -p "$(free_port)"
+	stop_daemon; [ "$DAEMON_RC" -eq 0 ]
+}
+
+@test "a socket another daemon listens on is refused" {
+	local port; port=$(free_port 2)
+	start_daemon -s "$T/s" -b network -p "$port"
+	run --separate-stderr "$DAEMON" -s "$T/s" -b network -p $((port + 1))
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"$T/s0: another process is listening there"* ]]
+	test -S "$T/s0"   # the first daemon's socket is untouched
+}
+
+@test "a TCP port in use fails with status 1 and leaves no socket behind" {
+	local port; port=$(free_port)
+	socat TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr /dev/null 3>&- &
+	BG_PIDS+=($!)
+	wait_until 5 bash -c "exec 9<>/dev/tcp/127.0.0.1/$port" 2>/dev/null
+	# The probe connection above ended socat; start a lasting listener.
+	socat TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr,fork /dev/null 3>&- &
+	BG_PIDS+=($!)
+	wait_until 5 bash -c "exec 9<>/dev/tcp/127.0.0.1/$port" 2>/dev/null
+	run --separate-stderr "$DAEMON" -s "$T/s" -b network -p "$port"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"cannot listen on tcp 127.0.0.1:$port"* ]]
+	[ ! -e "$T/s0" ]
+}
+
+@test "every device gets its socket and port, then one ready line" {
+	local port; port=$(free_port 3)
+	start_daemon -s "$T/vc.sock" -c 3 -b network -p "$port"
+	for i in 0 1 2; do
+		test -S "$T/vc.sock$i"
+		grep -q "device $i: vhost-user socket $T/vc.sock$i; console: tcp 127.0.0.1:$((port + i))" "$T/daemon.log"
+		(exec 9<>/dev/tcp/127.0.0.1/$((port + i)))
+	done
+	# One ready line, after all three device lines.
+	[ "$(grep -c ready "$T/daemon.log")" -eq 1 ]
+	[ "$(sed -n 4p "$T/daemon.log")" = "vhost-device-console: ready: 3 devices listening" ]
+}
+
+@test "SIGTERM exits 0 at once and removes the sockets" {
+	start_daemon -s "$T/s" -c 2 -b network -p "$(free_port 2)"
+	stop_daemon; [ "$DAEMON_RC" -eq 0 ]
+	[ ! -e "$T/s0" ] && [ ! -e "$T/s1" ]
+}
+
+@test "SIGINT exits 0 and removes the socket" {
+	start_daemon -s "$T/s" -b network -p "$(free_port)"
+	kill -INT "$DAEMON_PID"
+	local rc=0; wait "$DAEMON_PID" || rc=$?
+	[ "$rc" -eq 0 ]
+	[ ! -e "$T/s0" ]
+}
+
+@test "SIGHUP does not stop the network backend" {
+	start_daemon -s "$T/s" -b network -p "$(free_port)"
+	kill -HUP "$DAEMON_PID"
+	# Still serving: a frontend connection is accepted and logged.
+	socat -u /dev/null UNIX-CONNECT:"$T/s0"
+	wait_log "$T/daemon.log" 'frontend disconnected'
+	kill -0 "$DAEMON_PID"
+	stop_daemon; [ "$DAEMON_RC" -eq 0 ]
+}
+
+@test "a non-loopback --tcp-address warns that the console is exposed" {
+	start_daemon -s "$T/s" -b network --tcp-address 0.0.0.0 -p "$(free_port)"
+	grep -q "warning: consoles listen on 0.0.0.0: anyone who can reach it" "$T/daemon.log"
+}
+
+@test "a --tcp-address that is not an IP address fails with status 1" {
+	run --separate-stderr "$DAEMON" -s "$T/s" -b network --tcp-address nowhere -p "$(free_port)"
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"--tcp-address: 'nowhere' is not an IP address"* ]]
+}

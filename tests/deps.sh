@@ -1,0 +1,20 @@
+#!/bin/sh
+# Check (and, as root, install) the Debian packages the test suite needs.
+# Not root: print the one apt-get line to run and fail at once.
+PKGS="bats socat user-mode-linux busybox-static"
+missing=
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+	echo "tests/deps.sh: installing:$missing" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq && apt-get install -y -qq $missing >/dev/null && exit 0
+	echo "tests/deps.sh: apt-get install failed" >&2
+	exit 1
+fi
+echo "The tests need packages that are not installed. Run:" >&2
+echo "  sudo apt-get install$missing" >&2
+exit 1

@@ -1,0 +1,93 @@
+# Shared helpers for the bats suite.  Every test gets its own temp dir ($T),
+# waits on conditions with deadlines (never fixed sleeps), and kills what it
+# started in teardown.
+
+TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+DAEMON=${VC_DAEMON:-$TOP/vhost-device-console}
+FRONTEND=$TOP/tests/frontend
+PTYRUN=$TOP/tests/ptyrun
+
+# Processes to kill in teardown (pids, appended by the helpers).
+BG_PIDS=()
+
+common_setup() {
+	T=$(mktemp -d "${BATS_TMPDIR:-/tmp}/vc.XXXXXX")
+	export T
+}
+
+common_teardown() {
+	local p
+	for p in "${BG_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${BG_PIDS[@]}"; do
+		wait_gone "$p" 5 || kill -KILL "$p" 2>/dev/null || true
+	done
+	# Sanitizer reports land in the daemon log: fail loudly on any.
+	if [ -f "$T/daemon.log" ] && grep -q 'Sanitizer' "$T/daemon.log"; then
+		cat "$T/daemon.log" >&3
+		rm -rf "$T"
+		return 1
+	fi
+	rm -rf "$T"
+}
+
+# wait_until SECONDS CMD...: run CMD every 20 ms until it succeeds.
+wait_until() {
+	local limit=$1; shift
+	local end=$(( $(date +%s%N) + limit * 1000000000 ))
+	while ! "$@"; do
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
+		sleep 0.02
+	done
+}
+
+# wait_log FILE REGEX [SECONDS]: until FILE has a line matching REGEX.
+wait_log() {
+	wait_until "${3:-10}" grep -qE -- "$2" "$1" 2>/dev/null
+}
+
+# wait_gone PID [SECONDS]: until PID has exited.
+wait_gone() {
+	wait_until "${2:-5}" eval "! kill -0 $1 2>/dev/null"
+}
+
+# free_port [COUNT]: a TCP port P with P..P+COUNT-1 all free on loopback.
+free_port() {
+	local n=${1:-1} p i busy
+	for _ in $(seq 200); do
+		p=$(( 20000 + RANDOM % 40000 ))
+		busy=0
+		for (( i = 0; i < n; i++ )); do
+			if (exec 9<>/dev/tcp/127.0.0.1/$((p + i))) 2>/dev/null; then busy=1; break; fi
+		done
+		[ $busy = 0 ] && { echo "$p"; return 0; }
+	done
+	return 1
+}
+
+# start_daemon ARGS...: run the daemon in the background, stderr to
+# $T/daemon.log, and wait for its "ready" line.  Sets DAEMON_PID.
+start_daemon() {
+	"$DAEMON" "$@" </dev/null >"$T/daemon.out" 2>"$T/daemon.log" 3>&- &
+	DAEMON_PID=$!
+	BG_PIDS+=("$DAEMON_PID")
+	if ! wait_log "$T/daemon.log" 'ready' 10; then
+		echo "daemon did not become ready; its log:" >&2
+		cat "$T/daemon.log" >&2
+		return 1
+	fi
+}
+
+# stop_daemon: SIGTERM, wait (bounded), and set DAEMON_RC to the exit
+# status.  Call it directly, not in $(...): only this shell can wait.
+stop_daemon() {
+	kill -TERM "$DAEMON_PID"
+	if ! wait_gone "$DAEMON_PID" 5; then
+		echo "daemon ignored SIGTERM" >&2
+		DAEMON_RC=killed
+		return 1
+	fi
+	DAEMON_RC=0
+	wait "$DAEMON_PID" || DAEMON_RC=$?
+}

@@ -1,0 +1,39 @@
+/*
+ * util.h - the few helpers every file needs: messages on stderr, die() that
+ * cleans up first, and small fd utilities.
+ *
+ * Messages go to stderr as "vhost-device-console: ...".  While the nested
+ * backend holds the terminal in raw mode a bare "\n" would not return the
+ * carriage, so log_set_raw() switches line endings to "\r\n".
+ */
+#ifndef UTIL_H
+#define UTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define PROGNAME "vhost-device-console"
+
+/* Exit statuses, documented in the man page. */
+#define EXIT_RUNTIME 1   /* could not start, or failed while running */
+#define EXIT_USAGE   2   /* bad command line */
+
+void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_set_raw(int raw);
+
+/* die() runs the registered cleanup (restore the tty, unlink sockets), then
+ * prints the message and exits with status. */
+void die_set_cleanup(void (*fn)(void *), void *arg);
+_Noreturn void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int set_nonblock(int fd);
+int set_cloexec(int fd);
+/* Move an fd that is never passed to select() above FD_SETSIZE, keeping the
+ * low numbers for the ones that are.  Returns the fd to use (the old one
+ * when it cannot be moved). */
+int fd_move_high(int fd);
+/* Write all of buf to a blocking fd; -1 on error. */
+ssize_t write_all(int fd, const void *buf, size_t len);
+void close_fd(int *fd);   /* close if >= 0 and set to -1 */
+
+#endif

@@ -1,0 +1,1643 @@
+/*
+ * vhu.c - vhost-user backend: socket, messages, guest memory, virtqueues.
+ * See vhu.h for the contract.  The layout: listening and connection
+ * handling, message assembly, one handler per request behind dispatch(),
+ * then guest memory, then the split virtqueue.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vhu.h"
+
+#define PROTOCOL_FEATURES_OFFERED ( \
+	1ull << VHOST_USER_PROTOCOL_F_MQ | \
+	1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK | \
+	1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ | \
+	1ull << VHOST_USER_PROTOCOL_F_CONFIG | \
+	1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)
+
+/* What a request handler tells dispatch(). */
+enum result {
+	REQ_OK,       /* done; ack success if asked */
+	REQ_FAIL,     /* refused; ack failure if asked, state unchanged */
+	REQ_REPLY,    /* the handler filled m->payload/m->size: send it */
+	REQ_DROP      /* cannot go on with this frontend: close the connection */
+};
+
+static const char *const request_names[VHOST_USER_REQUEST_MAX] = {
+	[VHOST_USER_GET_FEATURES] = "GET_FEATURES",
+	[VHOST_USER_SET_FEATURES] = "SET_FEATURES",
+	[VHOST_USER_SET_OWNER] = "SET_OWNER",
+	[VHOST_USER_RESET_OWNER] = "RESET_OWNER",
+	[VHOST_USER_SET_MEM_TABLE] = "SET_MEM_TABLE",
+	[VHOST_USER_SET_LOG_BASE] = "SET_LOG_BASE",
+	[VHOST_USER_SET_LOG_FD] = "SET_LOG_FD",
+	[VHOST_USER_SET_VRING_NUM] = "SET_VRING_NUM",
+	[VHOST_USER_SET_VRING_ADDR] = "SET_VRING_ADDR",
+	[VHOST_USER_SET_VRING_BASE] = "SET_VRING_BASE",
+	[VHOST_USER_GET_VRING_BASE] = "GET_VRING_BASE",
+	[VHOST_USER_SET_VRING_KICK] = "SET_VRING_KICK",
+	[VHOST_USER_SET_VRING_CALL] = "SET_VRING_CALL",
+	[VHOST_USER_SET_VRING_ERR] = "SET_VRING_ERR",
+	[VHOST_USER_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
+	[VHOST_USER_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
+	[VHOST_USER_GET_QUEUE_NUM] = "GET_QUEUE_NUM",
+	[VHOST_USER_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
+	[VHOST_USER_SEND_RARP] = "SEND_RARP",
+	[VHOST_USER_NET_SET_MTU] = "NET_SET_MTU",
+	[VHOST_USER_SET_BACKEND_REQ_FD] = "SET_BACKEND_REQ_FD",
+	[VHOST_USER_IOTLB_MSG] = "IOTLB_MSG",
+	[VHOST_USER_SET_VRING_ENDIAN] = "SET_VRING_ENDIAN",
+	[VHOST_USER_GET_CONFIG] = "GET_CONFIG",
+	[VHOST_USER_SET_CONFIG] = "SET_CONFIG",
+	[VHOST_USER_CREATE_CRYPTO_SESSION] = "CREATE_CRYPTO_SESSION",
+	[VHOST_USER_CLOSE_CRYPTO_SESSION] = "CLOSE_CRYPTO_SESSION",
+	[VHOST_USER_POSTCOPY_ADVISE] = "POSTCOPY_ADVISE",
+	[VHOST_USER_POSTCOPY_LISTEN] = "POSTCOPY_LISTEN",
+	[VHOST_USER_POSTCOPY_END] = "POSTCOPY_END",
+	[VHOST_USER_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
+	[VHOST_USER_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD",
+	[VHOST_USER_GPU_SET_SOCKET] = "GPU_SET_SOCKET",
+	[VHOST_USER_RESET_DEVICE] = "RESET_DEVICE",
+	[VHOST_USER_VRING_KICK] = "VRING_KICK",
+	[VHOST_USER_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS",
+	[VHOST_USER_ADD_MEM_REG] = "ADD_MEM_REG",
+	[VHOST_USER_REM_MEM_REG] = "REM_MEM_REG",
+	[VHOST_USER_SET_STATUS] = "SET_STATUS",
+	[VHOST_USER_GET_STATUS] = "GET_STATUS",
+};
+
+static const char *request_name(uint32_t req);
+static void conn_close(struct vhu_dev *d, const char *why);
+static void conn_accept(struct vhu_dev *d);
+static void conn_readable(struct vhu_dev *d);
+static int dispatch(struct vhu_dev *d, struct vhu_msg *m);
+static void device_reset(struct vhu_dev *d);
+static void vring_reset(struct vhu_vring *vq);
+static void vring_stop(struct vhu_vring *vq);
+static void vring_update(struct vhu_dev *d, unsigned q);
+static void vring_kicked(struct vhu_dev *d, unsigned q);
+static void memory_unmap_all(struct vhu_dev *d);
+static uint8_t *uaddr_to_host(struct vhu_dev *d, uint64_t uaddr, uint64_t len);
+
+/* ---- little-endian access to guest-shared memory ---------------------- */
+
+/*
+ * Ring indices are written by the guest concurrently: read them with one
+ * aligned load (a byte-wise read could tear).  Everything else is copied
+ * out once and then checked, so the guest cannot change it under us.
+ */
+static uint16_t
+le16_to_host(uint16_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return (uint16_t)(v >> 8 | v << 8);
+#else
+	return v;
+#endif
+}
+
+static uint32_t
+le32_to_host(uint32_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return __builtin_bswap32(v);
+#else
+	return v;
+#endif
+}
+
+static uint64_t
+le64_to_host(uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return __builtin_bswap64(v);
+#else
+	return v;
+#endif
+}
+
+#define host_to_le16 le16_to_host
+#define host_to_le32 le32_to_host
+
+static uint16_t
+load16(const uint8_t *p)
+{
+	return le16_to_host(*(const volatile uint16_t *)(const void *)p);
+}
+
+static void
+store16(uint8_t *p, uint16_t v)
+{
+	*(volatile uint16_t *)(void *)p = host_to_le16(v);
+}
+
+static void
+store32(uint8_t *p, uint32_t v)
+{
+	*(volatile uint32_t *)(void *)p = host_to_le32(v);
+}
+
+/* ---- setup and the socket --------------------------------------------- */
+
+static const char *
+request_name(uint32_t req)
+{
+	if (req < VHOST_USER_REQUEST_MAX && request_names[req])
+		return request_names[req];
+	return "unknown request";
+}
+
+void
+vhu_init(struct vhu_dev *d, unsigned index, const struct vhu_ops *ops,
+         void *opaque, unsigned max_queue_size)
+{
+	unsigned i;
+
+	memset(d, 0, sizeof *d);
+	snprintf(d->name, sizeof d->name, "device %u", index);
+	d->listen_fd = d->conn_fd = d->backend_fd = -1;
+	d->ops = ops;
+	d->opaque = opaque;
+	d->max_queue_size = max_queue_size;
+	for (i = 0; i < VHU_MAX_QUEUES; i++) {
+		d->vq[i].kick_fd = d->vq[i].call_fd = d->vq[i].err_fd = -1;
+		vring_reset(&d->vq[i]);
+	}
+	for (i = 0; i < VHOST_USER_MAX_FDS; i++)
+		d->rx.fds[i] = -1;
+}
+
+/* Is someone listening on path?  Tells a live daemon from a stale file. */
+static int
+socket_in_use(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0), used;
+
+	if (fd < 0)
+		return 0;
+	used = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0;
+	close(fd);
+	return used;
+}
+
+int
+vhu_listen(struct vhu_dev *d, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sa.sun_path) {
+		snprintf(err, errlen, "socket path too long (max %zu bytes): %s",
+		         sizeof sa.sun_path - 1, path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "%s exists and is not a socket", path);
+			return -1;
+		}
+		if (socket_in_use(&sa)) {
+			snprintf(err, errlen, "%s: another process is listening there", path);
+			return -1;
+		}
+		unlink(path);  /* a stale socket from an earlier run */
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    listen(fd, 4) < 0 || set_nonblock(fd) < 0 || set_cloexec(fd) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (fd >= FD_SETSIZE) {
+		snprintf(err, errlen, "%s: descriptor %d is over FD_SETSIZE", path, fd);
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	d->listen_fd = fd;
+	snprintf(d->path, sizeof d->path, "%s", path);
+	return 0;
+}
+
+void
+vhu_close(struct vhu_dev *d)
+{
+	if (d->conn_fd >= 0)
+		conn_close(d, NULL);
+	if (d->listen_fd >= 0) {
+		close_fd(&d->listen_fd);
+		unlink(d->path);
+	}
+}
+
+int
+vhu_connected(const struct vhu_dev *d)
+{
+	return d->conn_fd >= 0;
+}
+
+int
+vhu_has_feature(const struct vhu_dev *d, unsigned bit)
+{
+	return (d->features >> bit) & 1;
+}
+
+int
+vhu_add_fds(struct vhu_dev *d, fd_set *rd, int maxfd)
+{
+	unsigned q;
+
+	/* The listening socket stays selected while connected, so that a
+	 * second frontend is told no at once instead of hanging. */
+	if (d->listen_fd >= 0) {
+		FD_SET(d->listen_fd, rd);
+		if (d->listen_fd > maxfd)
+			maxfd = d->listen_fd;
+	}
+	if (d->conn_fd < 0)
+		return maxfd;
+	FD_SET(d->conn_fd, rd);
+	if (d->conn_fd > maxfd)
+		maxfd = d->conn_fd;
+	/* Kick fds are drained even when the device is broken: a pipe kick
+	 * that nobody reads would end up blocking the guest. */
+	for (q = 0; q < d->ops->num_queues; q++) {
+		if (d->vq[q].kick_fd >= 0) {
+			FD_SET(d->vq[q].kick_fd, rd);
+			if (d->vq[q].kick_fd > maxfd)
+				maxfd = d->vq[q].kick_fd;
+		}
+	}
+	return maxfd;
+}
+
+void
+vhu_serve(struct vhu_dev *d, const fd_set *rd)
+{
+	unsigned q;
+
+	if (d->listen_fd >= 0 && FD_ISSET(d->listen_fd, rd))
+		conn_accept(d);
+	if (d->conn_fd < 0)
+		return;
+	/* Kicks first: a message handled below may close these fds. */
+	for (q = 0; q < d->ops->num_queues; q++) {
+		int fd = d->vq[q].kick_fd;
+
+		if (fd >= 0 && FD_ISSET(fd, rd))
+			vring_kicked(d, q);
+	}
+	if (d->conn_fd >= 0 && FD_ISSET(d->conn_fd, rd))
+		conn_readable(d);
+}
+
+static void
+conn_accept(struct vhu_dev *d)
+{
+	int fd = accept(d->listen_fd, NULL, NULL);
+
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    errno != ECONNABORTED)
+			logmsg("%s: accept: %s", d->name, strerror(errno));
+		return;
+	}
+	if (d->conn_fd >= 0) {
+		logmsg("%s: refusing a second frontend on %s (one is connected)",
+		       d->name, d->path);
+		close(fd);
+		return;
+	}
+	if (fd >= FD_SETSIZE) {
+		logmsg("%s: refusing frontend: descriptor %d is over FD_SETSIZE (%d)",
+		       d->name, fd, FD_SETSIZE);
+		close(fd);
+		return;
+	}
+	set_nonblock(fd);
+	set_cloexec(fd);
+	d->conn_fd = fd;
+	d->rx_have = 0;
+	logmsg("%s: frontend connected on %s", d->name, d->path);
+}
+
+/*
+ * The frontend left or broke the protocol: close every fd, unmap memory,
+ * put the device back to power-on state, and wait for the next one.
+ */
+static void
+conn_close(struct vhu_dev *d, const char *why)
+{
+	unsigned i;
+
+	if (why)
+		logmsg("%s: frontend %s; waiting for a new one", d->name, why);
+	close_fd(&d->conn_fd);
+	close_fd(&d->backend_fd);
+	for (i = 0; i < d->rx.nfds; i++)
+		close_fd(&d->rx.fds[i]);
+	d->rx.nfds = 0;
+	d->rx_have = 0;
+	device_reset(d);
+	memory_unmap_all(d);
+	for (i = 0; i < VHU_MAX_QUEUES; i++) {
+		vring_stop(&d->vq[i]);
+		close_fd(&d->vq[i].call_fd);
+		close_fd(&d->vq[i].err_fd);
+		vring_reset(&d->vq[i]);
+		d->vq[i].enabled = 0;
+	}
+	d->protocol_features = 0;
+	d->owner = 0;
+}
+
+/* ---- message assembly -------------------------------------------------- */
+
+/* Take the fds that came with a recvmsg() into the message being built. */
+static int
+take_fds(struct vhu_dev *d, struct msghdr *mh)
+{
+	struct cmsghdr *c;
+	int ok = 1;
+
+	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		int *fds = (int *)(void *)CMSG_DATA(c);
+		size_t i, n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, &fds[i], sizeof fd);
+			if (d->rx.nfds < VHOST_USER_MAX_FDS) {
+				set_cloexec(fd);
+				d->rx.fds[d->rx.nfds++] = fd;
+			} else {
+				close(fd);
+				ok = 0;
+			}
+		}
+	}
+	if (mh->msg_flags & MSG_CTRUNC)
+		ok = 0;
+	return ok;
+}
+
+/*
+ * Read what is there of the current message.  Returns 1 when a whole one
+ * is in d->rx, 0 when more must come, -1 after closing the connection.
+ * Reads never go past the message's end, so the next one stays queued.
+ */
+static int
+conn_read_msg(struct vhu_dev *d)
+{
+	union {
+		char buf[CMSG_SPACE(VHOST_USER_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	int in_header = d->rx_have < VHOST_USER_HDR_SIZE;
+	struct msghdr mh;
+	struct iovec iov;
+	ssize_t n;
+
+	if (in_header) {
+		iov.iov_base = d->rx_hdr + d->rx_have;
+		iov.iov_len = VHOST_USER_HDR_SIZE - d->rx_have;
+	} else {
+		iov.iov_base = d->rx.payload + (d->rx_have - VHOST_USER_HDR_SIZE);
+		iov.iov_len = VHOST_USER_HDR_SIZE + d->rx.size - d->rx_have;
+	}
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = sizeof ctl.buf;
+	n = recvmsg(d->conn_fd, &mh, 0);
+	if (n == 0) {
+		conn_close(d, d->rx_have ? "closed the connection mid-message"
+		                         : "disconnected");
+		return -1;
+	}
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return 0;
+		logmsg("%s: reading from frontend: %s", d->name, strerror(errno));
+		conn_close(d, "connection failed");
+		return -1;
+	}
+	if (!take_fds(d, &mh)) {
+		conn_close(d, "sent more than 8 fds with a message");
+		return -1;
+	}
+	d->rx_have += n;
+	if (!in_header)
+		return d->rx_have == VHOST_USER_HDR_SIZE + d->rx.size;
+	if (d->rx_have < VHOST_USER_HDR_SIZE)
+		return 0;
+	memcpy(&d->rx.request, d->rx_hdr, 4);
+	memcpy(&d->rx.flags, d->rx_hdr + 4, 4);
+	memcpy(&d->rx.size, d->rx_hdr + 8, 4);
+	if (d->rx.size > VHU_MAX_PAYLOAD) {
+		logmsg("%s: %s with a %u-byte payload (max %d)", d->name,
+		       request_name(d->rx.request), d->rx.size, VHU_MAX_PAYLOAD);
+		conn_close(d, "sent an oversized message");
+		return -1;
+	}
+	if ((d->rx.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION) {
+		logmsg("%s: message with protocol version %u", d->name,
+		       d->rx.flags & VHOST_USER_VERSION_MASK);
+		conn_close(d, "speaks another protocol version");
+		return -1;
+	}
+	return d->rx.size == 0;
+}
+
+static int
+send_reply(struct vhu_dev *d, struct vhu_msg *m)
+{
+	uint8_t buf[VHOST_USER_HDR_SIZE + VHU_MAX_PAYLOAD];
+	uint32_t flags = VHOST_USER_VERSION | VHOST_USER_REPLY_MASK;
+	ssize_t n;
+
+	memcpy(buf, &m->request, 4);
+	memcpy(buf + 4, &flags, 4);
+	memcpy(buf + 8, &m->size, 4);
+	memcpy(buf + VHOST_USER_HDR_SIZE, m->payload, m->size);
+	/* A reply is tiny and the frontend waits for it: a full socket buffer
+	 * here means the frontend is not reading, which we cannot fix. */
+	n = send(d->conn_fd, buf, VHOST_USER_HDR_SIZE + m->size, MSG_NOSIGNAL);
+	if (n != (ssize_t)(VHOST_USER_HDR_SIZE + m->size)) {
+		logmsg("%s: cannot send reply to %s: %s", d->name,
+		       request_name(m->request), n < 0 ? strerror(errno) : "short write");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conn_readable(struct vhu_dev *d)
+{
+	unsigned i;
+	int r;
+
+	/* Handle every whole message there is; stop at the first partial one. */
+	while (d->conn_fd >= 0 && (r = conn_read_msg(d)) == 1) {
+		struct vhu_msg *m = &d->rx;
+		int res = dispatch(d, m);
+		int want_ack = m->flags & VHOST_USER_NEED_REPLY_MASK;
+
+		/* Fds the handler did not take are not ours to keep. */
+		for (i = 0; i < m->nfds; i++)
+			close_fd(&m->fds[i]);
+		m->nfds = 0;
+		d->rx_have = 0;
+		if (res == REQ_DROP) {
+			conn_close(d, "broke the protocol");
+			return;
+		}
+		if (res != REQ_REPLY && want_ack) {
+			uint64_t v = res == REQ_OK ? 0 : 1;
+
+			m->size = sizeof v;
+			memcpy(m->payload, &v, sizeof v);
+			res = REQ_REPLY;
+		}
+		if (res == REQ_REPLY && send_reply(d, m) < 0) {
+			conn_close(d, "stopped reading replies");
+			return;
+		}
+	}
+}
+
+/* ---- request handlers --------------------------------------------------- */
+
+static int
+payload_u64(struct vhu_dev *d, const struct vhu_msg *m, uint64_t *v)
+{
+	if (m->size < sizeof *v) {
+		logmsg("%s: %s: payload of %u bytes, need 8", d->name,
+		       request_name(m->request), m->size);
+		return -1;
+	}
+	memcpy(v, m->payload, sizeof *v);
+	return 0;
+}
+
+static int
+reply_u64(struct vhu_msg *m, uint64_t v)
+{
+	m->size = sizeof v;
+	memcpy(m->payload, &v, sizeof v);
+	return REQ_REPLY;
+}
+
+static uint64_t
+features_offered(const struct vhu_dev *d)
+{
+	return d->ops->features | 1ull << VHOST_USER_F_PROTOCOL_FEATURES;
+}
+
+static int
+protocol_features_negotiated(const struct vhu_dev *d)
+{
+	return vhu_has_feature(d, VHOST_USER_F_PROTOCOL_FEATURES);
+}
+
+/* The vring named by the payload's first u32, or NULL (logged). */
+static struct vhu_vring *
+msg_vring(struct vhu_dev *d, const struct vhu_msg *m, size_t need, unsigned *qp)
+{
+	uint32_t q;
+
+	if (m->size < need) {
+		logmsg("%s: %s: payload of %u bytes, need %zu", d->name,
+		       request_name(m->request), m->size, need);
+		return NULL;
+	}
+	memcpy(&q, m->payload, sizeof q);
+	if (q >= d->ops->num_queues) {
+		logmsg("%s: %s: no queue %u (the device has %u)", d->name,
+		       request_name(m->request), q, d->ops->num_queues);
+		return NULL;
+	}
+	*qp = q;
+	return &d->vq[q];
+}
+
+static int
+handle_get_features(struct vhu_dev *d, struct vhu_msg *m)
+{
+	return reply_u64(m, features_offered(d));
+}
+
+static int
+handle_set_features(struct vhu_dev *d, struct vhu_msg *m)
+{
+	uint64_t v;
+	unsigned q;
+
+	if (payload_u64(d, m, &v) < 0)
+		return REQ_FAIL;
+	if (v & ~features_offered(d)) {
+		logmsg("%s: SET_FEATURES: bits 0x%llx were not offered", d->name,
+		       (unsigned long long)(v & ~features_offered(d)));
+		return REQ_FAIL;
+	}
+	d->features = v;
+	/* Without bit 30 there is no SET_VRING_ENABLE: started rings run. */
+	if (!protocol_features_negotiated(d))
+		for (q = 0; q < d->ops->num_queues; q++)
+			if (d->vq[q].started && !d->vq[q].enabled) {
+				d->vq[q].enabled = 1;
+				vring_update(d, q);
+			}
+	return REQ_OK;
+}
+
+static int
+handle_set_owner(struct vhu_dev *d, struct vhu_msg *m)
+{
+	(void)m;
+	d->owner = 1;
+	return REQ_OK;
+}
+
+static int
+handle_reset(struct vhu_dev *d, struct vhu_msg *m)
+{
+	(void)m;
+	device_reset(d);
+	return REQ_OK;
+}
+
+static int
+handle_get_protocol_features(struct vhu_dev *d, struct vhu_msg *m)
+{
+	(void)d;
+	return reply_u64(m, PROTOCOL_FEATURES_OFFERED);
+}
+
+static int
+handle_set_protocol_features(struct vhu_dev *d, struct vhu_msg *m)
+{
+	uint64_t v;
+
+	if (payload_u64(d, m, &v) < 0)
+		return REQ_FAIL;
+	if (v & ~PROTOCOL_FEATURES_OFFERED) {
+		logmsg("%s: SET_PROTOCOL_FEATURES: bits 0x%llx were not offered",
+		       d->name, (unsigned long long)(v & ~PROTOCOL_FEATURES_OFFERED));
+		return REQ_FAIL;
+	}
+	d->protocol_features = v;
+	return REQ_OK;
+}
+
+static int
+handle_get_queue_num(struct vhu_dev *d, struct vhu_msg *m)
+{
+	return reply_u64(m, d->ops->num_queues);
+}
+
+static int
+handle_get_max_mem_slots(struct vhu_dev *d, struct vhu_msg *m)
+{
+	(void)d;
+	return reply_u64(m, VHU_MAX_MEM_SLOTS);
+}
+
+/* ---- guest memory -------------------------------------------------------- */
+
+struct region_desc {
+	uint64_t gpa, size, uaddr, mmap_offset;
+};
+
+static void
+region_read(const uint8_t *p, struct region_desc *r)
+{
+	memcpy(&r->gpa, p, 8);
+	memcpy(&r->size, p + 8, 8);
+	memcpy(&r->uaddr, p + 16, 8);
+	memcpy(&r->mmap_offset, p + 24, 8);
+}
+
+/*
+ * Map one region after checking it: sizes that do not overflow, and a file
+ * at least mmap_offset + size long (a shorter one would SIGBUS us later).
+ */
+static int
+region_map(struct vhu_dev *d, const struct region_desc *rd, int fd,
+           struct vhu_region *out)
+{
+	struct stat st;
+	uint64_t end;
+	void *p;
+
+	if (rd->size == 0 || rd->gpa + rd->size < rd->gpa ||
+	    rd->uaddr + rd->size < rd->uaddr ||
+	    __builtin_add_overflow(rd->mmap_offset, rd->size, &end) ||
+	    end > (uint64_t)SIZE_MAX) {
+		logmsg("%s: memory region gpa 0x%llx size 0x%llx: bad bounds", d->name,
+		       (unsigned long long)rd->gpa, (unsigned long long)rd->size);
+		return -1;
+	}
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < end) {
+		logmsg("%s: memory region gpa 0x%llx: its fd is shorter than "
+		       "offset + size (%llu bytes)", d->name,
+		       (unsigned long long)rd->gpa, (unsigned long long)end);
+		return -1;
+	}
+	p = mmap(NULL, end, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		logmsg("%s: mapping guest memory: %s", d->name, strerror(errno));
+		return -1;
+	}
+	out->gpa = rd->gpa;
+	out->size = rd->size;
+	out->uaddr = rd->uaddr;
+	out->mmap_offset = rd->mmap_offset;
+	out->mmap_addr = p;
+	out->mmap_size = end;
+	return 0;
+}
+
+static void
+region_unmap(struct vhu_region *r)
+{
+	if (r->mmap_addr)
+		munmap(r->mmap_addr, r->mmap_size);
+	memset(r, 0, sizeof *r);
+}
+
+static void
+memory_unmap_all(struct vhu_dev *d)
+{
+	unsigned i;
+
+	for (i = 0; i < d->nregions; i++)
+		region_unmap(&d->regions[i]);
+	d->nregions = 0;
+	for (i = 0; i < VHU_MAX_QUEUES; i++)
+		d->vq[i].desc = d->vq[i].avail = d->vq[i].used = NULL;
+}
+
+static int
+regions_overlap(const struct vhu_region *a, uint64_t gpa, uint64_t size)
+{
+	return gpa < a->gpa + a->size && a->gpa < gpa + size;
+}
+
+/* Memory changed: find the rings again (they may have moved or gone). */
+static void
+memory_changed(struct vhu_dev *d)
+{
+	unsigned q;
+
+	for (q = 0; q < d->ops->num_queues; q++)
+		vring_update(d, q);
+}
+
+static int
+handle_set_mem_table(struct vhu_dev *d, struct vhu_msg *m)
+{
+	struct vhu_region fresh[VHOST_MEMORY_BASELINE_NREGIONS];
+	uint32_t n, i, j;
+
+	if (m->size < 8) {
+		logmsg("%s: SET_MEM_TABLE: payload of %u bytes", d->name, m->size);
+		return REQ_FAIL;
+	}
+	memcpy(&n, m->payload, 4);
+	/* user-mode-linux sends a payload sized for more regions than it
+	 * uses: accept anything at least as long as the regions named. */
+	if (n == 0 || n > VHOST_MEMORY_BASELINE_NREGIONS || m->size < 8 + 32 * n ||
+	    m->nfds != n) {
+		logmsg("%s: SET_MEM_TABLE: %u regions, %u fds, %u-byte payload",
+		       d->name, n, m->nfds, m->size);
+		return REQ_FAIL;
+	}
+	memset(fresh, 0, sizeof fresh);
+	for (i = 0; i < n; i++) {
+		struct region_desc rd;
+
+		region_read(m->payload + 8 + 32 * i, &rd);
+		for (j = 0; j < i; j++)
+			if (regions_overlap(&fresh[j], rd.gpa, rd.size))
+				break;
+		if (j < i) {
+			logmsg("%s: SET_MEM_TABLE: regions %u and %u overlap", d->name, j, i);
+			goto fail;
+		}
+		if (region_map(d, &rd, m->fds[i], &fresh[i]) < 0)
+			goto fail;
+	}
+	/* All checked and mapped: now replace the old table. */
+	memory_unmap_all(d);
+	memcpy(d->regions, fresh, n * sizeof fresh[0]);
+	d->nregions = n;
+	memory_changed(d);
+	return REQ_OK;
+fail:
+	for (j = 0; j < n; j++)
+		region_unmap(&fresh[j]);
+	return REQ_FAIL;
+}
+
+static int
+handle_add_mem_reg(struct vhu_dev *d, struct vhu_msg *m)
+{
+	struct region_desc rd;
+	unsigned i;
+
+	if (m->size < 8 + 32 || m->nfds != 1) {
+		logmsg("%s: ADD_MEM_REG: %u-byte payload with %u fds", d->name,
+		       m->size, m->nfds);
+		return REQ_FAIL;
+	}
+	if (d->nregions >= VHU_MAX_MEM_SLOTS) {
+		logmsg("%s: ADD_MEM_REG: all %d slots in use", d->name, VHU_MAX_MEM_SLOTS);
+		return REQ_FAIL;
+	}
+	region_read(m->payload + 8, &rd);
+	for (i = 0; i < d->nregions; i++)
+		if (regions_overlap(&d->regions[i], rd.gpa, rd.size)) {
+			logmsg("%s: ADD_MEM_REG: gpa 0x%llx overlaps region %u", d->name,
+			       (unsigned long long)rd.gpa, i);
+			return REQ_FAIL;
+		}
+	if (region_map(d, &rd, m->fds[0], &d->regions[d->nregions]) < 0)
+		return REQ_FAIL;
+	d->nregions++;
+	memory_changed(d);
+	return REQ_OK;
+}
+
+static int
+handle_rem_mem_reg(struct vhu_dev *d, struct vhu_msg *m)
+{
+	struct region_desc rd;
+	unsigned i;
+
+	if (m->size < 8 + 32) {
+		logmsg("%s: REM_MEM_REG: %u-byte payload", d->name, m->size);
+		return REQ_FAIL;
+	}
+	region_read(m->payload + 8, &rd);
+	for (i = 0; i < d->nregions; i++) {
+		struct vhu_region *r = &d->regions[i];
+
+		if (r->gpa == rd.gpa && r->size == rd.size && r->uaddr == rd.uaddr)
+			break;
+	}
+	if (i == d->nregions) {
+		logmsg("%s: REM_MEM_REG: no region at gpa 0x%llx size 0x%llx",
+		       d->name, (unsigned long long)rd.gpa, (unsigned long long)rd.size);
+		return REQ_FAIL;
+	}
+	region_unmap(&d->regions[i]);
+	d->regions[i] = d->regions[--d->nregions];
+	memset(&d->regions[d->nregions], 0, sizeof d->regions[0]);
+	memory_changed(d);
+	return REQ_OK;
+}
+
+/* Host address of [uaddr, uaddr+len) in frontend virtual addresses, which
+ * must lie inside one region (ring areas do). */
+static uint8_t *
+uaddr_to_host(struct vhu_dev *d, uint64_t uaddr, uint64_t len)
+{
+	unsigned i;
+
+	for (i = 0; i < d->nregions; i++) {
+		struct vhu_region *r = &d->regions[i];
+
+		if (uaddr >= r->uaddr && len <= r->size && uaddr - r->uaddr <= r->size - len)
+			return r->mmap_addr + r->mmap_offset + (uaddr - r->uaddr);
+	}
+	return NULL;
+}
+
+/* The region holding guest-physical address gpa, or NULL. */
+static struct vhu_region *
+gpa_region(struct vhu_dev *d, uint64_t gpa)
+{
+	unsigned i;
+
+	for (i = 0; i < d->nregions; i++) {
+		struct vhu_region *r = &d->regions[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa < r->size)
+			return r;
+	}
+	return NULL;
+}
+
+/* Copy len bytes at guest-physical gpa, possibly across regions. */
+static int
+gpa_read(struct vhu_dev *d, uint64_t gpa, void *buf, size_t len)
+{
+	uint8_t *out = buf;
+
+	while (len) {
+		struct vhu_region *r = gpa_region(d, gpa);
+		uint64_t off, chunk;
+
+		if (!r)
+			return -1;
+		off = gpa - r->gpa;
+		chunk = r->size - off < len ? r->size - off : len;
+		memcpy(out, r->mmap_addr + r->mmap_offset + off, chunk);
+		out += chunk;
+		gpa += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+/* ---- vring requests --------------------------------------------------- */
+
+static void
+vring_reset(struct vhu_vring *vq)
+{
+	vq->num = 0;
+	vq->started = 0;
+	vq->addr_set = 0;
+	vq->desc_uaddr = vq->avail_uaddr = vq->used_uaddr = 0;
+	vq->desc = vq->avail = vq->used = NULL;
+	vq->last_avail = vq->used_idx = 0;
+	vq->signalled_used = 0;
+	vq->signalled_used_valid = 0;
+	vq->notify_pending = 0;
+}
+
+static void
+vring_stop(struct vhu_vring *vq)
+{
+	vq->started = 0;
+	close_fd(&vq->kick_fd);
+}
+
+/*
+ * Translate the ring's addresses (again: memory may have changed) and, if
+ * the ring is now ready, let the device look at it once: the guest may
+ * have queued buffers before the ring started.
+ */
+static void
+vring_update(struct vhu_dev *d, unsigned q)
+{
+	struct vhu_vring *vq = &d->vq[q];
+
+	vq->desc = vq->avail = vq->used = NULL;
+	if (!vq->addr_set || !vq->num)
+		return;
+	vq->desc = uaddr_to_host(d, vq->desc_uaddr, 16ull * vq->num);
+	vq->avail = uaddr_to_host(d, vq->avail_uaddr, 6ull + 2ull * vq->num);
+	vq->used = uaddr_to_host(d, vq->used_uaddr, 6ull + 8ull * vq->num);
+	if (!vq->desc || !vq->avail || !vq->used) {
+		vq->desc = vq->avail = vq->used = NULL;
+		return;
+	}
+	if (vhu_queue_ready(d, q))
+		d->ops->queue_event(d->opaque, q);
+}
+
+static int
+handle_set_vring_num(struct vhu_dev *d, struct vhu_msg *m)
+{
+	struct vhu_vring *vq;
+	uint32_t num;
+	unsigned q;
+
+	if (!(vq = msg_vring(d, m, 8, &q)))
+		return REQ_FAIL;
+	memcpy(&num, m->payload + 4, 4);
+	if (num == 0 || (num & (num - 1)) || num > d->max_queue_size) {
+		logmsg("%s: queue %u: size %u is not a power of two up to %u",
+		       d->name, q, num, d->max_queue_size);
+		return REQ_FAIL;
+	}
+	if (vq->started) {
+		logmsg("%s: SET_VRING_NUM on running queue %u", d->name, q);
+		return REQ_FAIL;
+	}
+	vq->num = num;
+	vring_update(d, q);
+	return REQ_OK;
+}
+
+static int
+handle_set_vring_addr(struct vhu_dev *d, struct vhu_msg *m)
+{
+	uint64_t desc, used, avail;
+	struct vhu_vring *vq;
+	unsigned q;
+
+	if (!(vq = msg_vring(d, m, 40, &q)))
+		return REQ_FAIL;
+	memcpy(&desc, m->payload + 8, 8);
+	memcpy(&used, m->payload + 16, 8);
+	memcpy(&avail, m->payload + 24, 8);
+	if (desc % 16 || avail % 2 || used % 4) {
+		logmsg("%s: queue %u: misaligned ring addresses", d->name, q);
+		return REQ_FAIL;
+	}
+	vq->desc_uaddr = desc;
+	vq->used_uaddr = used;
+	vq->avail_uaddr = avail;
+	vq->addr_set = 1;
+	vring_update(d, q);
+	if (d->nregions && vq->num && !vq->desc) {
+		logmsg("%s: queue %u: ring addresses are outside guest memory",
+		       d->name, q);
+		vq->addr_set = 0;
+		return REQ_FAIL;
+	}
+	return REQ_OK;
+}
+
+static int
+handle_set_vring_base(struct vhu_dev *d, struct vhu_msg *m)
+{
+	struct vhu_vring *vq;
+	uint32_t base;
+	unsigned q;
+
+	if (!(vq = msg_vring(d, m, 8, &q)))
+		return REQ_FAIL;
+	memcpy(&base, m->payload + 4, 4);
+	if (base > 0xffff || vq->started) {
+		logmsg("%s: SET_VRING_BASE %u on queue %u%s", d->name, base, q,
+		       vq->started ? " while it runs" : "");
+		return REQ_FAIL;
+	}
+	vq->last_avail = vq->used_idx = base;
+	vq->signalled_used_valid = 0;
+	return REQ_OK;
+}
+
+static int
+handle_get_vring_base(struct vhu_dev *d, struct vhu_msg *m)
+{
+	struct vhu_vring *vq;
+	uint32_t state[2];
+	unsigned q;
+
+	if (!(vq = msg_vring(d, m, 8, &q)))
+		return REQ_FAIL;
+	/* The frontend stops the ring to take its state: we hold no popped
+	 * chains across passes, so last_avail is all there is to hand back. */
+	vring_stop(vq);
+	close_fd(&vq->call_fd);
+	d->ops->reset(d->opaque, (int)q);
+	state[0] = q;
+	state[1] = vq->last_avail;
+	m->size = sizeof state;
+	memcpy(m->payload, state, sizeof state);
+	return REQ_REPLY;
+}
+
+/* SET_VRING_KICK/CALL/ERR: u64 with the queue in bits 0-7 and bit 8 for
+ * "no fd".  Returns the queue, or -1 (logged). */
+static int
+vring_fd_msg(struct vhu_dev *d, const struct vhu_msg *m, int *nofd)
+{
+	uint64_t v;
+	unsigned q;
+
+	if (payload_u64(d, m, &v) < 0)
+		return -1;
+	q = v & VHOST_USER_VRING_IDX_MASK;
+	*nofd = !!(v & VHOST_USER_VRING_NOFD_MASK);
+	if (v & ~(uint64_t)(VHOST_USER_VRING_IDX_MASK | VHOST_USER_VRING_NOFD_MASK) ||
+	    q >= d->ops->num_queues) {
+		logmsg("%s: %s: bad argument 0x%llx", d->name,
+		       request_name(m->request), (unsigned long long)v);
+		return -1;
+	}
+	if (*nofd ? m->nfds != 0 : m->nfds != 1) {
+		logmsg("%s: %s: %u fds with %s", d->name, request_name(m->request),
+		       m->nfds, *nofd ? "the no-fd flag" : "no no-fd flag");
+		return -1;
+	}
+	return (int)q;
+}
+
+static int
+handle_set_vring_kick(struct vhu_dev *d, struct vhu_msg *m)
+{
+	struct vhu_vring *vq;
+	int nofd, q = vring_fd_msg(d, m, &nofd);
+
+	if (q < 0)
+		return REQ_FAIL;
+	if (nofd) {
+		logmsg("%s: queue %d: polling without a kick fd is not supported",
+		       d->name, q);
+		return REQ_FAIL;
+	}
+	if (m->fds[0] >= FD_SETSIZE) {
+		logmsg("%s: queue %d: kick fd %d is over FD_SETSIZE", d->name, q,
+		       m->fds[0]);
+		return REQ_FAIL;
+	}
+	vq = &d->vq[q];
+	close_fd(&vq->kick_fd);
+	/* Non-blocking, so that a kick fd can be drained to empty. */
+	set_nonblock(m->fds[0]);
+	vq->kick_fd = m->fds[0];
+	m->fds[0] = -1;
+	vq->started = 1;
+	if (!protocol_features_negotiated(d))
+		vq->enabled = 1;
+	vring_update(d, q);
+	return REQ_OK;
+}
+
+/* Replace a call or err fd.  Never selected: keep it out of select()'s
+ * range, and write it non-blocking: a full pipe means the guest has been
+ * told enough already. */
+static void
+take_vring_fd(struct vhu_msg *m, int nofd, int *slot)
+{
+	close_fd(slot);
+	if (nofd)
+		return;
+	set_nonblock(m->fds[0]);
+	*slot = fd_move_high(m->fds[0]);
+	m->fds[0] = -1;
+}
+
+static int
+handle_set_vring_call(struct vhu_dev *d, struct vhu_msg *m)
+{
+	int nofd, q = vring_fd_msg(d, m, &nofd);
+
+	if (q < 0)
+		return REQ_FAIL;
+	take_vring_fd(m, nofd, &d->vq[q].call_fd);
+	d->vq[q].signalled_used_valid = 0;
+	return REQ_OK;
+}
+
+static int
+handle_set_vring_err(struct vhu_dev *d, struct vhu_msg *m)
+{
+	int nofd, q = vring_fd_msg(d, m, &nofd);
+
+	if (q < 0)
+		return REQ_FAIL;
+	take_vring_fd(m, nofd, &d->vq[q].err_fd);
+	return REQ_OK;
+}
+
+static int
+handle_set_vring_enable(struct vhu_dev *d, struct vhu_msg *m)
+{
+	struct vhu_vring *vq;
+	uint32_t on;
+	unsigned q;
+
+	if (!(vq = msg_vring(d, m, 8, &q)))
+		return REQ_FAIL;
+	memcpy(&on, m->payload + 4, 4);
+	if (on > 1) {
+		logmsg("%s: SET_VRING_ENABLE %u on queue %u", d->name, on, q);
+		return REQ_FAIL;
+	}
+	vq->enabled = on;
+	if (on)
+		vring_update(d, q);
+	return REQ_OK;
+}
+
+static int
+handle_set_backend_req_fd(struct vhu_dev *d, struct vhu_msg *m)
+{
+	if (m->nfds != 1) {
+		logmsg("%s: SET_BACKEND_REQ_FD with %u fds", d->name, m->nfds);
+		return REQ_FAIL;
+	}
+	close_fd(&d->backend_fd);
+	d->backend_fd = fd_move_high(m->fds[0]);
+	m->fds[0] = -1;
+	return REQ_OK;
+}
+
+static int
+handle_get_config(struct vhu_dev *d, struct vhu_msg *m)
+{
+	uint32_t off, size;
+
+	if (m->size < VHOST_USER_CONFIG_HDR_SIZE)
+		goto fail;
+	memcpy(&off, m->payload, 4);
+	memcpy(&size, m->payload + 4, 4);
+	if (size > VHOST_USER_MAX_CONFIG_SIZE || off > d->ops->config_size ||
+	    size > d->ops->config_size - off)
+		goto fail;
+	memset(m->payload + VHOST_USER_CONFIG_HDR_SIZE, 0, size);
+	if (d->ops->get_config(d->opaque, m->payload + VHOST_USER_CONFIG_HDR_SIZE,
+	                       off, size) < 0)
+		goto fail;
+	m->size = VHOST_USER_CONFIG_HDR_SIZE + size;
+	return REQ_REPLY;
+fail:
+	/* A reply without payload is how a backend says it failed. */
+	logmsg("%s: GET_CONFIG: bad range", d->name);
+	m->size = 0;
+	return REQ_REPLY;
+}
+
+static int
+handle_set_config(struct vhu_dev *d, struct vhu_msg *m)
+{
+	uint32_t off, size;
+
+	if (m->size < VHOST_USER_CONFIG_HDR_SIZE)
+		return REQ_FAIL;
+	memcpy(&off, m->payload, 4);
+	memcpy(&size, m->payload + 4, 4);
+	if (size > VHOST_USER_MAX_CONFIG_SIZE ||
+	    m->size < VHOST_USER_CONFIG_HDR_SIZE + size ||
+	    off > d->ops->config_size || size > d->ops->config_size - off) {
+		logmsg("%s: SET_CONFIG: bad range %u+%u", d->name, off, size);
+		return REQ_FAIL;
+	}
+	return d->ops->set_config(d->opaque, m->payload + VHOST_USER_CONFIG_HDR_SIZE,
+	                          off, size) < 0 ? REQ_FAIL : REQ_OK;
+}
+
+static int
+dispatch(struct vhu_dev *d, struct vhu_msg *m)
+{
+	switch (m->request) {
+	case VHOST_USER_GET_FEATURES:          return handle_get_features(d, m);
+	case VHOST_USER_SET_FEATURES:          return handle_set_features(d, m);
+	case VHOST_USER_SET_OWNER:             return handle_set_owner(d, m);
+	case VHOST_USER_RESET_OWNER:           return handle_reset(d, m);
+	case VHOST_USER_RESET_DEVICE:          return handle_reset(d, m);
+	case VHOST_USER_SET_MEM_TABLE:         return handle_set_mem_table(d, m);
+	case VHOST_USER_ADD_MEM_REG:           return handle_add_mem_reg(d, m);
+	case VHOST_USER_REM_MEM_REG:           return handle_rem_mem_reg(d, m);
+	case VHOST_USER_GET_MAX_MEM_SLOTS:     return handle_get_max_mem_slots(d, m);
+	case VHOST_USER_SET_VRING_NUM:         return handle_set_vring_num(d, m);
+	case VHOST_USER_SET_VRING_ADDR:        return handle_set_vring_addr(d, m);
+	case VHOST_USER_SET_VRING_BASE:        return handle_set_vring_base(d, m);
+	case VHOST_USER_GET_VRING_BASE:        return handle_get_vring_base(d, m);
+	case VHOST_USER_SET_VRING_KICK:        return handle_set_vring_kick(d, m);
+	case VHOST_USER_SET_VRING_CALL:        return handle_set_vring_call(d, m);
+	case VHOST_USER_SET_VRING_ERR:         return handle_set_vring_err(d, m);
+	case VHOST_USER_SET_VRING_ENABLE:      return handle_set_vring_enable(d, m);
+	case VHOST_USER_GET_PROTOCOL_FEATURES: return handle_get_protocol_features(d, m);
+	case VHOST_USER_SET_PROTOCOL_FEATURES: return handle_set_protocol_features(d, m);
+	case VHOST_USER_GET_QUEUE_NUM:         return handle_get_queue_num(d, m);
+	case VHOST_USER_SET_BACKEND_REQ_FD:    return handle_set_backend_req_fd(d, m);
+	case VHOST_USER_GET_CONFIG:            return handle_get_config(d, m);
+	case VHOST_USER_SET_CONFIG:            return handle_set_config(d, m);
+	default:
+		logmsg("%s: %s (%u) is not supported", d->name,
+		       request_name(m->request), m->request);
+		return REQ_FAIL;
+	}
+}
+
+/* Back to power-on state, memory kept: rings stopped, features cleared. */
+static void
+device_reset(struct vhu_dev *d)
+{
+	unsigned q;
+
+	for (q = 0; q < VHU_MAX_QUEUES; q++) {
+		vring_stop(&d->vq[q]);
+		vring_reset(&d->vq[q]);
+		d->vq[q].enabled = 0;
+	}
+	d->features = 0;
+	d->broken = 0;
+	d->ops->reset(d->opaque, -1);
+}
+
+/* ---- split virtqueue ---------------------------------------------------- */
+
+int
+vhu_queue_ready(const struct vhu_dev *d, unsigned q)
+{
+	const struct vhu_vring *vq = &d->vq[q];
+
+	return !d->broken && q < d->ops->num_queues && vq->started &&
+	       vq->enabled && vq->desc != NULL;
+}
+
+void
+vhu_set_broken(struct vhu_dev *d, const char *fmt, ...)
+{
+	uint64_t one = 1;
+	char why[256];
+	va_list ap;
+	unsigned q;
+
+	if (d->broken)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	logmsg("%s: broken: %s; its queues stop until the frontend resets "
+	       "the device or reconnects", d->name, why);
+	d->broken = 1;
+	for (q = 0; q < d->ops->num_queues; q++)
+		if (d->vq[q].err_fd >= 0 &&
+		    write(d->vq[q].err_fd, &one, sizeof one) < 0) {
+			/* EAGAIN: already signalled */
+		}
+}
+
+static void
+vring_kicked(struct vhu_dev *d, unsigned q)
+{
+	char buf[256];
+	ssize_t n;
+
+	/* An eventfd holds one counter, a pipe one write per kick: either
+	 * way, read until nothing is left. */
+	do
+		n = read(d->vq[q].kick_fd, buf, sizeof buf);
+	while (n > 0 || (n < 0 && errno == EINTR));
+	if (n == 0) {
+		/* The writer closed its end: no more kicks will come. */
+		vring_stop(&d->vq[q]);
+		return;
+	}
+	if (vhu_queue_ready(d, q))
+		d->ops->queue_event(d->opaque, q);
+}
+
+struct desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+
+static void
+desc_decode(const uint8_t *raw, struct desc *dsc)
+{
+	uint64_t a;
+	uint32_t l;
+	uint16_t f, n;
+
+	memcpy(&a, raw, 8);
+	memcpy(&l, raw + 8, 4);
+	memcpy(&f, raw + 12, 2);
+	memcpy(&n, raw + 14, 2);
+	dsc->addr = le64_to_host(a);
+	dsc->len = le32_to_host(l);
+	dsc->flags = le16_to_host(f);
+	dsc->next = le16_to_host(n);
+}
+
+/* Append the segments of one descriptor's buffer (possibly across regions). */
+static int
+map_buffer(struct vhu_dev *d, struct vhu_elem *e, const struct desc *dsc,
+           unsigned q)
+{
+	uint64_t gpa = dsc->addr, left = dsc->len;
+	int writable = dsc->flags & VIRTQ_DESC_F_WRITE;
+
+	if (!writable && e->in_num) {
+		vhu_set_broken(d, "queue %u: readable descriptor after a writable one", q);
+		return -1;
+	}
+	if (gpa + left < gpa) {
+		vhu_set_broken(d, "queue %u: buffer 0x%llx+%llu wraps around", q,
+		               (unsigned long long)gpa, (unsigned long long)left);
+		return -1;
+	}
+	while (left) {
+		struct vhu_region *r = gpa_region(d, gpa);
+		uint64_t off, chunk;
+		struct iovec *iov;
+
+		if (!r) {
+			vhu_set_broken(d, "queue %u: buffer 0x%llx+%u is outside guest "
+			               "memory", q, (unsigned long long)dsc->addr, dsc->len);
+			return -1;
+		}
+		if (e->out_num + e->in_num == VHU_MAX_SEGS) {
+			vhu_set_broken(d, "queue %u: chain has more than %d segments", q,
+			               VHU_MAX_SEGS);
+			return -1;
+		}
+		off = gpa - r->gpa;
+		chunk = r->size - off < left ? r->size - off : left;
+		iov = &e->iov[e->out_num + e->in_num];
+		iov->iov_base = r->mmap_addr + r->mmap_offset + off;
+		iov->iov_len = chunk;
+		if (writable) {
+			e->in_num++;
+			e->in_len += chunk;
+		} else {
+			e->out_num++;
+			e->out_len += chunk;
+		}
+		gpa += chunk;
+		left -= chunk;
+	}
+	return 0;
+}
+
+/*
+ * Walk the chain at head into e, checking every rule of the split ring:
+ * indices in range, at most as many descriptors as the table holds (which
+ * catches loops), indirect tables only as negotiated, well-formed and not
+ * nested, and every buffer inside guest memory.
+ */
+static int
+walk_chain(struct vhu_dev *d, unsigned q, uint16_t head, struct vhu_elem *e)
+{
+	struct vhu_vring *vq = &d->vq[q];
+	uint64_t table = 0;        /* indirect table gpa; 0 = the ring's table */
+	unsigned max = vq->num, count = 0, i = head;
+	uint8_t raw[16];
+	struct desc dsc;
+
+	e->head = head;
+	e->out_num = e->in_num = 0;
+	e->out_len = e->in_len = 0;
+	for (;;) {
+		if (table) {
+			if (gpa_read(d, table + 16ull * i, raw, 16) < 0) {
+				vhu_set_broken(d, "queue %u: indirect table outside guest memory", q);
+				return -1;
+			}
+		} else {
+			memcpy(raw, vq->desc + 16 * i, 16);
+		}
+		desc_decode(raw, &dsc);
+		if (dsc.flags & VIRTQ_DESC_F_INDIRECT) {
+			if (!vhu_has_feature(d, VIRTIO_RING_F_INDIRECT_DESC)) {
+				vhu_set_broken(d, "queue %u: indirect descriptor not negotiated", q);
+				return -1;
+			}
+			if (table || count) {
+				vhu_set_broken(d, "queue %u: indirect descriptor inside a chain", q);
+				return -1;
+			}
+			if (dsc.flags & VIRTQ_DESC_F_NEXT || dsc.len == 0 || dsc.len % 16 ||
+			    dsc.addr == 0) {
+				vhu_set_broken(d, "queue %u: malformed indirect descriptor "
+				               "(len %u, flags 0x%x)", q, dsc.len, dsc.flags);
+				return -1;
+			}
+			table = dsc.addr;
+			max = dsc.len / 16;
+			i = 0;
+			continue;
+		}
+		if (++count > max) {
+			vhu_set_broken(d, "queue %u: descriptor chain loops", q);
+			return -1;
+		}
+		if (map_buffer(d, e, &dsc, q) < 0)
+			return -1;
+		if (!(dsc.flags & VIRTQ_DESC_F_NEXT))
+			return 0;
+		i = dsc.next;
+		if (i >= max) {
+			vhu_set_broken(d, "queue %u: next index %u out of range (%u)", q, i, max);
+			return -1;
+		}
+	}
+}
+
+static uint16_t
+avail_idx(const struct vhu_vring *vq)
+{
+	return load16(vq->avail + 2);
+}
+
+/* With EVENT_IDX, ask for a kick when the guest adds past last_avail;
+ * then look again, since it may have added one just before. */
+static int
+queue_empty_after_rearm(struct vhu_dev *d, struct vhu_vring *vq)
+{
+	if (!vhu_has_feature(d, VIRTIO_RING_F_EVENT_IDX))
+		return 1;
+	store16(vq->used + 4 + 8 * vq->num, vq->last_avail);
+	atomic_thread_fence(memory_order_seq_cst);
+	return avail_idx(vq) == vq->last_avail;
+}
+
+static int
+queue_take(struct vhu_dev *d, unsigned q, struct vhu_elem *e, int consume)
+{
+	struct vhu_vring *vq = &d->vq[q];
+	uint16_t avail, head;
+
+	if (!vhu_queue_ready(d, q))
+		return 0;
+	avail = avail_idx(vq);
+	if ((uint16_t)(avail - vq->last_avail) > vq->num) {
+		vhu_set_broken(d, "queue %u: avail index moved from %u to %u (size %u)",
+		               q, vq->last_avail, avail, vq->num);
+		return -1;
+	}
+	if (avail == vq->last_avail) {
+		if (queue_empty_after_rearm(d, vq))
+			return 0;
+		avail = avail_idx(vq);
+	}
+	/* Read the ring entry only after seeing the index that published it. */
+	atomic_thread_fence(memory_order_acquire);
+	head = load16(vq->avail + 4 + 2 * (vq->last_avail % vq->num));
+	if (head >= vq->num) {
+		vhu_set_broken(d, "queue %u: head %u out of range (%u)", q, head, vq->num);
+		return -1;
+	}
+	if (walk_chain(d, q, head, e) < 0)
+		return -1;
+	if (consume)
+		vq->last_avail++;
+	return 1;
+}
+
+int
+vhu_queue_pop(struct vhu_dev *d, unsigned q, struct vhu_elem *e)
+{
+	return queue_take(d, q, e, 1);
+}
+
+int
+vhu_queue_peek(struct vhu_dev *d, unsigned q, struct vhu_elem *e)
+{
+	return queue_take(d, q, e, 0);
+}
+
+void
+vhu_queue_push(struct vhu_dev *d, unsigned q, const struct vhu_elem *e,
+               uint32_t len)
+{
+	struct vhu_vring *vq = &d->vq[q];
+	uint8_t *slot;
+
+	if (!vhu_queue_ready(d, q))
+		return;
+	slot = vq->used + 4 + 8 * (vq->used_idx % vq->num);
+	store32(slot, e->head);
+	store32(slot + 4, len);
+	/* The entry must be visible before the index that publishes it. */
+	atomic_thread_fence(memory_order_release);
+	vq->used_idx++;
+	store16(vq->used + 2, vq->used_idx);
+	vq->notify_pending = 1;
+}
+
+static int
+should_notify(struct vhu_dev *d, struct vhu_vring *vq)
+{
+	uint16_t old, new, event;
+	int valid;
+
+	/* Our used idx store must be visible before we read the guest's
+	 * suppression state, or both sides could skip the notification. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!vhu_has_feature(d, VIRTIO_RING_F_EVENT_IDX))
+		return !(load16(vq->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+	old = vq->signalled_used;
+	new = vq->signalled_used = vq->used_idx;
+	valid = vq->signalled_used_valid;
+	vq->signalled_used_valid = 1;
+	if (!valid)
+		return 1;
+	event = load16(vq->avail + 4 + 2 * vq->num);
+	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
+}
+
+void
+vhu_flush_notify(struct vhu_dev *d)
+{
+	uint64_t one = 1;
+	unsigned q;
+
+	for (q = 0; q < d->ops->num_queues; q++) {
+		struct vhu_vring *vq = &d->vq[q];
+
+		if (!vq->notify_pending)
+			continue;
+		vq->notify_pending = 0;
+		if (vq->call_fd < 0 || !vhu_queue_ready(d, q) || !should_notify(d, vq))
+			continue;
+		/* EAGAIN: a full pipe or eventfd already says "look". */
+		if (write(vq->call_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+			logmsg("%s: queue %u: notifying the guest: %s", d->name, q,
+			       strerror(errno));
+	}
+}
+
+size_t
+vhu_elem_to_buf(const struct vhu_elem *e, void *buf, size_t len)
+{
+	uint8_t *out = buf;
+	size_t done = 0;
+	unsigned i;
+
+	for (i = 0; i < e->out_num && done < len; i++) {
+		size_t n = e->iov[i].iov_len < len - done ? e->iov[i].iov_len : len - done;
+
+		memcpy(out + done, e->iov[i].iov_base, n);
+		done += n;
+	}
+	return done;
+}
+
+size_t
+vhu_buf_to_elem(const struct vhu_elem *e, const void *buf, size_t len)
+{
+	const uint8_t *in = buf;
+	size_t done = 0;
+	unsigned i;
+
+	for (i = e->out_num; i < e->out_num + e->in_num && done < len; i++) {
+		size_t n = e->iov[i].iov_len < len - done ? e->iov[i].iov_len : len - done;
+
+		memcpy(e->iov[i].iov_base, in + done, n);
+		done += n;
+	}
+	return done;
+}
+
+int
+vhu_backend_send(struct vhu_dev *d, uint32_t request, const void *payload,
+                 uint32_t size)
+{
+	uint8_t buf[VHOST_USER_HDR_SIZE + VHU_MAX_PAYLOAD];
+	uint32_t flags = VHOST_USER_VERSION;
+
+	if (d->backend_fd < 0 || size > VHU_MAX_PAYLOAD)
+		return -1;
+	memcpy(buf, &request, 4);
+	memcpy(buf + 4, &flags, 4);
+	memcpy(buf + 8, &size, 4);
+	memcpy(buf + VHOST_USER_HDR_SIZE, payload, size);
+	return send(d->backend_fd, buf, VHOST_USER_HDR_SIZE + size,
+	            MSG_NOSIGNAL | MSG_DONTWAIT) ==
+	       (ssize_t)(VHOST_USER_HDR_SIZE + size) ? 0 : -1;
+}
