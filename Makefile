@@ -64,7 +64,7 @@ check-asan: $(BIN).asan $(TESTBIN)
 
 # Boot the QEMU lab guest (../shared/qemu-lab) against the daemon.
 check-qemu: $(BIN)
-	sh tests/check-qemu.sh
+	bash tests/check-qemu.sh
 
 install: $(BIN)
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1

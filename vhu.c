@@ -31,8 +31,7 @@
 enum result {
 	REQ_OK,       /* done; ack success if asked */
 	REQ_FAIL,     /* refused; ack failure if asked, state unchanged */
-	REQ_REPLY,    /* the handler filled m->payload/m->size: send it */
-	REQ_DROP      /* cannot go on with this frontend: close the connection */
+	REQ_REPLY     /* the handler filled m->payload/m->size: send it */
 };
 
 static const char *const request_names[VHOST_USER_REQUEST_MAX] = {
@@ -511,10 +510,6 @@ conn_readable(struct vhu_dev *d)
 			close_fd(&m->fds[i]);
 		m->nfds = 0;
 		d->rx_have = 0;
-		if (res == REQ_DROP) {
-			conn_close(d, "broke the protocol");
-			return;
-		}
 		if (res != REQ_REPLY && want_ack) {
 			uint64_t v = res == REQ_OK ? 0 : 1;
 
@@ -953,7 +948,10 @@ vring_update(struct vhu_dev *d, unsigned q)
 	vq->desc = uaddr_to_host(d, vq->desc_uaddr, 16ull * vq->num);
 	vq->avail = uaddr_to_host(d, vq->avail_uaddr, 6ull + 2ull * vq->num);
 	vq->used = uaddr_to_host(d, vq->used_uaddr, 6ull + 8ull * vq->num);
-	if (!vq->desc || !vq->avail || !vq->used) {
+	/* Aligned as the spec requires, also in our mapping: ring indices
+	 * are read and written with single aligned accesses. */
+	if (!vq->desc || !vq->avail || !vq->used || (uintptr_t)vq->desc % 16 ||
+	    (uintptr_t)vq->avail % 2 || (uintptr_t)vq->used % 4) {
 		vq->desc = vq->avail = vq->used = NULL;
 		return;
 	}
