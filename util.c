@@ -17,7 +17,8 @@ static void *cleanup_arg;
 void
 log_set_raw(int raw)
 {
-	log_raw = raw;
+	/* Only a terminal needs the carriage return; a log file does not. */
+	log_raw = raw && isatty(STDERR_FILENO);
 }
 
 static void

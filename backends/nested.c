@@ -9,6 +9,10 @@
  *
  * Without a terminal, stdin and stdout are plain byte streams: no escape
  * processing, and EOF on stdin ends input while output goes on.
+ *
+ * Input goes stdin -> held[] -> the guest's receive buffers.  held is
+ * small and bounded: it lets the escape key work while no guest is there
+ * to take input, and when it is full stdin is left unread (backpressure).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +27,7 @@
 #include "backend.h"
 
 #define NESTED_QUEUE_SIZE (64 * 1024)
+#define NESTED_HOLD_SIZE  4096
 
 struct nested {
 	int in_fd, out_fd;
@@ -30,6 +35,8 @@ struct nested {
 	int in_eof;
 	int escape;             /* escape character, -1 for none */
 	int esc_pending;        /* the escape character was just typed */
+	char held[NESTED_HOLD_SIZE];   /* typed, not yet taken by the guest */
+	size_t nheld;
 	struct outq out;
 	int dropping;
 };
@@ -182,7 +189,8 @@ nested_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 {
 	struct nested *n = ep->priv;
 
-	if (!n->in_eof && console_input_room(ep->con) > (size_t)n->esc_pending) {
+	/* Room for one more read, and one byte for a pending escape. */
+	if (!n->in_eof && n->nheld + 1 < sizeof n->held) {
 		FD_SET(n->in_fd, rd);
 		if (n->in_fd > maxfd)
 			maxfd = n->in_fd;
@@ -196,12 +204,12 @@ nested_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 }
 
 /*
- * Apply the escape key to buf in place: ESC q quits, ESC ESC is one ESC,
- * ESC x is both.  Returns the bytes left for the guest.  The caller leaves
- * one byte of room while an ESC is pending, for the ESC x case.
+ * Apply the escape key while copying buf to out: ESC q quits, ESC ESC is
+ * one ESC, ESC x is both.  Returns the bytes written to out, at most
+ * len + 1 (an ESC pending from the last read, then x).
  */
 static size_t
-apply_escape(struct endpoint *ep, struct nested *n, char *buf, size_t len,
+apply_escape(struct endpoint *ep, struct nested *n, const char *buf, size_t len,
              char *out)
 {
 	size_t i, o = 0;
@@ -227,30 +235,15 @@ apply_escape(struct endpoint *ep, struct nested *n, char *buf, size_t len,
 	return o;
 }
 
+/* Read what stdin has, up to the free space in held. */
 static void
-nested_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
+read_stdin(struct endpoint *ep, struct nested *n)
 {
-	struct nested *n = ep->priv;
-	char buf[4096], out[4096 + 1];
-	size_t room, want, len;
+	char buf[NESTED_HOLD_SIZE];
+	size_t space = sizeof n->held - n->nheld - 1;
 	ssize_t r;
 
-	if (FD_ISSET(n->out_fd, wr)) {
-		if (outq_flush(&n->out, n->out_fd) < 0) {
-			logmsg("console %u: stdout: %s; discarding output", ep->index,
-			       strerror(errno));
-			n->out.head = n->out.len = 0;
-		}
-		if (n->out.len == 0)
-			n->dropping = 0;
-	}
-	if (!FD_ISSET(n->in_fd, rd))
-		return;
-	room = console_input_room(ep->con);
-	if (room <= (size_t)n->esc_pending)
-		return;
-	want = room - n->esc_pending;
-	r = read(n->in_fd, buf, want < sizeof buf ? want : sizeof buf);
+	r = read(n->in_fd, buf, space);
 	if (r < 0) {
 		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
 			return;
@@ -265,12 +258,49 @@ nested_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 		n->in_eof = 1;
 		return;
 	}
-	if (n->tty && n->escape >= 0)
-		len = apply_escape(ep, n, buf, r, out);
-	else
-		memcpy(out, buf, len = r);
-	if (len)
-		console_input(ep->con, out, len);
+	if (n->tty && n->escape >= 0) {
+		n->nheld += apply_escape(ep, n, buf, r, n->held + n->nheld);
+	} else {
+		memcpy(n->held + n->nheld, buf, r);
+		n->nheld += r;
+	}
+}
+
+/* Give held input to the guest, one receive buffer at a time. */
+static void
+feed_guest(struct endpoint *ep, struct nested *n)
+{
+	size_t room, len, done = 0;
+
+	while (done < n->nheld && (room = console_input_room(ep->con)) > 0) {
+		len = n->nheld - done < room ? n->nheld - done : room;
+		console_input(ep->con, n->held + done, len);
+		done += len;
+	}
+	memmove(n->held, n->held + done, n->nheld - done);
+	n->nheld -= done;
+}
+
+static void
+nested_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
+{
+	struct nested *n = ep->priv;
+
+	if (FD_ISSET(n->out_fd, wr)) {
+		if (outq_flush(&n->out, n->out_fd) < 0) {
+			logmsg("console %u: stdout: %s; discarding output", ep->index,
+			       strerror(errno));
+			n->out.head = n->out.len = 0;
+		}
+		if (n->out.len == 0)
+			n->dropping = 0;
+	}
+	if (FD_ISSET(n->in_fd, rd))
+		read_stdin(ep, n);
+	/* Every pass, not only when stdin was readable: the guest may have
+	 * just given buffers for what is held. */
+	if (n->nheld)
+		feed_guest(ep, n);
 }
 
 static void
