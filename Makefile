@@ -20,7 +20,7 @@ TEST_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g
 BIN  = vhost-device-console
 SRC  = vhost-device-console.c vhu.c util.c backends/network.c backends/nested.c backends/outq.c
 HDR  = vhu.h util.h virtio_console.h backends/backend.h
-TESTBIN =
+TESTBIN = tests/frontend tests/ptyrun
 
 # Where `make run` puts the vhost-user socket (device 0 is $(RUN_SOCKET)0).
 RUN_SOCKET = /tmp/vhost-device-console.sock

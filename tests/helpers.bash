@@ -91,3 +91,49 @@ stop_daemon() {
 	DAEMON_RC=0
 	wait "$DAEMON_PID" || DAEMON_RC=$?
 }
+
+# ---- with the frontend harness (tests/frontend) ----
+
+# start_one: one device on $T/s0, its console on TCP $PORT.
+start_one() {
+	PORT=$(free_port)
+	start_daemon --socket-path="$T/s" --backend=network --tcp-port="$PORT"
+}
+
+# start_two: devices on $T/s0 and $T/s1, consoles on $PORT and $PORT+1.
+start_two() {
+	PORT=$(free_port 2)
+	start_daemon --socket-path="$T/s" --socket-count=2 --backend=network \
+		--tcp-port="$PORT"
+}
+
+# fe SOCKET STEP...: run the frontend; on failure show why and the log.
+fe() {
+	run "$FRONTEND" "$@"
+	if [ "$status" -ne 0 ]; then
+		echo "frontend $* -> status $status: $output"
+		echo "--- daemon log:"
+		cat "$T/daemon.log"
+		return 1
+	fi
+}
+
+# show_logs: what the frontends said, and the daemon log.
+show_logs() {
+	local f
+	for f in "$T"/*.err; do
+		[ -s "$f" ] && echo "--- $(basename "$f"): $(cat "$f")"
+	done
+	echo "--- daemon log:"
+	cat "$T/daemon.log"
+}
+
+# read_line FD WANT: the next line on FD (within 10 s) is WANT.
+read_line() {
+	local line=
+	read -t 10 -r line <&"$1" || true
+	[ "$line" = "$2" ] && return 0
+	echo "read '$line' on fd $1, want '$2'"
+	show_logs
+	return 1
+}

@@ -1,0 +1,227 @@
+#!/usr/bin/env bats
+# Console data both ways between tests/frontend (the guest) and TCP clients
+# of the network backend, under the ring variants a real frontend may use.
+
+load helpers
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+# fe_bg STEP...: the frontend on device 0 in the background (FE_PID).
+fe_bg() {
+	"$FRONTEND" "$T/s0" "$@" 2>"$T/fe.err" 3>&- &
+	FE_PID=$!
+	BG_PIDS+=("$FE_PID")
+}
+
+# fe_wait: the background frontend exits 0.
+fe_wait() {
+	local rc=0
+	wait "$FE_PID" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "frontend status $rc: $(cat "$T/fe.err")"
+		cat "$T/daemon.log"
+		return 1
+	fi
+}
+
+
+# both_ways INIT-OPTIONS...: a line each way and 64 KiB each way.
+both_ways() {
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe_bg init "$@" handshake write 'READY\n' expect 'hello guest\n' write 'hello host\n' \
+		expect-bytes 65536 write-bytes 65536 check-memory
+	read_line 5 READY
+	printf 'hello guest\n' >&5
+	read_line 5 "hello host"
+	"$FRONTEND" --pattern 65536 >&5
+	timeout 10 head -c 65536 <&5 >"$T/got"
+	fe_wait
+	"$FRONTEND" --pattern 65536 | cmp - "$T/got"
+}
+
+@test "guest output reaches a TCP client" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init handshake write 'hello from the guest\n' write 'second line\r\n'
+	read_line 5 "hello from the guest"
+	read_line 5 $'second line\r'
+}
+
+@test "TCP input reaches the guest's receive buffers" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe_bg init handshake write 'READY\n' expect 'typed on the host' write 'GOT IT\n'
+	read_line 5 READY
+	printf 'typed on the host' >&5
+	read_line 5 "GOT IT"
+	fe_wait
+}
+
+@test "input typed before the guest is ready waits for its buffers" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'early input' >&5
+	fe "$T/s0" init handshake expect 'early input' write 'GOT IT\n'
+	read_line 5 "GOT IT"
+}
+
+@test "1 MiB guest -> host arrives intact" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	# GO reaching the guest proves the daemon accepted this client first
+	printf GO >&5
+	fe_bg init handshake expect GO write-bytes 1048576 --inflight=16
+	timeout 30 head -c 1048576 <&5 >"$T/got"
+	fe_wait
+	[ "$(stat -c %s "$T/got")" -eq 1048576 ]
+	[ "$(sha256sum <"$T/got")" = "$("$FRONTEND" --pattern 1048576 | sha256sum)" ]
+}
+
+@test "1 MiB host -> guest arrives intact" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe_bg init handshake write 'READY\n' expect-bytes 1048576 30 write 'DONE\n' check-memory
+	read_line 5 READY
+	"$FRONTEND" --pattern 1048576 >&5
+	read_line 5 DONE
+	fe_wait
+}
+
+@test "kick and call fds as pipes (user-mode-linux)" {
+	start_one
+	both_ways --pipes
+}
+
+@test "without EVENT_IDX" {
+	start_one
+	both_ways --no-event-idx
+}
+
+@test "pipes, no EVENT_IDX, no INDIRECT" {
+	start_one
+	both_ways --pipes --no-event-idx --no-indirect
+}
+
+@test "indirect descriptors and descriptor chains" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init handshake write-indirect 'through an indirect table\n' \
+		write-chain 'through a chain\n' write-indirect 'ab' write-chain 'c\n' check-memory
+	read_line 5 "through an indirect table"
+	read_line 5 "through a chain"
+	read_line 5 "abc"
+}
+
+@test "chains without INDIRECT negotiated" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init --no-indirect handshake write-chain 'chain, no indirect\n'
+	read_line 5 "chain, no indirect"
+	run "$FRONTEND" "$T/s0" init --no-indirect handshake write-indirect 'x'
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not negotiated"* ]]
+}
+
+@test "several clients all receive the output, and each can type" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	exec 6<>"/dev/tcp/127.0.0.1/$PORT"
+	exec 7<>"/dev/tcp/127.0.0.1/$PORT"
+	printf 'from-five ' >&5
+	printf 'from-six ' >&6
+	printf 'from-seven ' >&7
+	fe "$T/s0" init handshake expect-all 3 from-five from-six from-seven write 'to everyone\n' \
+		write-bytes 100000 write '\nend\n'
+	local fd
+	for fd in 5 6 7; do
+		read_line $fd "to everyone"
+		timeout 10 head -c 100000 <&$fd >"$T/got$fd"
+		"$FRONTEND" --pattern 100000 | cmp - "$T/got$fd"
+		read_line $fd ""
+		read_line $fd "end"
+	done
+}
+
+@test "output while nobody is connected goes to the next client" {
+	start_one
+	fe "$T/s0" init handshake write 'said while nobody listened\n'
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	read_line 5 "said while nobody listened"
+}
+
+@test "output kept while nobody is connected is bounded, newest kept" {
+	start_one
+	fe "$T/s0" init handshake write 'OLDEST\n' write-bytes 1000000 write 'NEWEST\n'
+	socat -u "TCP:127.0.0.1:$PORT" "CREATE:$T/got" 3>&- &
+	BG_PIDS+=("$!")
+	wait_until 10 grep -a -q NEWEST "$T/got"
+	local size kept
+	size=$(stat -c %s "$T/got")
+	kept=$((size - 7))
+	# something was dropped, and what stayed is the tail of the stream
+	[ "$kept" -lt 1000000 ]
+	[ "$kept" -gt 0 ]
+	[ "$(tail -c 7 "$T/got")" = NEWEST ]
+	cmp <(head -c "$kept" "$T/got") <("$FRONTEND" --pattern 1000000 | tail -c "$kept")
+	! grep -a -q OLDEST "$T/got"
+}
+
+@test "memory check after traffic both ways, transmit buffer across the regions" {
+	start_one
+	both_ways --tx-cross
+}
+
+@test "memory check after traffic both ways, receive buffer across the regions" {
+	start_one
+	both_ways
+}
+
+@test "guest reset, handshake again, data both ways" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe_bg init handshake write 'before\n' reset write 'READY\n' expect 'after reset' \
+		write 'after\n' reset reset write-bytes 100000 check-memory
+	read_line 5 before
+	read_line 5 READY
+	printf 'after reset' >&5
+	read_line 5 after
+	timeout 10 head -c 100000 <&5 >"$T/got"
+	fe_wait
+	"$FRONTEND" --pattern 100000 | cmp - "$T/got"
+}
+
+@test "queue size 4 starting just below the u16 index wrap" {
+	start_one
+	both_ways --queue-size=4 --base=65530
+}
+
+@test "queue size 1" {
+	start_one
+	both_ways --queue-size=1 --base=65535
+}
+
+@test "QEMU's queue size 1024 and the maximum 32768" {
+	start_one
+	both_ways --queue-size=1024
+	exec 5>&-
+	both_ways --queue-size=32768 --no-event-idx --base=40000
+}
+
+@test "memory given by ADD_MEM_REG, data both ways" {
+	start_one
+	both_ways --add-mem-reg
+}
+
+@test "without PROTOCOL_FEATURES, data both ways" {
+	start_one
+	both_ways --no-protocol-features
+}
+
+@test "a guest reconnecting gets the console back, input included" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init handshake write 'first guest\n'
+	read_line 5 "first guest"
+	both_ways --pipes
+}

@@ -1,0 +1,289 @@
+#!/usr/bin/env bats
+# The vhost-user side of the daemon, driven by tests/frontend (which plays
+# QEMU and a Linux guest; see the comment at its top for the steps).  Each
+# proto-* step checks exact reply bytes and invalid variants; the others
+# check connection handling and that a hostile ring breaks only its device.
+
+load helpers
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+# alive: the daemon is still running.
+alive() {
+	kill -0 "$DAEMON_PID" || { echo "the daemon died"; cat "$T/daemon.log"; return 1; }
+}
+
+
+@test "GET_FEATURES is exactly 0x170000002; SET_FEATURES refuses bits not offered" {
+	start_one
+	fe "$T/s0" proto-features
+	alive
+}
+
+@test "GET_PROTOCOL_FEATURES is exactly 0x8229; SET_PROTOCOL_FEATURES refuses unknown bits" {
+	start_one
+	fe "$T/s0" proto-protocol-features
+	alive
+}
+
+@test "GET_QUEUE_NUM 4, GET_MAX_MEM_SLOTS 32, SET_OWNER acked, one reply per GET" {
+	start_one
+	fe "$T/s0" proto-misc
+	alive
+}
+
+@test "GET_CONFIG: whole and partial reads; invalid ranges get a header-only reply" {
+	start_one
+	fe "$T/s0" proto-config
+	alive
+}
+
+@test "an unknown request fails with need_reply, is ignored without it" {
+	start_one
+	fe "$T/s0" proto-unknown
+	alive
+}
+
+@test "SET_MEM_TABLE: two regions, a long payload accepted; bad tables refused, fds closed" {
+	start_one
+	fe "$T/s0" proto-mem-table
+	alive
+}
+
+@test "ADD_MEM_REG / REM_MEM_REG: acked; missing, extra and short fds refused" {
+	start_one
+	fe "$T/s0" proto-mem-reg
+	alive
+}
+
+@test "memory given by ADD_MEM_REG carries the console" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init --add-mem-reg handshake write 'via add_mem_reg\n' check-memory
+	read_line 5 "via add_mem_reg"
+}
+
+@test "SET_VRING_NUM/BASE/KICK/CALL/ENABLE validate sizes, indices and fds" {
+	start_one
+	fe "$T/s0" proto-vring
+	alive
+}
+
+@test "GET_VRING_BASE returns the avail index and stops the ring; a restart resumes it" {
+	start_one
+	fe "$T/s0" proto-vring-base
+	alive
+}
+
+@test "with PROTOCOL_FEATURES a ring does nothing until SET_VRING_ENABLE(1)" {
+	start_one
+	fe "$T/s0" proto-vring-enable
+	alive
+}
+
+@test "without PROTOCOL_FEATURES the rings run once their kick fd is set" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init --no-protocol-features handshake write 'no protocol features\n' check-memory
+	read_line 5 "no protocol features"
+}
+
+@test "without REPLY_ACK nothing is acked and the console still works" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init --no-reply-ack handshake write 'no reply ack\n'
+	read_line 5 "no reply ack"
+}
+
+@test "QEMU's start sequence and the MULTIPORT handshake leave other memory untouched" {
+	start_one
+	fe "$T/s0" init handshake check-memory
+	alive
+}
+
+@test "a payload over 268 bytes drops the connection; a new one works" {
+	start_one
+	fe "$T/s0" proto-oversize
+	alive
+}
+
+@test "a connection closed mid-header or mid-payload is dropped; a new one works" {
+	start_one
+	fe "$T/s0" proto-truncated
+	alive
+}
+
+@test "a second frontend on the same socket is closed; the first keeps working" {
+	start_one
+	fe "$T/s0" proto-second-frontend
+	alive
+}
+
+@test "a second frontend process is refused while the first holds the socket" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	"$FRONTEND" "$T/s0" init handshake write 'first\n' hold "$T/go" write 'first again\n' \
+		2>"$T/f0.err" 3>&- &
+	local f0=$!
+	BG_PIDS+=("$f0")
+	read_line 5 "first"
+	# The second process keeps being refused until its timeout runs out.
+	run "$FRONTEND" --timeout=1 "$T/s0" init
+	[ "$status" -eq 1 ] || { echo "second frontend: status $status: $output"; return 1; }
+	[[ "$output" == *"keeps closing"* ]] || { echo "second frontend: $output"; return 1; }
+	touch "$T/go"
+	wait "$f0" || { cat "$T/f0.err"; return 1; }
+	read_line 5 "first again"
+}
+
+@test "fds attached to requests that take none are closed" {
+	start_one
+	fe "$T/s0" proto-stray-fds
+	alive
+}
+
+@test "disconnect and reconnect: the new guest gets the console" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init handshake write 'one\n' reconnect init handshake write 'two\n' \
+		close reconnect init --pipes --no-event-idx handshake write 'three\n' check-memory
+	read_line 5 "one"
+	read_line 5 "two"
+	read_line 5 "three"
+	# and a new process after this one went away
+	fe "$T/s0" init handshake write 'four\n'
+	read_line 5 "four"
+}
+
+@test "a frontend killed in the middle of a transfer: the next one works" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	"$FRONTEND" --timeout=60 "$T/s0" init handshake write-bytes 1000000000 3>&- 2>/dev/null &
+	local f0=$!
+	BG_PIDS+=("$f0")
+	# data is flowing once the client has some of it
+	[ "$(timeout 10 head -c 100000 <&5 | wc -c)" -eq 100000 ]
+	kill -KILL "$f0"
+	wait "$f0" || true
+	fe "$T/s0" init handshake write 'survived\n' check-memory
+	timeout 10 grep -a -q -m1 survived <&5
+	alive
+}
+
+@test "guest reset (GET_VRING_BASE, rings restarted) restarts the handshake" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init handshake write 'before reset\n' reset write 'after reset\n' \
+		reset reset write 'after three resets\n' check-memory
+	read_line 5 "before reset"
+	read_line 5 "after reset"
+	read_line 5 "after three resets"
+}
+
+# broken_ring STEP...: on device 0 of two, run STEP (a hostile ring); the
+# daemon logs "broken", stays up, device 1 keeps working, and a reconnect
+# on device 0 clears the state.
+broken_ring() {
+	start_two
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	exec 6<>"/dev/tcp/127.0.0.1/$((PORT + 1))"
+	"$FRONTEND" "$T/s0" init handshake "$@" hold "$T/go" check-memory 2>"$T/f0.err" 3>&- &
+	local f0=$!
+	BG_PIDS+=("$f0")
+	if ! wait_log "$T/daemon.log" broken; then
+		echo "no 'broken' in the daemon log"
+		cat "$T/daemon.log" "$T/f0.err"
+		return 1
+	fi
+	alive
+	fe "$T/s1" init handshake write 'device 1 still works\n' check-memory
+	read_line 6 "device 1 still works"
+	# device 0 with its broken ring still answers the frontend
+	touch "$T/go"
+	wait "$f0" || { echo "device 0 frontend: $(cat "$T/f0.err")"; return 1; }
+	fe "$T/s0" init handshake write 'device 0 after reconnect\n' check-memory
+	read_line 5 "device 0 after reconnect"
+	alive
+}
+
+@test "broken ring: avail ring entry >= queue size" {
+	broken_ring corrupt-head
+}
+
+@test "broken ring: NEXT index >= queue size" {
+	broken_ring corrupt-next
+}
+
+@test "broken ring: a NEXT cycle" {
+	broken_ring desc-loop
+}
+
+@test "broken ring: buffer outside guest memory" {
+	broken_ring desc-oob
+}
+
+@test "broken ring: buffer running past the end of guest memory" {
+	broken_ring desc-oob-edge
+}
+
+@test "broken ring: buffer address + length wraps around" {
+	broken_ring desc-wrap
+}
+
+@test "broken ring: avail idx more than the queue size ahead" {
+	broken_ring avail-jump
+}
+
+@test "broken ring: indirect table length not a multiple of 16" {
+	broken_ring indirect-bad-len
+}
+
+@test "broken ring: indirect descriptor inside an indirect table" {
+	broken_ring indirect-nested
+}
+
+@test "broken ring: bad chain on the control transmitq" {
+	broken_ring corrupt-next 3
+}
+
+@test "broken ring: avail jump on the control transmitq" {
+	broken_ring avail-jump 3
+}
+
+@test "broken ring: a receive buffer past the end of memory gets no input" {
+	start_two
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	exec 6<>"/dev/tcp/127.0.0.1/$((PORT + 1))"
+	"$FRONTEND" "$T/s0" init handshake --rx-bufs=0 write 'ARMED\n' desc-oob-edge 0 \
+		hold "$T/go" check-memory 2>"$T/f0.err" 3>&- &
+	local f0=$!
+	BG_PIDS+=("$f0")
+	read_line 5 "ARMED"
+	printf 'input for a broken ring' >&5
+	wait_log "$T/daemon.log" broken || { cat "$T/daemon.log" "$T/f0.err"; return 1; }
+	alive
+	"$FRONTEND" "$T/s1" init handshake write 'READY\n' expect 'device 1 input' \
+		write 'device 1 got it\n' 2>"$T/f1.err" 3>&- &
+	local f1=$!
+	BG_PIDS+=("$f1")
+	read_line 6 "READY"
+	printf 'device 1 input' >&6
+	read_line 6 "device 1 got it"
+	wait "$f1" || { cat "$T/f1.err"; return 1; }
+	touch "$T/go"
+	wait "$f0" || { cat "$T/f0.err"; return 1; }
+}
+
+@test "RESET_DEVICE clears a broken device" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	"$FRONTEND" "$T/s0" init handshake corrupt-head hold "$T/go" reset-device handshake \
+		write 'reset device\n' check-memory 2>"$T/f0.err" 3>&- &
+	local f0=$!
+	BG_PIDS+=("$f0")
+	wait_log "$T/daemon.log" broken || { cat "$T/daemon.log" "$T/f0.err"; return 1; }
+	touch "$T/go"
+	read_line 5 "reset device"
+	wait "$f0" || { cat "$T/f0.err"; return 1; }
+}
