@@ -60,6 +60,7 @@ while [ $SECONDS -lt $end ]; do
 	while IFS= read -r -t 3 line <&5; do
 		line=${line%$'\r'}
 		if [ "$line" = "$want" ]; then
+			! grep -q Sanitizer "$T/daemon.log" || fail "sanitizer report"
 			echo "check-qemu: PASSED: the guest computed $x*$y = $want over TCP"
 			exit 0
 		fi
