@@ -1364,6 +1364,11 @@ map_buffer(struct vhu_dev *d, struct vhu_elem *e, const struct desc *dsc,
 		vhu_set_broken(d, "queue %u: readable descriptor after a writable one", q);
 		return -1;
 	}
+	/* The spec caps a chain at 4 GiB; the lengths add up in a size_t. */
+	if (e->out_len + e->in_len + left > UINT32_MAX) {
+		vhu_set_broken(d, "queue %u: chain longer than 4 GiB", q);
+		return -1;
+	}
 	if (gpa + left < gpa) {
 		vhu_set_broken(d, "queue %u: buffer 0x%llx+%llu wraps around", q,
 		               (unsigned long long)gpa, (unsigned long long)left);
@@ -1443,6 +1448,14 @@ walk_chain(struct vhu_dev *d, unsigned q, uint16_t head, struct vhu_elem *e)
 			    dsc.addr == 0) {
 				vhu_set_broken(d, "queue %u: malformed indirect descriptor "
 				               "(len %u, flags 0x%x)", q, dsc.len, dsc.flags);
+				return -1;
+			}
+			/* No chain is longer than the largest queue: without this
+			 * bound a loop of empty descriptors in a 4 GiB table would
+			 * cost us 2^28 steps before it is caught. */
+			if (dsc.len / 16 > VIRTQ_MAX_SIZE) {
+				vhu_set_broken(d, "queue %u: indirect table of %u entries "
+				               "(max %d)", q, dsc.len / 16, VIRTQ_MAX_SIZE);
 				return -1;
 			}
 			table = dsc.addr;

@@ -90,6 +90,9 @@
  *   avail-jump [Q]        avail idx advanced by queue size + 1
  *   indirect-bad-len [Q]  indirect table length not a multiple of 16
  *   indirect-nested [Q]   an indirect descriptor inside an indirect table
+ *   indirect-huge [Q]     an indirect table of 65536 entries (the queue
+ *                         maximum is 32768) whose first entry is an empty
+ *                         descriptor chained to itself
  *   Protocol checks, each on a fresh connection, each checking the exact
  *   reply bytes (header {request, 0x5, size} + payload) and invalid
  *   variants:
@@ -159,7 +162,8 @@ static const char usage_text[] =
 "  reset-device                          RESET_DEVICE + rings again\n"
 "  close | reconnect | expect-eof [SECONDS] | hold FILE [SECONDS]\n"
 "  corrupt-head|corrupt-next|desc-loop|desc-oob|desc-oob-edge|desc-wrap|\n"
-"  avail-jump|indirect-bad-len|indirect-nested [Q]   hostile rings\n"
+"  avail-jump|indirect-bad-len|indirect-nested|indirect-huge [Q]\n"
+"                        hostile rings\n"
 "  proto-features proto-protocol-features proto-misc proto-config\n"
 "  proto-unknown proto-mem-table proto-mem-reg proto-vring proto-vring-base\n"
 "  proto-vring-enable proto-oversize proto-truncated proto-second-frontend\n"
@@ -2139,7 +2143,8 @@ static void step_hold(void)
 /* ---------------------------------------------------------------------- */
 /* hostile rings                                                           */
 
-enum { H_HEAD, H_NEXT, H_LOOP, H_OOB, H_OOB_EDGE, H_WRAP, H_JUMP, H_IND_LEN, H_IND_NEST };
+enum { H_HEAD, H_NEXT, H_LOOP, H_OOB, H_OOB_EDGE, H_WRAP, H_JUMP, H_IND_LEN, H_IND_NEST,
+       H_IND_HUGE };
 
 static void hostile(int kind)
 {
@@ -2198,6 +2203,7 @@ static void hostile(int kind)
 		break;
 	case H_IND_LEN:
 	case H_IND_NEST:
+	case H_IND_HUGE:
 		if (!c.indirect)
 			fail("indirect descriptors were not negotiated");
 		t = ind_alloc();
@@ -2206,6 +2212,9 @@ static void hostile(int kind)
 			set_desc(ind_gpa(t), 0, buf, 16, wf, 0);
 			set_desc(ind_gpa(t), 1, buf + 16, 8, wf, 0);
 			set_desc(q->desc, d, ind_gpa(t), 24, VRING_DESC_F_INDIRECT, 0);
+		} else if (kind == H_IND_HUGE) {
+			set_desc(ind_gpa(t), 0, buf, 0, (uint16_t)(VRING_DESC_F_NEXT | wf), 0);
+			set_desc(q->desc, d, ind_gpa(t), 65536 * 16, VRING_DESC_F_INDIRECT, 0);
 		} else {
 			t2 = ind_alloc();
 			set_desc(ind_gpa(t2), 0, buf, 16, wf, 0);
@@ -2228,6 +2237,7 @@ static void step_desc_wrap(void) { hostile(H_WRAP); }
 static void step_avail_jump(void) { hostile(H_JUMP); }
 static void step_indirect_bad_len(void) { hostile(H_IND_LEN); }
 static void step_indirect_nested(void) { hostile(H_IND_NEST); }
+static void step_indirect_huge(void) { hostile(H_IND_HUGE); }
 
 /* ---------------------------------------------------------------------- */
 /* protocol checks                                                         */
@@ -2800,6 +2810,7 @@ static const struct step steps[] = {
 	{ "avail-jump", step_avail_jump },
 	{ "indirect-bad-len", step_indirect_bad_len },
 	{ "indirect-nested", step_indirect_nested },
+	{ "indirect-huge", step_indirect_huge },
 	{ "proto-features", step_proto_features },
 	{ "proto-protocol-features", step_proto_protocol_features },
 	{ "proto-misc", step_proto_misc },

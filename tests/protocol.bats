@@ -243,6 +243,11 @@ broken_ring() {
 	broken_ring indirect-nested
 }
 
+@test "broken ring: an oversized indirect table is refused before it is walked" {
+	broken_ring indirect-huge
+	grep -q 'indirect table of 65536 entries (max 32768)' "$T/daemon.log"
+}
+
 @test "broken ring: bad chain on the control transmitq" {
 	broken_ring corrupt-next 3
 }
