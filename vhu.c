@@ -1364,6 +1364,12 @@ map_buffer(struct vhu_dev *d, struct vhu_elem *e, const struct desc *dsc,
 		vhu_set_broken(d, "queue %u: readable descriptor after a writable one", q);
 		return -1;
 	}
+	/* As in QEMU: no empty buffers.  They carry nothing, and a chain of
+	 * them would cost us steps without ever reaching the segment limit. */
+	if (left == 0) {
+		vhu_set_broken(d, "queue %u: zero-length buffer", q);
+		return -1;
+	}
 	/* The spec caps a chain at 4 GiB; the lengths add up in a size_t. */
 	if (e->out_len + e->in_len + left > UINT32_MAX) {
 		vhu_set_broken(d, "queue %u: chain longer than 4 GiB", q);

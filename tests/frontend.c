@@ -90,6 +90,7 @@
  *   avail-jump [Q]        avail idx advanced by queue size + 1
  *   indirect-bad-len [Q]  indirect table length not a multiple of 16
  *   indirect-nested [Q]   an indirect descriptor inside an indirect table
+ *   desc-empty [Q]        a zero-length buffer
  *   indirect-huge [Q]     an indirect table of 65536 entries (the queue
  *                         maximum is 32768) whose first entry is an empty
  *                         descriptor chained to itself
@@ -162,7 +163,7 @@ static const char usage_text[] =
 "  reset-device                          RESET_DEVICE + rings again\n"
 "  close | reconnect | expect-eof [SECONDS] | hold FILE [SECONDS]\n"
 "  corrupt-head|corrupt-next|desc-loop|desc-oob|desc-oob-edge|desc-wrap|\n"
-"  avail-jump|indirect-bad-len|indirect-nested|indirect-huge [Q]\n"
+"  avail-jump|indirect-bad-len|indirect-nested|indirect-huge|desc-empty [Q]\n"
 "                        hostile rings\n"
 "  proto-features proto-protocol-features proto-misc proto-config\n"
 "  proto-unknown proto-mem-table proto-mem-reg proto-vring proto-vring-base\n"
@@ -2144,7 +2145,7 @@ static void step_hold(void)
 /* hostile rings                                                           */
 
 enum { H_HEAD, H_NEXT, H_LOOP, H_OOB, H_OOB_EDGE, H_WRAP, H_JUMP, H_IND_LEN, H_IND_NEST,
-       H_IND_HUGE };
+       H_IND_HUGE, H_EMPTY };
 
 static void hostile(int kind)
 {
@@ -2188,8 +2189,11 @@ static void hostile(int kind)
 	case H_OOB:
 	case H_OOB_EDGE:
 	case H_WRAP:
+	case H_EMPTY:
 		d = desc_alloc(q);
-		if (kind == H_OOB)
+		if (kind == H_EMPTY)
+			set_desc(q->desc, d, buf, 0, wf, 0);
+		else if (kind == H_OOB)
 			set_desc(q->desc, d, 0x80000000ull, 64, wf, 0);
 		else if (kind == H_OOB_EDGE)
 			set_desc(q->desc, d, GPA_END - 32, 64, wf, 0);
@@ -2238,6 +2242,7 @@ static void step_avail_jump(void) { hostile(H_JUMP); }
 static void step_indirect_bad_len(void) { hostile(H_IND_LEN); }
 static void step_indirect_nested(void) { hostile(H_IND_NEST); }
 static void step_indirect_huge(void) { hostile(H_IND_HUGE); }
+static void step_desc_empty(void) { hostile(H_EMPTY); }
 
 /* ---------------------------------------------------------------------- */
 /* protocol checks                                                         */
@@ -2811,6 +2816,7 @@ static const struct step steps[] = {
 	{ "indirect-bad-len", step_indirect_bad_len },
 	{ "indirect-nested", step_indirect_nested },
 	{ "indirect-huge", step_indirect_huge },
+	{ "desc-empty", step_desc_empty },
 	{ "proto-features", step_proto_features },
 	{ "proto-protocol-features", step_proto_protocol_features },
 	{ "proto-misc", step_proto_misc },

@@ -243,6 +243,11 @@ broken_ring() {
 	broken_ring indirect-nested
 }
 
+@test "broken ring: a zero-length buffer" {
+	broken_ring desc-empty
+	grep -q 'zero-length buffer' "$T/daemon.log"
+}
+
 @test "broken ring: an oversized indirect table is refused before it is walked" {
 	broken_ring indirect-huge
 	grep -q 'indirect table of 65536 entries (max 32768)' "$T/daemon.log"
