@@ -742,12 +742,18 @@ regions_overlap(const struct vhu_region *a, uint64_t gpa, uint64_t size)
 	return gpa < a->gpa + a->size && a->gpa < gpa + size;
 }
 
-/* Memory changed: find the rings again (they may have moved or gone). */
+/*
+ * Memory changed: find the rings again (they may have moved or gone).
+ * Every ring forgets its old mapping first, since vring_update() may call
+ * the device, which may look at any ring, not only the one updated.
+ */
 static void
 memory_changed(struct vhu_dev *d)
 {
 	unsigned q;
 
+	for (q = 0; q < VHU_MAX_QUEUES; q++)
+		d->vq[q].desc = d->vq[q].avail = d->vq[q].used = NULL;
 	for (q = 0; q < d->ops->num_queues; q++)
 		vring_update(d, q);
 }
