@@ -1192,36 +1192,31 @@ static void rxd_consume(size_t n)
 	rxd_len -= n;
 }
 
-static void rx0_refill(void)
+/* Post every free receive buffer of queue qi (slot s at base + s * 4096). */
+static void refill(int qi, uint64_t base, unsigned nbufs, bool *busy, int tk)
 {
-	struct vq *q = &vq[VIRTIO_CONSOLE_PORT0_RXQ];
+	struct vq *q = &vq[qi];
 	unsigned s;
 	if (!q->active)
 		return;
-	for (s = 0; s < rx0_nbufs; s++) {
-		struct seg sg = { rx0_gpa((int)s), BUF_SIZE, true };
-		if (rx0_busy[s] || !q->nfree)
+	for (s = 0; s < nbufs; s++) {
+		struct seg sg = { base + (uint64_t)s * BUF_SIZE, BUF_SIZE, true };
+		if (busy[s] || !q->nfree)
 			continue;
-		rx0_busy[s] = true;
-		vq_add(q, &sg, 1, false, TK_RX0, (int)s);
+		busy[s] = true;
+		vq_add(q, &sg, 1, false, tk, (int)s);
 	}
 	vq_publish(q, false);
 }
 
+static void rx0_refill(void)
+{
+	refill(VIRTIO_CONSOLE_PORT0_RXQ, rx0_base, rx0_nbufs, rx0_busy, TK_RX0);
+}
+
 static void crx_refill(void)
 {
-	struct vq *q = &vq[VIRTIO_CONSOLE_CTRL_RXQ];
-	unsigned s;
-	if (!q->active)
-		return;
-	for (s = 0; s < crx_nbufs; s++) {
-		struct seg sg = { crx_gpa((int)s), BUF_SIZE, true };
-		if (crx_busy[s] || !q->nfree)
-			continue;
-		crx_busy[s] = true;
-		vq_add(q, &sg, 1, false, TK_CRX, (int)s);
-	}
-	vq_publish(q, false);
+	refill(VIRTIO_CONSOLE_CTRL_RXQ, crx_base, crx_nbufs, crx_busy, TK_CRX);
 }
 
 /* Consume used entries as Linux's virtqueue_get_buf does, then re-enable
