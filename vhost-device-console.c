@@ -49,8 +49,6 @@ struct console {
 	unsigned index;
 	struct vhu_dev vhu;
 	struct endpoint ep;
-	int port_ready;              /* the guest answered PORT_READY(0, 1) */
-	int guest_open;              /* the guest has the port open */
 	struct ctrl_msg pending[CTRL_PENDING_MAX];
 	unsigned npending;
 	struct vhu_elem elem;        /* scratch chain, too big for the stack */
@@ -517,11 +515,8 @@ console_reset(void *opaque, int q)
 {
 	struct console *c = opaque;
 
-	if (q < 0 || q == VIRTIO_CONSOLE_CTRL_RXQ || q == VIRTIO_CONSOLE_CTRL_TXQ) {
+	if (q < 0 || q == VIRTIO_CONSOLE_CTRL_RXQ || q == VIRTIO_CONSOLE_CTRL_TXQ)
 		c->npending = 0;
-		c->port_ready = 0;
-		c->guest_open = 0;
-	}
 }
 
 /* Queue a control message for the guest; it leaves when a buffer is there. */
@@ -606,7 +601,6 @@ ctrl_handle(struct console *c, const struct ctrl_msg *m)
 			return;
 		}
 		/* A (re)starting driver: announce the port. */
-		c->port_ready = c->guest_open = 0;
 		ctrl_send(c, 0, VIRTIO_CONSOLE_PORT_ADD, 1);
 		return;
 	case VIRTIO_CONSOLE_PORT_READY:
@@ -618,14 +612,14 @@ ctrl_handle(struct console *c, const struct ctrl_msg *m)
 			logmsg("device %u: the guest failed to add port %u", c->index, m->id);
 			return;
 		}
-		c->port_ready = 1;
+		logmsg("device %u: the guest's console port is ready", c->index);
 		/* Port 0 is the console, and its host side is always there. */
 		ctrl_send(c, m->id, VIRTIO_CONSOLE_CONSOLE_PORT, 1);
 		ctrl_send(c, m->id, VIRTIO_CONSOLE_PORT_OPEN, 1);
 		return;
 	case VIRTIO_CONSOLE_PORT_OPEN:
-		if (m->id < MAX_NR_PORTS)
-			c->guest_open = m->value != 0;
+		/* The console port is always connected on our side, so the
+		 * guest opening or closing it changes nothing here. */
 		return;
 	default:
 		logmsg("device %u: unexpected control event %u from the guest",

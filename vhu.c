@@ -89,6 +89,7 @@ static void vring_update(struct vhu_dev *d, unsigned q);
 static void vring_kicked(struct vhu_dev *d, unsigned q);
 static void memory_unmap_all(struct vhu_dev *d);
 static uint8_t *uaddr_to_host(struct vhu_dev *d, uint64_t uaddr, uint64_t len);
+static int queue_running(const struct vhu_dev *d, unsigned q);
 
 /* ---- little-endian access to guest-shared memory ---------------------- */
 
@@ -248,12 +249,6 @@ vhu_close(struct vhu_dev *d)
 }
 
 int
-vhu_connected(const struct vhu_dev *d)
-{
-	return d->conn_fd >= 0;
-}
-
-int
 vhu_has_feature(const struct vhu_dev *d, unsigned bit)
 {
 	return (d->features >> bit) & 1;
@@ -365,7 +360,6 @@ conn_close(struct vhu_dev *d, const char *why)
 		d->vq[i].enabled = 0;
 	}
 	d->protocol_features = 0;
-	d->owner = 0;
 }
 
 /* ---- message assembly -------------------------------------------------- */
@@ -609,11 +603,12 @@ handle_set_features(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
+/* One frontend per connection already: SET_OWNER has nothing to claim. */
 static int
 handle_set_owner(struct vhu_dev *d, struct vhu_msg *m)
 {
+	(void)d;
 	(void)m;
-	d->owner = 1;
 	return REQ_OK;
 }
 
@@ -961,7 +956,7 @@ vring_update(struct vhu_dev *d, unsigned q)
 		vq->desc = vq->avail = vq->used = NULL;
 		return;
 	}
-	if (vhu_queue_ready(d, q))
+	if (queue_running(d, q))
 		d->ops->queue_event(d->opaque, q);
 }
 
@@ -1283,8 +1278,8 @@ device_reset(struct vhu_dev *d)
 
 /* ---- split virtqueue ---------------------------------------------------- */
 
-int
-vhu_queue_ready(const struct vhu_dev *d, unsigned q)
+static int
+queue_running(const struct vhu_dev *d, unsigned q)
 {
 	const struct vhu_vring *vq = &d->vq[q];
 
@@ -1331,7 +1326,7 @@ vring_kicked(struct vhu_dev *d, unsigned q)
 		vring_stop(&d->vq[q]);
 		return;
 	}
-	if (vhu_queue_ready(d, q))
+	if (queue_running(d, q))
 		d->ops->queue_event(d->opaque, q);
 }
 
@@ -1515,7 +1510,7 @@ queue_take(struct vhu_dev *d, unsigned q, struct vhu_elem *e, int consume)
 	struct vhu_vring *vq = &d->vq[q];
 	uint16_t avail, head;
 
-	if (!vhu_queue_ready(d, q))
+	if (!queue_running(d, q))
 		return 0;
 	avail = avail_idx(vq);
 	if ((uint16_t)(avail - vq->last_avail) > vq->num) {
@@ -1561,7 +1556,7 @@ vhu_queue_push(struct vhu_dev *d, unsigned q, const struct vhu_elem *e,
 	struct vhu_vring *vq = &d->vq[q];
 	uint8_t *slot;
 
-	if (!vhu_queue_ready(d, q))
+	if (!queue_running(d, q))
 		return;
 	slot = vq->used + 4 + 8 * (vq->used_idx % vq->num);
 	store32(slot, e->head);
@@ -1606,7 +1601,7 @@ vhu_flush_notify(struct vhu_dev *d)
 		if (!vq->notify_pending)
 			continue;
 		vq->notify_pending = 0;
-		if (vq->call_fd < 0 || !vhu_queue_ready(d, q) || !should_notify(d, vq))
+		if (vq->call_fd < 0 || !queue_running(d, q) || !should_notify(d, vq))
 			continue;
 		/* EAGAIN: a full pipe or eventfd already says "look". */
 		if (write(vq->call_fd, &one, sizeof one) < 0 && errno != EAGAIN)
@@ -1647,20 +1642,3 @@ vhu_buf_to_elem(const struct vhu_elem *e, const void *buf, size_t len)
 	return done;
 }
 
-int
-vhu_backend_send(struct vhu_dev *d, uint32_t request, const void *payload,
-                 uint32_t size)
-{
-	uint8_t buf[VHOST_USER_HDR_SIZE + VHU_MAX_PAYLOAD];
-	uint32_t flags = VHOST_USER_VERSION;
-
-	if (d->backend_fd < 0 || size > VHU_MAX_PAYLOAD)
-		return -1;
-	memcpy(buf, &request, 4);
-	memcpy(buf + 4, &flags, 4);
-	memcpy(buf + 8, &size, 4);
-	memcpy(buf + VHOST_USER_HDR_SIZE, payload, size);
-	return send(d->backend_fd, buf, VHOST_USER_HDR_SIZE + size,
-	            MSG_NOSIGNAL | MSG_DONTWAIT) ==
-	       (ssize_t)(VHOST_USER_HDR_SIZE + size) ? 0 : -1;
-}

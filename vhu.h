@@ -73,9 +73,6 @@ enum vhu_request {
 	VHOST_USER_REQUEST_MAX
 };
 
-/* Backend -> frontend requests on the SET_BACKEND_REQ_FD channel. */
-#define VHOST_USER_BACKEND_CONFIG_CHANGE_MSG 2
-
 /* Header flags. */
 #define VHOST_USER_VERSION          0x1
 #define VHOST_USER_VERSION_MASK     0x3
@@ -179,7 +176,6 @@ struct vhu_dev {
 	unsigned max_queue_size;
 	uint64_t features;           /* acked by SET_FEATURES */
 	uint64_t protocol_features;  /* acked by SET_PROTOCOL_FEATURES */
-	int owner;
 	int broken;
 	unsigned nregions;
 	struct vhu_region regions[VHU_MAX_MEM_SLOTS];
@@ -205,13 +201,15 @@ void vhu_serve(struct vhu_dev *d, const fd_set *rd);
 /* Deliver the notifications deferred by vhu_queue_push() this pass. */
 void vhu_flush_notify(struct vhu_dev *d);
 
-int vhu_connected(const struct vhu_dev *d);
 int vhu_has_feature(const struct vhu_dev *d, unsigned bit);
 
-/* Virtqueues, for the device. */
-int vhu_queue_ready(const struct vhu_dev *d, unsigned q);
-/* Take the next chain: 1 got one, 0 ring empty (or not ready), -1 the ring
- * is corrupt (the device is now broken). */
+/*
+ * Virtqueues, for the device.  A queue that is not running (stopped,
+ * disabled, unmapped, or the device broken) simply looks empty.
+ *
+ * Take the next chain: 1 got one, 0 ring empty (or not running), -1 the
+ * ring is corrupt (the device is now broken).
+ */
 int vhu_queue_pop(struct vhu_dev *d, unsigned q, struct vhu_elem *e);
 /* Like pop, but leaves the chain in the ring: to size a read first. */
 int vhu_queue_peek(struct vhu_dev *d, unsigned q, struct vhu_elem *e);
@@ -226,9 +224,5 @@ void vhu_set_broken(struct vhu_dev *d, const char *fmt, ...)
 size_t vhu_elem_to_buf(const struct vhu_elem *e, void *buf, size_t len);
 size_t vhu_buf_to_elem(const struct vhu_elem *e, const void *buf, size_t len);
 
-/* Send a backend -> frontend message on the backend channel (no reply is
- * waited for).  0 ok, -1 no channel or failed. */
-int vhu_backend_send(struct vhu_dev *d, uint32_t request, const void *payload,
-                     uint32_t size);
 
 #endif

@@ -259,14 +259,16 @@ static int
 net_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 {
 	struct net *n = ep->priv;
-	int room = console_input_room(ep->con) > 0;
 	unsigned i;
+	int room;
 
 	if (n->nclients < NET_MAX_CLIENTS) {
 		FD_SET(n->listen_fd, rd);
 		if (n->listen_fd > maxfd)
 			maxfd = n->listen_fd;
 	}
+	/* Peek at the receive ring only when someone could type into it. */
+	room = n->nclients && console_input_room(ep->con) > 0;
 	for (i = 0; i < n->nclients; i++) {
 		struct client *cl = &n->clients[i];
 

@@ -84,6 +84,8 @@ run_product() {
 
 @test "uml: a Linux guest runs a shell command through hvc0 and TCP" {
 	boot_guest
+	# The handshake reached PORT_READY, and the daemon says so once.
+	[ "$(grep -c "device 0: the guest's console port is ready" "$T/daemon.log")" -eq 1 ]
 	uml_con_open "$PORT"
 	run_product
 }
