@@ -6,11 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "util.h"
 
 static int log_raw;
+static struct timespec accept_resume;   /* zero: not paused */
 static void (*cleanup_fn)(void *);
 static void *cleanup_arg;
 
@@ -128,4 +130,76 @@ close_fd(int *fd)
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
+}
+
+static long long
+ms_until(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (t->tv_sec - now.tv_sec) * 1000LL + (t->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+int
+accept_paused(void)
+{
+	if (!accept_resume.tv_sec && !accept_resume.tv_nsec)
+		return 0;
+	if (ms_until(&accept_resume) > 0)
+		return 1;
+	accept_resume.tv_sec = accept_resume.tv_nsec = 0;
+	return 0;
+}
+
+int
+accept_pause_timeout(struct timespec *ts)
+{
+	long long ms;
+
+	if (!accept_paused())
+		return -1;
+	ms = ms_until(&accept_resume) + 1;
+	ts->tv_sec = ms / 1000;
+	ts->tv_nsec = ms % 1000 * 1000000;
+	return 0;
+}
+
+int
+accept_conn(int listen_fd, const char *who)
+{
+	int fd = accept(listen_fd, NULL, NULL);
+
+	if (fd >= 0) {
+		set_nonblock(fd);
+		set_cloexec(fd);
+		return fd;
+	}
+	switch (errno) {
+	case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+	case EWOULDBLOCK:
+#endif
+	case EINTR:
+	case ECONNABORTED:   /* the peer gave up before we got to it */
+		break;
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM:
+		if (!accept_paused())
+			logmsg("%s: accept: %s; pausing new connections for %d s",
+			       who, strerror(errno), ACCEPT_PAUSE_MS / 1000);
+		clock_gettime(CLOCK_MONOTONIC, &accept_resume);
+		accept_resume.tv_sec += ACCEPT_PAUSE_MS / 1000;
+		accept_resume.tv_nsec += ACCEPT_PAUSE_MS % 1000 * 1000000L;
+		if (accept_resume.tv_nsec >= 1000000000L) {
+			accept_resume.tv_sec++;
+			accept_resume.tv_nsec -= 1000000000L;
+		}
+		break;
+	default:
+		logmsg("%s: accept: %s", who, strerror(errno));
+	}
+	return -1;
 }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define PROGNAME "vhost-device-console"
 
@@ -35,5 +36,20 @@ int fd_move_high(int fd);
 /* Write all of buf to a blocking fd; -1 on error. */
 ssize_t write_all(int fd, const void *buf, size_t len);
 void close_fd(int *fd);   /* close if >= 0 and set to -1 */
+
+/*
+ * accept() for every listener.  Returns the new fd (non-blocking,
+ * close-on-exec) or -1.  When accept() fails for want of fds or memory
+ * (EMFILE, ENFILE, ENOBUFS, ENOMEM) the connection stays queued in the
+ * kernel, and selecting the listener again would wake the loop at once,
+ * forever.  So all listeners pause for ACCEPT_PAUSE_MS instead: fds are a
+ * process-wide resource, and so is the pause.
+ */
+#define ACCEPT_PAUSE_MS 1000
+int accept_conn(int listen_fd, const char *who);
+/* Whether listeners must stay out of the fd sets now. */
+int accept_paused(void);
+/* The select() timeout while paused: 0 and *ts set, or -1 (no timeout). */
+int accept_pause_timeout(struct timespec *ts);
 
 #endif

@@ -384,6 +384,7 @@ start(struct daemon *dm)
 static int
 run(struct daemon *dm, const sigset_t *waitmask)
 {
+	struct timespec pause;
 	fd_set rd, wr;
 	unsigned i;
 	int maxfd, n;
@@ -404,7 +405,9 @@ run(struct daemon *dm, const sigset_t *waitmask)
 			maxfd = vhu_add_fds(&c->vhu, &rd, maxfd);
 			maxfd = c->ep.be->add_fds(&c->ep, &rd, &wr, maxfd);
 		}
-		n = pselect(maxfd + 1, &rd, &wr, NULL, NULL, waitmask);
+		/* The only timeout: while accepting is paused (see util.h). */
+		n = pselect(maxfd + 1, &rd, &wr, NULL,
+		            accept_pause_timeout(&pause) == 0 ? &pause : NULL, waitmask);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

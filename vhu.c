@@ -261,7 +261,7 @@ vhu_add_fds(struct vhu_dev *d, fd_set *rd, int maxfd)
 
 	/* The listening socket stays selected while connected, so that a
 	 * second frontend is told no at once instead of hanging. */
-	if (d->listen_fd >= 0) {
+	if (d->listen_fd >= 0 && !accept_paused()) {
 		FD_SET(d->listen_fd, rd);
 		if (d->listen_fd > maxfd)
 			maxfd = d->listen_fd;
@@ -306,14 +306,10 @@ vhu_serve(struct vhu_dev *d, const fd_set *rd)
 static void
 conn_accept(struct vhu_dev *d)
 {
-	int fd = accept(d->listen_fd, NULL, NULL);
+	int fd = accept_conn(d->listen_fd, d->name);
 
-	if (fd < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-		    errno != ECONNABORTED)
-			logmsg("%s: accept: %s", d->name, strerror(errno));
+	if (fd < 0)
 		return;
-	}
 	if (d->conn_fd >= 0) {
 		logmsg("%s: refusing a second frontend on %s (one is connected)",
 		       d->name, d->path);
@@ -326,8 +322,6 @@ conn_accept(struct vhu_dev *d)
 		close(fd);
 		return;
 	}
-	set_nonblock(fd);
-	set_cloexec(fd);
 	d->conn_fd = fd;
 	d->rx_have = 0;
 	logmsg("%s: frontend connected on %s", d->name, d->path);

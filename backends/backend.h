@@ -59,8 +59,9 @@ extern const struct backend backend_network;
 extern const struct backend backend_nested;
 
 /*
- * A bounded output queue: a ring of at most cap bytes, allocated on first
- * use.  When full, the oldest bytes give way to the newest (for a console
+ * A bounded output queue: a ring of cap bytes, allocated by outq_init()
+ * (so that running out of memory ends a connection at its start, never
+ * loses output later).  When full, the oldest bytes give way to the newest (for a console
  * the latest output, the prompt, matters most) and are counted in dropped.
  */
 struct outq {
@@ -69,7 +70,8 @@ struct outq {
 	unsigned long long dropped;   /* bytes overwritten, ever */
 };
 
-void outq_init(struct outq *q, size_t cap);
+/* Allocate the ring; -1 when out of memory. */
+int outq_init(struct outq *q, size_t cap);
 void outq_free(struct outq *q);
 /* Queue bytes; returns how many older bytes were dropped to make room. */
 size_t outq_put(struct outq *q, const void *p, size_t n);

@@ -103,23 +103,19 @@ nested_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 	struct termios raw;
 	int fl;
 
-	if (!n) {
+	if (!n || outq_init(&n->out, NESTED_QUEUE_SIZE) < 0) {
 		snprintf(err, errlen, "out of memory");
+		free(n);
 		return -1;
 	}
 	n->in_fd = STDIN_FILENO;
 	n->out_fd = STDOUT_FILENO;
 	n->escape = cfg->escape;
-	outq_init(&n->out, NESTED_QUEUE_SIZE);
-	if (n->in_fd >= FD_SETSIZE || n->out_fd >= FD_SETSIZE) {
-		snprintf(err, errlen, "stdin/stdout are not usable");
-		free(n);
-		return -1;
-	}
 	/* Output must never block the loop: non-blocking, restored later. */
 	fl = fcntl(n->out_fd, F_GETFL);
 	if (fl < 0) {
 		snprintf(err, errlen, "stdout: %s", strerror(errno));
+		outq_free(&n->out);
 		free(n);
 		return -1;
 	}
@@ -134,6 +130,7 @@ nested_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 		if (tcsetattr(n->in_fd, TCSADRAIN, &raw) < 0) {
 			snprintf(err, errlen, "cannot set raw mode: %s", strerror(errno));
 			nested_restore();
+			outq_free(&n->out);
 			free(n);
 			return -1;
 		}

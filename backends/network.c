@@ -4,8 +4,16 @@
  * Console k listens on --tcp-address (127.0.0.1 by default) port
  * --tcp-port + k.  Every connected client sees the guest's output and may
  * type.  Output written while no client is connected is kept in a bounded
- * backlog and handed to the next client.  A client that does not read gets
- * a bounded queue: past it the oldest output gives way, counted and said.
+ * backlog and handed to the next client.
+ *
+ * A client that does not read gets a bounded queue: past it the oldest
+ * output gives way (the newest, the prompt, matters most).  The loss is
+ * counted, logged when it starts and when the client catches up, and the
+ * client itself is told at the gap: "[vhost-device-console: N bytes of
+ * output skipped]".  Neither the guest nor the other clients ever wait.
+ *
+ * A client over the limit of NET_MAX_CLIENTS is told so in one line and
+ * closed; one that cannot get memory for its queue too.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,7 +36,10 @@ struct client {
 	char name[64];               /* "127.0.0.1:40000", for messages */
 	struct outq out;
 	int input_waiting;           /* has input the guest cannot take yet */
-	unsigned long long dropped_mark;  /* out.dropped when last reported */
+	unsigned long long dropped_mark;  /* out.dropped when last logged */
+	unsigned long long told_mark;     /* out.dropped when last told */
+	char notice[96];             /* "N bytes skipped", being written */
+	size_t notice_len, notice_off;
 };
 
 struct net {
@@ -100,8 +111,13 @@ net_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 		return -1;
 	}
 	n->listen_fd = -1;
-	outq_init(&n->backlog, NET_QUEUE_SIZE);
+	if (outq_init(&n->backlog, NET_QUEUE_SIZE) < 0) {
+		snprintf(err, errlen, "out of memory");
+		free(n);
+		return -1;
+	}
 	if (net_listen(n, cfg, cfg->tcp_port + ep->index, err, errlen) < 0) {
+		outq_free(&n->backlog);
 		free(n);
 		return -1;
 	}
@@ -156,51 +172,83 @@ client_close(struct endpoint *ep, struct client *cl, const char *why)
 	n->clients[n->nclients].fd = -1;
 }
 
+/* The peer's address as "host:port", for messages. */
+static void
+peer_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char host[64] = "?";
+	unsigned port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
+			port = ntohs(s->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
+			port = ntohs(s->sin6_port);
+		}
+	}
+	snprintf(buf, len, "%s:%u", host, port);
+}
+
+/* Tell a client why it is turned away, then close it.  A fresh socket's
+ * buffer is empty, so the one short write cannot block. */
+static void
+client_refuse(struct endpoint *ep, int fd, const char *name, const char *why,
+              const char *tell)
+{
+	char line[128];
+	int len;
+
+	logmsg("console %u: refusing client %s: %s", ep->index, name, why);
+	len = snprintf(line, sizeof line, PROGNAME ": %s\r\n", tell);
+	if (send(fd, line, len, MSG_NOSIGNAL) < 0) {
+		/* it has gone already: nothing to tell */
+	}
+	close(fd);
+}
+
 static void
 client_accept(struct endpoint *ep)
 {
 	struct net *n = ep->priv;
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	char host[64] = "?";
 	struct client *cl;
-	unsigned port = 0;
+	char name[64], tell[96];
 	int fd;
 
-	fd = accept(n->listen_fd, (struct sockaddr *)&ss, &sl);
-	if (fd < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-		    errno != ECONNABORTED)
-			logmsg("console %u: accept: %s", ep->index, strerror(errno));
+	fd = accept_conn(n->listen_fd, n->where);
+	if (fd < 0)
+		return;
+	peer_name(fd, name, sizeof name);
+	if (n->nclients == NET_MAX_CLIENTS) {
+		snprintf(tell, sizeof tell, "console %u has %d clients already; "
+		         "try again later", ep->index, NET_MAX_CLIENTS);
+		client_refuse(ep, fd, name, "too many clients", tell);
 		return;
 	}
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
-		port = ntohs(s->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
-		port = ntohs(s->sin6_port);
-	}
-	if (fd >= FD_SETSIZE || n->nclients == NET_MAX_CLIENTS) {
-		logmsg("console %u: refusing client %s:%u: %s", ep->index, host, port,
-		       fd >= FD_SETSIZE ? "descriptor over FD_SETSIZE"
-		                        : "too many clients");
-		close(fd);
+	if (fd >= FD_SETSIZE) {
+		client_refuse(ep, fd, name, "descriptor over FD_SETSIZE",
+		              "the daemon has too many connections; try again later");
 		return;
 	}
-	set_nonblock(fd);
-	set_cloexec(fd);
-	cl = &n->clients[n->nclients++];
+	cl = &n->clients[n->nclients];
+	if (!cl->out.buf && outq_init(&cl->out, NET_QUEUE_SIZE) < 0) {
+		client_refuse(ep, fd, name, "out of memory",
+		              "the daemon is out of memory; try again later");
+		return;
+	}
+	n->nclients++;
 	cl->fd = fd;
-	snprintf(cl->name, sizeof cl->name, "%s:%u", host, port);
-	if (!cl->out.cap)
-		outq_init(&cl->out, NET_QUEUE_SIZE);
+	snprintf(cl->name, sizeof cl->name, "%s", name);
 	cl->input_waiting = 0;
-	cl->dropped_mark = cl->out.dropped;
+	cl->dropped_mark = cl->told_mark = cl->out.dropped;
+	cl->notice_len = cl->notice_off = 0;
 	logmsg("console %u: client %s connected", ep->index, cl->name);
 	/* What the guest said while nobody listened goes to this client. */
 	outq_move(&cl->out, &n->backlog);
@@ -242,6 +290,37 @@ client_read(struct endpoint *ep, struct client *cl)
 	return 0;
 }
 
+/*
+ * Write what the client has queued.  Dropped bytes were the oldest, so the
+ * gap sits at the front of the queue: the notice goes first.  Returns -1
+ * when the client has gone.
+ */
+static int
+client_flush(struct client *cl)
+{
+	ssize_t w;
+
+	if (!cl->notice_len && cl->out.dropped != cl->told_mark) {
+		cl->notice_len = snprintf(cl->notice, sizeof cl->notice,
+		        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n",
+		        cl->out.dropped - cl->told_mark);
+		cl->notice_off = 0;
+		cl->told_mark = cl->out.dropped;
+	}
+	while (cl->notice_off < cl->notice_len) {
+		w = send(cl->fd, cl->notice + cl->notice_off,
+		         cl->notice_len - cl->notice_off, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		}
+		cl->notice_off += w;
+	}
+	cl->notice_len = cl->notice_off = 0;
+	return outq_flush(&cl->out, cl->fd);
+}
+
 static void
 client_note_drops(struct endpoint *ep, struct client *cl)
 {
@@ -262,7 +341,8 @@ net_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 	unsigned i;
 	int room;
 
-	if (n->nclients < NET_MAX_CLIENTS) {
+	/* Selected even when full: a client over the limit is told so. */
+	if (!accept_paused()) {
 		FD_SET(n->listen_fd, rd);
 		if (n->listen_fd > maxfd)
 			maxfd = n->listen_fd;
@@ -277,7 +357,7 @@ net_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 		 * that leaves is noticed. */
 		if (room || !cl->input_waiting)
 			FD_SET(cl->fd, rd);
-		if (cl->out.len)
+		if (cl->out.len || cl->notice_len)
 			FD_SET(cl->fd, wr);
 		if (cl->fd > maxfd)
 			maxfd = cl->fd;
@@ -295,7 +375,7 @@ net_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 		struct client *cl = &n->clients[i];
 
 		if (FD_ISSET(cl->fd, wr)) {
-			if (outq_flush(&cl->out, cl->fd) < 0) {
+			if (client_flush(cl) < 0) {
 				client_close(ep, cl, "went away");
 				continue;
 			}

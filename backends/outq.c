@@ -7,11 +7,13 @@
 
 #include "backend.h"
 
-void
+int
 outq_init(struct outq *q, size_t cap)
 {
 	memset(q, 0, sizeof *q);
 	q->cap = cap;
+	q->buf = malloc(cap);
+	return q->buf ? 0 : -1;
 }
 
 void
@@ -28,10 +30,6 @@ outq_put(struct outq *q, const void *p, size_t n)
 	const char *src = p;
 	size_t drop = 0, tail, first;
 
-	if (!q->buf && !(q->buf = malloc(q->cap))) {
-		q->dropped += n;   /* no memory: count it as lost */
-		return n;
-	}
 	if (n > q->cap) {          /* only the newest cap bytes can stay */
 		drop += n - q->cap;
 		src += n - q->cap;
