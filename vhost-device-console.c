@@ -51,6 +51,7 @@ struct console {
 	struct endpoint ep;
 	struct ctrl_msg pending[CTRL_PENDING_MAX];
 	unsigned npending;
+	unsigned long bad_ctrl;      /* control messages ignored, ever */
 	struct vhu_elem elem;        /* scratch chain, too big for the stack */
 };
 
@@ -85,6 +86,8 @@ static void ctrl_send(struct console *c, uint32_t id, uint16_t event,
 static void ctrl_flush(struct console *c);
 static void ctrl_receive(struct console *c);
 static void ctrl_handle(struct console *c, const struct ctrl_msg *m);
+static void ctrl_ignore(struct console *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void port_transmit(struct console *c);
 
 static const struct vhu_ops console_ops = {
@@ -331,6 +334,9 @@ cleanup(void *arg)
 		if (c->ep.priv)
 			c->ep.be->close(&c->ep);
 		vhu_close(&c->vhu);
+		if (c->bad_ctrl > 1)
+			logmsg("device %u: %lu control messages from the guest were "
+			       "ignored", c->index, c->bad_ctrl);
 	}
 }
 
@@ -527,8 +533,7 @@ static void
 ctrl_send(struct console *c, uint32_t id, uint16_t event, uint16_t value)
 {
 	if (c->npending == CTRL_PENDING_MAX) {
-		logmsg("device %u: control queue full; the guest gives no buffers",
-		       c->index);
+		ctrl_ignore(c, "control queue full; the guest gives no buffers");
 		return;
 	}
 	c->pending[c->npending].id = id;
@@ -584,7 +589,7 @@ ctrl_receive(struct console *c)
 		n = vhu_elem_to_buf(&c->elem, raw, sizeof raw);
 		vhu_queue_push(&c->vhu, VIRTIO_CONSOLE_CTRL_TXQ, &c->elem, 0);
 		if (n < sizeof raw) {
-			logmsg("device %u: short control message (%zu bytes)", c->index, n);
+			ctrl_ignore(c, "short control message (%zu bytes)", n);
 			continue;
 		}
 		m.id = raw[0] | raw[1] << 8 | raw[2] << 16 | (uint32_t)raw[3] << 24;
@@ -600,7 +605,7 @@ ctrl_handle(struct console *c, const struct ctrl_msg *m)
 	switch (m->event) {
 	case VIRTIO_CONSOLE_DEVICE_READY:
 		if (m->value != 1) {
-			logmsg("device %u: the guest driver failed to set up", c->index);
+			ctrl_ignore(c, "the guest driver failed to set up");
 			return;
 		}
 		/* A (re)starting driver: announce the port. */
@@ -608,11 +613,11 @@ ctrl_handle(struct console *c, const struct ctrl_msg *m)
 		return;
 	case VIRTIO_CONSOLE_PORT_READY:
 		if (m->id >= MAX_NR_PORTS) {
-			logmsg("device %u: PORT_READY for unknown port %u", c->index, m->id);
+			ctrl_ignore(c, "PORT_READY for unknown port %u", m->id);
 			return;
 		}
 		if (m->value != 1) {
-			logmsg("device %u: the guest failed to add port %u", c->index, m->id);
+			ctrl_ignore(c, "the guest failed to add port %u", m->id);
 			return;
 		}
 		logmsg("device %u: the guest's console port is ready", c->index);
@@ -625,9 +630,29 @@ ctrl_handle(struct console *c, const struct ctrl_msg *m)
 		 * guest opening or closing it changes nothing here. */
 		return;
 	default:
-		logmsg("device %u: unexpected control event %u from the guest",
-		       c->index, m->event);
+		ctrl_ignore(c, "unexpected control event %u from the guest", m->event);
 	}
+}
+
+/*
+ * A control message that makes no sense is a driver bug, not a memory
+ * hazard: it is ignored, as QEMU's virtio-serial does.  The first one is
+ * logged; the rest are only counted (a guest must not flood our stderr)
+ * and summed up on exit.
+ */
+static void
+ctrl_ignore(struct console *c, const char *fmt, ...)
+{
+	char what[160];
+	va_list ap;
+
+	if (c->bad_ctrl++)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	logmsg("device %u: %s; ignored (further ones are only counted)",
+	       c->index, what);
 }
 
 /* Guest output: hand every buffer to the backend and complete it at once,

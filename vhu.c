@@ -86,6 +86,9 @@ static void device_reset(struct vhu_dev *d);
 static void vring_reset(struct vhu_vring *vq);
 static void vring_stop(struct vhu_vring *vq);
 static void vring_update(struct vhu_dev *d, unsigned q);
+static int ring_translate(struct vhu_dev *d, unsigned num, uint64_t desc_ua,
+                          uint64_t avail_ua, uint64_t used_ua, uint8_t **desc,
+                          uint8_t **avail, uint8_t **used);
 static void vring_kicked(struct vhu_dev *d, unsigned q);
 static void memory_unmap_all(struct vhu_dev *d);
 static uint8_t *uaddr_to_host(struct vhu_dev *d, uint64_t uaddr, uint64_t len);
@@ -670,8 +673,8 @@ region_read(const uint8_t *p, struct region_desc *r)
  * at least mmap_offset + size long (a shorter one would SIGBUS us later).
  */
 static int
-region_map(struct vhu_dev *d, const struct region_desc *rd, int fd,
-           struct vhu_region *out)
+region_map(struct vhu_dev *d, const char *req, const struct region_desc *rd,
+           int fd, struct vhu_region *out)
 {
 	struct stat st;
 	uint64_t end;
@@ -681,19 +684,20 @@ region_map(struct vhu_dev *d, const struct region_desc *rd, int fd,
 	    rd->uaddr + rd->size < rd->uaddr ||
 	    __builtin_add_overflow(rd->mmap_offset, rd->size, &end) ||
 	    end > (uint64_t)SIZE_MAX) {
-		logmsg("%s: memory region gpa 0x%llx size 0x%llx: bad bounds", d->name,
-		       (unsigned long long)rd->gpa, (unsigned long long)rd->size);
+		logmsg("%s: %s: memory region gpa 0x%llx size 0x%llx: bad bounds",
+		       d->name, req, (unsigned long long)rd->gpa,
+		       (unsigned long long)rd->size);
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < end) {
-		logmsg("%s: memory region gpa 0x%llx: its fd is shorter than "
-		       "offset + size (%llu bytes)", d->name,
+		logmsg("%s: %s: memory region gpa 0x%llx: its fd is shorter than "
+		       "offset + size (%llu bytes)", d->name, req,
 		       (unsigned long long)rd->gpa, (unsigned long long)end);
 		return -1;
 	}
 	p = mmap(NULL, end, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
-		logmsg("%s: mapping guest memory: %s", d->name, strerror(errno));
+		logmsg("%s: %s: mapping guest memory: %s", d->name, req, strerror(errno));
 		return -1;
 	}
 	out->gpa = rd->gpa;
@@ -778,7 +782,7 @@ handle_set_mem_table(struct vhu_dev *d, struct vhu_msg *m)
 			logmsg("%s: SET_MEM_TABLE: regions %u and %u overlap", d->name, j, i);
 			goto fail;
 		}
-		if (region_map(d, &rd, m->fds[i], &fresh[i]) < 0)
+		if (region_map(d, "SET_MEM_TABLE", &rd, m->fds[i], &fresh[i]) < 0)
 			goto fail;
 	}
 	/* All checked and mapped: now replace the old table. */
@@ -815,7 +819,7 @@ handle_add_mem_reg(struct vhu_dev *d, struct vhu_msg *m)
 			       (unsigned long long)rd.gpa, i);
 			return REQ_FAIL;
 		}
-	if (region_map(d, &rd, m->fds[0], &d->regions[d->nregions]) < 0)
+	if (region_map(d, "ADD_MEM_REG", &rd, m->fds[0], &d->regions[d->nregions]) < 0)
 		return REQ_FAIL;
 	d->nregions++;
 	memory_changed(d);
@@ -938,20 +942,36 @@ vring_update(struct vhu_dev *d, unsigned q)
 	struct vhu_vring *vq = &d->vq[q];
 
 	vq->desc = vq->avail = vq->used = NULL;
-	if (!vq->addr_set || !vq->num)
+	if (!vq->addr_set || !vq->num ||
+	    ring_translate(d, vq->num, vq->desc_uaddr, vq->avail_uaddr,
+	                   vq->used_uaddr, &vq->desc, &vq->avail, &vq->used) < 0)
 		return;
-	vq->desc = uaddr_to_host(d, vq->desc_uaddr, 16ull * vq->num);
-	vq->avail = uaddr_to_host(d, vq->avail_uaddr, 6ull + 2ull * vq->num);
-	vq->used = uaddr_to_host(d, vq->used_uaddr, 6ull + 8ull * vq->num);
-	/* Aligned as the spec requires, also in our mapping: ring indices
-	 * are read and written with single aligned accesses. */
-	if (!vq->desc || !vq->avail || !vq->used || (uintptr_t)vq->desc % 16 ||
-	    (uintptr_t)vq->avail % 2 || (uintptr_t)vq->used % 4) {
-		vq->desc = vq->avail = vq->used = NULL;
-		return;
-	}
 	if (queue_running(d, q))
 		d->ops->queue_event(d->opaque, q);
+}
+
+/*
+ * Host addresses of a ring of num entries whose three areas start at the
+ * given frontend addresses; -1 unless every area lies in guest memory and
+ * is aligned as the spec requires, also in our mapping (ring indices are
+ * read and written with single aligned accesses).
+ */
+static int
+ring_translate(struct vhu_dev *d, unsigned num, uint64_t desc_ua,
+               uint64_t avail_ua, uint64_t used_ua, uint8_t **desc,
+               uint8_t **avail, uint8_t **used)
+{
+	uint8_t *dp = uaddr_to_host(d, desc_ua, 16ull * num);
+	uint8_t *ap = uaddr_to_host(d, avail_ua, 6ull + 2ull * num);
+	uint8_t *up = uaddr_to_host(d, used_ua, 6ull + 8ull * num);
+
+	if (!dp || !ap || !up || (uintptr_t)dp % 16 || (uintptr_t)ap % 2 ||
+	    (uintptr_t)up % 4)
+		return -1;
+	*desc = dp;
+	*avail = ap;
+	*used = up;
+	return 0;
 }
 
 static int
@@ -965,7 +985,7 @@ handle_set_vring_num(struct vhu_dev *d, struct vhu_msg *m)
 		return REQ_FAIL;
 	memcpy(&num, m->payload + 4, 4);
 	if (num == 0 || (num & (num - 1)) || num > d->max_queue_size) {
-		logmsg("%s: queue %u: size %u is not a power of two up to %u",
+		logmsg("%s: SET_VRING_NUM: queue %u: size %u is not a power of two up to %u",
 		       d->name, q, num, d->max_queue_size);
 		return REQ_FAIL;
 	}
@@ -982,6 +1002,7 @@ static int
 handle_set_vring_addr(struct vhu_dev *d, struct vhu_msg *m)
 {
 	uint64_t desc, used, avail;
+	uint8_t *pd, *pa, *pu;
 	struct vhu_vring *vq;
 	unsigned q;
 
@@ -991,7 +1012,17 @@ handle_set_vring_addr(struct vhu_dev *d, struct vhu_msg *m)
 	memcpy(&used, m->payload + 16, 8);
 	memcpy(&avail, m->payload + 24, 8);
 	if (desc % 16 || avail % 2 || used % 4) {
-		logmsg("%s: queue %u: misaligned ring addresses", d->name, q);
+		logmsg("%s: SET_VRING_ADDR: queue %u: misaligned ring addresses",
+		       d->name, q);
+		return REQ_FAIL;
+	}
+	/* Checked before anything changes: a refused request leaves the
+	 * ring as it was.  Without memory or size yet, vring_update() checks
+	 * again once they come. */
+	if (d->nregions && vq->num &&
+	    ring_translate(d, vq->num, desc, avail, used, &pd, &pa, &pu) < 0) {
+		logmsg("%s: SET_VRING_ADDR: queue %u: ring addresses are outside "
+		       "guest memory", d->name, q);
 		return REQ_FAIL;
 	}
 	vq->desc_uaddr = desc;
@@ -999,12 +1030,6 @@ handle_set_vring_addr(struct vhu_dev *d, struct vhu_msg *m)
 	vq->avail_uaddr = avail;
 	vq->addr_set = 1;
 	vring_update(d, q);
-	if (d->nregions && vq->num && !vq->desc) {
-		logmsg("%s: queue %u: ring addresses are outside guest memory",
-		       d->name, q);
-		vq->addr_set = 0;
-		return REQ_FAIL;
-	}
 	return REQ_OK;
 }
 
@@ -1084,12 +1109,12 @@ handle_set_vring_kick(struct vhu_dev *d, struct vhu_msg *m)
 	if (q < 0)
 		return REQ_FAIL;
 	if (nofd) {
-		logmsg("%s: queue %d: polling without a kick fd is not supported",
+		logmsg("%s: SET_VRING_KICK: queue %d: polling without a kick fd is not supported",
 		       d->name, q);
 		return REQ_FAIL;
 	}
 	if (m->fds[0] >= FD_SETSIZE) {
-		logmsg("%s: queue %d: kick fd %d is over FD_SETSIZE", d->name, q,
+		logmsg("%s: SET_VRING_KICK: queue %d: fd %d is over FD_SETSIZE", d->name, q,
 		       m->fds[0]);
 		return REQ_FAIL;
 	}

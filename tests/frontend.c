@@ -1433,7 +1433,8 @@ static void ctrl_expect(uint32_t id, uint16_t ev, uint16_t val)
 		     m.id, m.event, evname(m.event), m.value, m.len, what);
 }
 
-static void ctrl_send(uint32_t id, uint16_t ev, uint16_t val)
+/* A control message of len bytes (8, or fewer to be malformed). */
+static void ctrl_send_len(uint32_t id, uint16_t ev, uint16_t val, uint32_t len)
 {
 	struct vq *q = &vq[VIRTIO_CONSOLE_CTRL_TXQ];
 	uint8_t b[8];
@@ -1451,11 +1452,16 @@ static void ctrl_send(uint32_t id, uint16_t ev, uint16_t val)
 	b[7] = (uint8_t)(val >> 8);
 	gw(ctx_gpa(s), b, 8);
 	ctx_busy[s] = true;
-	sg = (struct seg){ ctx_gpa(s), 8, false };
+	sg = (struct seg){ ctx_gpa(s), len, false };
 	vq_add(q, &sg, 1, false, TK_CTX, s);
 	vq_publish(q, false);
-	snprintf(what, sizeof what, "sending %s(%u,%u)", evname(ev), id, val);
+	snprintf(what, sizeof what, "sending %s(%u,%u) in %u bytes", evname(ev), id, val, len);
 	wait_q_idle(VIRTIO_CONSOLE_CTRL_TXQ, what);
+}
+
+static void ctrl_send(uint32_t id, uint16_t ev, uint16_t val)
+{
+	ctrl_send_len(id, ev, val, 8);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2139,7 +2145,7 @@ static void step_hold(void)
 /* hostile rings                                                           */
 
 enum { H_HEAD, H_NEXT, H_LOOP, H_OOB, H_OOB_EDGE, H_WRAP, H_JUMP, H_IND_LEN, H_IND_NEST,
-       H_IND_HUGE, H_EMPTY };
+       H_IND_HUGE, H_EMPTY, H_DIR, H_IND_NEXT };
 
 static void hostile(int kind)
 {
@@ -2184,8 +2190,11 @@ static void hostile(int kind)
 	case H_OOB_EDGE:
 	case H_WRAP:
 	case H_EMPTY:
+	case H_DIR:
 		d = desc_alloc(q);
-		if (kind == H_EMPTY)
+		if (kind == H_DIR)	/* readable on a receiveq, writable on a transmitq */
+			set_desc(q->desc, d, buf, 16, (uint16_t)(wf ^ VRING_DESC_F_WRITE), 0);
+		else if (kind == H_EMPTY)
 			set_desc(q->desc, d, buf, 0, wf, 0);
 		else if (kind == H_OOB)
 			set_desc(q->desc, d, 0x80000000ull, 64, wf, 0);
@@ -2202,6 +2211,7 @@ static void hostile(int kind)
 	case H_IND_LEN:
 	case H_IND_NEST:
 	case H_IND_HUGE:
+	case H_IND_NEXT:
 		if (!c.indirect)
 			fail("indirect descriptors were not negotiated");
 		t = ind_alloc();
@@ -2210,6 +2220,13 @@ static void hostile(int kind)
 			set_desc(ind_gpa(t), 0, buf, 16, wf, 0);
 			set_desc(ind_gpa(t), 1, buf + 16, 8, wf, 0);
 			set_desc(q->desc, d, ind_gpa(t), 24, VRING_DESC_F_INDIRECT, 0);
+		} else if (kind == H_IND_NEXT) {
+			/* a valid table, but the indirect descriptor also says NEXT */
+			d2 = desc_alloc(q);
+			set_desc(q->desc, d2, buf + 32, 16, wf, 0);
+			set_desc(ind_gpa(t), 0, buf, 16, wf, 0);
+			set_desc(q->desc, d, ind_gpa(t), 16,
+				 (uint16_t)(VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT), d2);
 		} else if (kind == H_IND_HUGE) {
 			set_desc(ind_gpa(t), 0, buf, 0, (uint16_t)(VRING_DESC_F_NEXT | wf), 0);
 			set_desc(q->desc, d, ind_gpa(t), 65536 * 16, VRING_DESC_F_INDIRECT, 0);
@@ -2237,6 +2254,8 @@ static void step_indirect_bad_len(void) { hostile(H_IND_LEN); }
 static void step_indirect_nested(void) { hostile(H_IND_NEST); }
 static void step_indirect_huge(void) { hostile(H_IND_HUGE); }
 static void step_desc_empty(void) { hostile(H_EMPTY); }
+static void step_desc_wrong_dir(void) { hostile(H_DIR); }
+static void step_indirect_next(void) { hostile(H_IND_NEXT); }
 
 /* ---------------------------------------------------------------------- */
 /* protocol checks                                                         */
@@ -2772,6 +2791,208 @@ static void step_proto_stray_fds(void)
 	proto_get_features_exact("GET_FEATURES at the end");
 }
 
+/* ctrl-send [--len=N] ID EVENT VALUE: a control message from the guest. */
+static void step_ctrl_send(void)
+{
+	const char *o, *v;
+	unsigned long long len = 8, id, ev, val;
+	while ((o = opt_next())) {
+		if ((v = opt_value(o, "--len")))
+			len = parse_ull(v, "--len");
+		else
+			fail("ctrl-send: unknown option %s", o);
+	}
+	id = parse_ull(arg_next("ctrl-send ID"), "ID");
+	ev = parse_ull(arg_next("ctrl-send EVENT"), "EVENT");
+	val = parse_ull(arg_next("ctrl-send VALUE"), "VALUE");
+	if (len < 1 || len > 8)
+		fail("ctrl-send: --len must be 1..8");
+	ctrl_send_len((uint32_t)id, (uint16_t)ev, (uint16_t)val, (uint32_t)len);
+}
+
+/* Every request with a fixed payload, one byte short and empty: refused
+ * with a failure ack, and an fd that came along is closed. */
+static void step_proto_short(void)
+{
+	static const struct { uint32_t req, need; bool fd; } fixed[] = {
+		{ VU_SET_FEATURES, 8, false },     { VU_SET_PROTOCOL_FEATURES, 8, false },
+		{ VU_SET_VRING_NUM, 8, false },    { VU_SET_VRING_BASE, 8, false },
+		{ VU_GET_VRING_BASE, 8, false },   { VU_SET_VRING_ENABLE, 8, false },
+		{ VU_SET_VRING_ADDR, 40, false },  { VU_SET_VRING_KICK, 8, true },
+		{ VU_SET_VRING_CALL, 8, true },    { VU_SET_VRING_ERR, 8, true },
+		{ VU_SET_MEM_TABLE, 40, true },    { VU_ADD_MEM_REG, 40, true },
+		{ VU_REM_MEM_REG, 40, false },     { VU_SET_CONFIG, 12, false },
+	};
+	uint8_t b[40] = { 0 }, want[VU_HDR_SIZE];
+	char what[96];
+	size_t i;
+	int pass;
+	proto_base();
+	for (i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+		for (pass = 0; pass < 2; pass++) {
+			uint32_t size = pass ? 0 : fixed[i].need - 1;
+			struct canary k = canary_new();
+			snprintf(what, sizeof what, "request %u with %u payload bytes (needs %u)",
+				 fixed[i].req, size, fixed[i].need);
+			vu_fails(fixed[i].req, b, size, &k.w, fixed[i].fd ? 1 : 0, what);
+			if (fixed[i].fd)
+				canary_expect_closed(&k, what);
+			else {
+				close(k.w);
+				close(k.r);
+			}
+		}
+	}
+	/* GET_CONFIG has its own reply: a failure is a header-only one */
+	vu_send(VU_GET_CONFIG, VU_VERSION | VU_NEED_REPLY, b, 11, NULL, 0);
+	want_reply(want, VU_GET_CONFIG, 0);
+	expect_reply_bytes(want, VU_HDR_SIZE, "GET_CONFIG with 11 payload bytes");
+	proto_get_features_exact("GET_FEATURES at the end");
+}
+
+/* Every vring request naming a queue the device does not have. */
+static void step_proto_vring_index(void)
+{
+	static const uint32_t bad_idx[] = { 4, 255, 256, 65535, 65536, 0xffffffffu };
+	static const uint32_t by_state[] = { VU_SET_VRING_NUM, VU_SET_VRING_BASE,
+					     VU_GET_VRING_BASE, VU_SET_VRING_ENABLE };
+	/* KICK/CALL/ERR: queue in bits 0-7, bit 8 "no fd", the rest must be 0 */
+	static const uint64_t bad_fdarg[] = { 4, 255, 0x10000, 0xffffffffu, 1ull << 32,
+					      ~0ull };
+	static const uint32_t by_fd[] = { VU_SET_VRING_KICK, VU_SET_VRING_CALL,
+					  VU_SET_VRING_ERR };
+	uint8_t a[40] = { 0 };
+	char what[96];
+	size_t i, j;
+	proto_base();
+	vu_u64(true, VU_SET_FEATURES, WANT_FEATURES, NULL, 0, "SET_FEATURES");
+	for (i = 0; i < sizeof bad_idx / sizeof bad_idx[0]; i++) {
+		for (j = 0; j < sizeof by_state / sizeof by_state[0]; j++) {
+			snprintf(what, sizeof what, "request %u on queue %u", by_state[j], bad_idx[i]);
+			vu_state(false, by_state[j], bad_idx[i], 1, what);
+		}
+		put32(a, bad_idx[i]);
+		snprintf(what, sizeof what, "SET_VRING_ADDR on queue %u", bad_idx[i]);
+		vu_fails(VU_SET_VRING_ADDR, a, sizeof a, NULL, 0, what);
+	}
+	for (i = 0; i < sizeof bad_fdarg / sizeof bad_fdarg[0]; i++)
+		for (j = 0; j < sizeof by_fd / sizeof by_fd[0]; j++) {
+			struct canary k = canary_new();
+			snprintf(what, sizeof what, "request %u with argument 0x%llx", by_fd[j],
+				 (unsigned long long)bad_fdarg[i]);
+			vu_u64(false, by_fd[j], bad_fdarg[i], &k.w, 1, what);
+			canary_expect_closed(&k, what);
+		}
+	proto_get_features_exact("GET_FEATURES at the end");
+}
+
+static void vring_addr(int qi, uint64_t desc, uint64_t used, uint64_t avail, bool want_ok,
+		       const char *what)
+{
+	uint8_t a[40] = { 0 };
+	put32(a, (uint32_t)qi);
+	put64(a + 8, desc);
+	put64(a + 16, used);
+	put64(a + 24, avail);
+	if (want_ok)
+		vu_ok(VU_SET_VRING_ADDR, a, sizeof a, NULL, 0, what);
+	else
+		vu_fails(VU_SET_VRING_ADDR, a, sizeof a, NULL, 0, what);
+}
+
+/* Ring addresses unaligned or outside memory are refused and leave the
+ * running ring as it was. */
+static void step_proto_vring_addr(void)
+{
+	struct vq *q = &vq[VIRTIO_CONSOLE_PORT0_TXQ];
+	int qi = VIRTIO_CONSOLE_PORT0_TXQ;
+	uint64_t d, u, a;
+	proto_rings(true);
+	handshake(default_rx_bufs());
+	d = gpa2uaddr(q->desc);
+	u = gpa2uaddr(q->used);
+	a = gpa2uaddr(q->avail);
+	vring_addr(qi, d + 8, u, a, false, "SET_VRING_ADDR: desc not 16-aligned");
+	vring_addr(qi, d, u + 2, a, false, "SET_VRING_ADDR: used not 4-aligned");
+	vring_addr(qi, d, u, a + 1, false, "SET_VRING_ADDR: avail not 2-aligned");
+	vring_addr(qi, 0x30000000000ull, u, a, false, "SET_VRING_ADDR: desc outside memory");
+	vring_addr(qi, d, UADDR0 + REGION_SIZE - 8, a, false,
+		   "SET_VRING_ADDR: used ring running past its region");
+	vring_addr(qi, d, u, 0xfffffffffffffff0ull, false, "SET_VRING_ADDR: avail wraps");
+	/* the ring still runs where it was */
+	tx_submit((const uint8_t *)"x", 1, 0);
+	wait_q_idle(qi, "write after refused SET_VRING_ADDRs");
+}
+
+/* Memory tables with bad regions are refused and the old memory stays. */
+static void step_proto_mem_bounds(void)
+{
+	static const struct { uint64_t gpa, size, uaddr, off; const char *what; } bad[] = {
+		{ 0x40000000, 0, UADDR0, 0, "a zero-size region" },
+		{ 0xfffffffffffff000ull, 0x2000, UADDR0, 0, "gpa + size wraps" },
+		{ 0x40000000, 0x1000, 0xfffffffffffff000ull, 0, "uaddr + size wraps" },
+		{ 0x40000000, 0x1000, UADDR0, 0xfffffffffffff800ull, "mmap_offset + size wraps" },
+		{ 0x40000000, REGION_SIZE, UADDR0, MEM_SIZE, "past the end of its fd" },
+		{ GPA_BASE + 0x1000, 0x1000, UADDR0, 0, "overlapping region 0" },
+		{ BOUNDARY - 0x800, 0x1000, UADDR0, 0, "overlapping regions 0 and 1" },
+	};
+	uint8_t b[8 + 32 * 2];
+	int fds[2] = { memfd, memfd };
+	char what[96];
+	size_t i;
+	unsigned slot;
+	proto_rings(true);
+	handshake(default_rx_bufs());
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		/* SET_MEM_TABLE: region 0 as it is, then the bad one */
+		memset(b, 0, sizeof b);
+		put32(b, 2);
+		region_bytes(b + 8, 0);
+		put64(b + 40, bad[i].gpa);
+		put64(b + 48, bad[i].size);
+		put64(b + 56, bad[i].uaddr);
+		put64(b + 64, bad[i].off);
+		snprintf(what, sizeof what, "SET_MEM_TABLE with %s", bad[i].what);
+		vu_fails(VU_SET_MEM_TABLE, b, sizeof b, fds, 2, what);
+		/* ADD_MEM_REG of the bad one next to the memory in use */
+		snprintf(what, sizeof what, "ADD_MEM_REG of %s", bad[i].what);
+		vu_fails(VU_ADD_MEM_REG, b + 32, 40, fds, 1, what);
+	}
+	/* ADD_MEM_REG past the 32 slots: 30 more fit beside the two */
+	for (slot = 2; slot <= 32; slot++) {
+		memset(b, 0, 40);
+		put64(b + 8, 0x40000000ull + slot * 0x10000ull);
+		put64(b + 16, 0x1000);
+		put64(b + 24, 0x30000000000ull + slot * 0x10000ull);
+		snprintf(what, sizeof what, "ADD_MEM_REG into slot %u", slot);
+		if (slot < 32)
+			vu_ok(VU_ADD_MEM_REG, b, 40, fds, 1, what);
+		else
+			vu_fails(VU_ADD_MEM_REG, b, 40, fds, 1, "ADD_MEM_REG of a 33rd region");
+	}
+	/* the device still runs on the memory it had */
+	tx_submit((const uint8_t *)"x", 1, 0);
+	wait_q_idle(VIRTIO_CONSOLE_PORT0_TXQ, "write after refused memory changes");
+	step_check_memory();
+}
+
+/* Rings set up and kicked before any memory table: nothing happens (and
+ * nothing breaks) until the memory comes; then the console works. */
+static void step_proto_kick_first(void)
+{
+	int q;
+	memset(&iopt, 0, sizeof iopt);
+	iopt.qsize = 256;
+	negotiate(true, true);
+	set_features();
+	rings_setup(true);
+	for (q = 0; q < NQ; q++)
+		kick(&vq[q]);
+	service_window(200);
+	set_memory(false);
+	handshake(default_rx_bufs());
+}
+
 /* ---------------------------------------------------------------------- */
 /* main                                                                    */
 
@@ -2805,6 +3026,14 @@ static const struct step steps[] = {
 	{ "indirect-nested", step_indirect_nested },
 	{ "indirect-huge", step_indirect_huge },
 	{ "desc-empty", step_desc_empty },
+	{ "desc-wrong-dir", step_desc_wrong_dir },
+	{ "indirect-next", step_indirect_next },
+	{ "ctrl-send", step_ctrl_send },
+	{ "proto-short", step_proto_short },
+	{ "proto-vring-index", step_proto_vring_index },
+	{ "proto-vring-addr", step_proto_vring_addr },
+	{ "proto-mem-bounds", step_proto_mem_bounds },
+	{ "proto-kick-first", step_proto_kick_first },
 	{ "proto-features", step_proto_features },
 	{ "proto-protocol-features", step_proto_protocol_features },
 	{ "proto-misc", step_proto_misc },

@@ -102,6 +102,65 @@ alive() {
 	alive
 }
 
+@test "every fixed-size request with a short payload is refused, its fd closed" {
+	start_one
+	fe "$T/s0" proto-short
+	grep -q 'SET_VRING_ADDR: payload of 39 bytes, need 40' "$T/daemon.log"
+	grep -q 'SET_FEATURES: payload of 0 bytes, need 8' "$T/daemon.log"
+	alive
+}
+
+@test "every vring request on a queue the device lacks is refused" {
+	start_one
+	fe "$T/s0" proto-vring-index
+	grep -q 'GET_VRING_BASE: no queue 65536' "$T/daemon.log"
+	grep -q 'SET_VRING_CALL: bad argument 0x100000000' "$T/daemon.log"
+	alive
+}
+
+@test "SET_VRING_ADDR unaligned or outside memory is refused; the ring keeps running" {
+	start_one
+	fe "$T/s0" proto-vring-addr
+	grep -q 'SET_VRING_ADDR: queue 1: misaligned' "$T/daemon.log"
+	grep -q 'SET_VRING_ADDR: queue 1: ring addresses are outside guest memory' "$T/daemon.log"
+	alive
+}
+
+@test "bad memory regions are refused and the memory in use stays" {
+	# zero size, gpa/uaddr/offset + size wrapping, past the end of the fd,
+	# overlapping, and a 33rd slot; each by SET_MEM_TABLE and ADD_MEM_REG
+	start_one
+	fe "$T/s0" proto-mem-bounds
+	grep -q 'SET_MEM_TABLE: memory region gpa 0x40000000 size 0x0: bad bounds' "$T/daemon.log"
+	grep -q 'ADD_MEM_REG: memory region gpa 0x40000000: its fd is shorter' "$T/daemon.log"
+	grep -q 'SET_MEM_TABLE: regions 0 and 1 overlap' "$T/daemon.log"
+	grep -q 'ADD_MEM_REG: all 32 slots in use' "$T/daemon.log"
+	alive
+}
+
+@test "rings set up and kicked before the memory table wait for it" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" proto-kick-first write 'memory came late\n' check-memory
+	read_line 5 "memory came late"
+	! grep -q broken "$T/daemon.log"
+}
+
+@test "bad control messages are ignored and counted; the console keeps working" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	# 4 bytes long, unknown event 99, PORT_READY for port 5 (there is one)
+	fe "$T/s0" init handshake ctrl-send --len=4 0 3 1 ctrl-send 0 99 1 \
+		ctrl-send 5 3 1 write 'still a console\n' check-memory
+	read_line 5 "still a console"
+	grep -q 'short control message (4 bytes); ignored' "$T/daemon.log"
+	# only the first is logged: a guest cannot flood stderr
+	[ "$(grep -c 'ignored' "$T/daemon.log")" -eq 1 ]
+	stop_daemon
+	[ "$DAEMON_RC" = 0 ]
+	grep -q 'device 0: 3 control messages from the guest were ignored' "$T/daemon.log"
+}
+
 @test "a payload over 268 bytes drops the connection; a new one works" {
 	start_one
 	fe "$T/s0" proto-oversize
@@ -253,6 +312,21 @@ broken_ring() {
 	grep -q 'indirect table of 65536 entries (max 32768)' "$T/daemon.log"
 }
 
+@test "broken ring: a device-writable buffer on the transmitq" {
+	broken_ring desc-wrong-dir
+	grep -q 'transmit buffer is device-writable' "$T/daemon.log"
+}
+
+@test "broken ring: a device-writable buffer on the control transmitq" {
+	broken_ring desc-wrong-dir 3
+	grep -q 'control transmit buffer is device-writable' "$T/daemon.log"
+}
+
+@test "broken ring: an indirect descriptor that also has NEXT" {
+	broken_ring indirect-next
+	grep -q 'malformed indirect descriptor' "$T/daemon.log"
+}
+
 @test "broken ring: bad chain on the control transmitq" {
 	broken_ring corrupt-next 3
 }
@@ -283,6 +357,31 @@ broken_ring() {
 	wait "$f1" || { cat "$T/f1.err"; return 1; }
 	touch "$T/go"
 	wait "$f0" || { cat "$T/f0.err"; return 1; }
+}
+
+@test "broken ring: a device-readable receive buffer gets no input" {
+	start_two
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	exec 6<>"/dev/tcp/127.0.0.1/$((PORT + 1))"
+	"$FRONTEND" "$T/s0" init handshake --rx-bufs=0 write 'ARMED\n' desc-wrong-dir 0 \
+		hold "$T/go" check-memory 2>"$T/f0.err" 3>&- &
+	local f0=$!
+	BG_PIDS+=("$f0")
+	read_line 5 "ARMED"
+	printf 'input for a broken ring' >&5
+	wait_log "$T/daemon.log" broken || { cat "$T/daemon.log" "$T/f0.err"; return 1; }
+	alive
+	"$FRONTEND" "$T/s1" init handshake write 'READY\n' expect 'device 1 input' \
+		write 'device 1 got it\n' 2>"$T/f1.err" 3>&- &
+	local f1=$!
+	BG_PIDS+=("$f1")
+	read_line 6 "READY"
+	printf 'device 1 input' >&6
+	read_line 6 "device 1 got it"
+	wait "$f1" || { cat "$T/f1.err"; return 1; }
+	touch "$T/go"
+	wait "$f0" || { cat "$T/f0.err"; return 1; }
+	grep -q 'receive buffer is device-readable' "$T/daemon.log"
 }
 
 @test "RESET_DEVICE clears a broken device" {
