@@ -53,10 +53,14 @@ wait_gone() {
 }
 
 # free_port [COUNT]: a TCP port P with P..P+COUNT-1 all free on loopback.
+# Picked below the kernel's ephemeral range: a port that clients used there
+# may sit in TIME_WAIT, and bind() would fail on it although nobody listens.
 free_port() {
-	local n=${1:-1} p i busy
+	local n=${1:-1} p i busy low=32768
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
+	[ "$low" -gt 11000 ] || low=32768
 	for _ in $(seq 200); do
-		p=$(( 20000 + RANDOM % 40000 ))
+		p=$(( 10000 + RANDOM % (low - 10000 - n) ))
 		busy=0
 		for (( i = 0; i < n; i++ )); do
 			if (exec 9<>/dev/tcp/127.0.0.1/$((p + i))) 2>/dev/null; then busy=1; break; fi
