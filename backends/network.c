@@ -30,12 +30,14 @@
 
 #define NET_MAX_CLIENTS 16
 #define NET_QUEUE_SIZE  (64 * 1024)   /* per client, and the backlog */
+#define NET_HOLD_SIZE   4096          /* input held while the guest is busy */
 
 struct client {
 	int fd;
 	char name[64];               /* "127.0.0.1:40000", for messages */
 	struct outq out;
-	int input_waiting;           /* has input the guest cannot take yet */
+	char hold[NET_HOLD_SIZE];    /* input the guest could not take yet */
+	size_t hold_len;
 	unsigned long long dropped_mark;  /* out.dropped when last logged */
 	unsigned long long told_mark;     /* out.dropped when last told */
 	char notice[96];             /* "N bytes skipped", being written */
@@ -161,7 +163,10 @@ client_close(struct endpoint *ep, struct client *cl, const char *why)
 	struct net *n = ep->priv;
 	struct outq keep;
 
-	if (why)
+	if (why && cl->hold_len)
+		logmsg("console %u: client %s %s; %zu bytes of its input never "
+		       "reached the guest", ep->index, cl->name, why, cl->hold_len);
+	else if (why)
 		logmsg("console %u: client %s %s", ep->index, cl->name, why);
 	close(cl->fd);
 	/* Keep the slot array dense; the queue's buffer moves with it. */
@@ -246,7 +251,7 @@ client_accept(struct endpoint *ep)
 	n->nclients++;
 	cl->fd = fd;
 	snprintf(cl->name, sizeof cl->name, "%s", name);
-	cl->input_waiting = 0;
+	cl->hold_len = 0;
 	cl->dropped_mark = cl->told_mark = cl->out.dropped;
 	cl->notice_len = cl->notice_off = 0;
 	logmsg("console %u: client %s connected", ep->index, cl->name);
@@ -255,7 +260,28 @@ client_accept(struct endpoint *ep)
 	n->backlog_dropping = 0;
 }
 
-/* The guest takes input: read at most what its receive buffer holds. */
+/* Hand held input to the guest, as much as its receive buffers take. */
+static void
+client_deliver_held(struct endpoint *ep, struct client *cl)
+{
+	size_t room, n, done = 0;
+
+	while (done < cl->hold_len && (room = console_input_room(ep->con)) > 0) {
+		n = cl->hold_len - done < room ? cl->hold_len - done : room;
+		console_input(ep->con, cl->hold + done, n);
+		done += n;
+	}
+	memmove(cl->hold, cl->hold + done, cl->hold_len - done);
+	cl->hold_len -= done;
+}
+
+/*
+ * The client's input.  Straight to the guest while it has a receive
+ * buffer, at most that buffer's size per read; otherwise into the small
+ * hold, and once that is full not at all: the rest waits in the socket, so
+ * a flood costs no memory.  Reading into the hold while the guest is busy
+ * is what lets us see a client leave.  Returns -1 when it has gone.
+ */
 static int
 client_read(struct endpoint *ep, struct client *cl)
 {
@@ -263,31 +289,25 @@ client_read(struct endpoint *ep, struct client *cl)
 	size_t room;
 	ssize_t r;
 
-	while ((room = console_input_room(ep->con)) > 0) {
-		r = read(cl->fd, buf, room < sizeof buf ? room : sizeof buf);
-		if (r > 0) {
-			console_input(ep->con, buf, r);
-			continue;
+	client_deliver_held(ep, cl);
+	for (;;) {
+		if (cl->hold_len == 0 && (room = console_input_room(ep->con)) > 0) {
+			r = read(cl->fd, buf, room < sizeof buf ? room : sizeof buf);
+			if (r > 0)
+				console_input(ep->con, buf, r);
+		} else if (cl->hold_len < sizeof cl->hold) {
+			r = read(cl->fd, cl->hold + cl->hold_len,
+			         sizeof cl->hold - cl->hold_len);
+			if (r > 0)
+				cl->hold_len += r;
+		} else {
+			return 0;         /* held full: stop reading */
 		}
 		if (r == 0)
 			return -1;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			cl->input_waiting = 0;
-			return 0;
-		}
-		return -1;
+		if (r < 0 && errno != EINTR)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 	}
-	/* No room: only look whether the client is still there.  Data it
-	 * sent stays in the socket until the guest wants it. */
-	r = recv(cl->fd, buf, 1, MSG_PEEK);
-	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
-	               errno != EINTR))
-		return -1;
-	if (r > 0)
-		cl->input_waiting = 1;
-	return 0;
 }
 
 /*
@@ -353,9 +373,9 @@ net_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 		struct client *cl = &n->clients[i];
 
 		/* Selected for reading while the guest takes input, and
-		 * otherwise too until it has input waiting, so that a client
+		 * otherwise too while its hold has space, so that a client
 		 * that leaves is noticed. */
-		if (room || !cl->input_waiting)
+		if (room || cl->hold_len < sizeof cl->hold)
 			FD_SET(cl->fd, rd);
 		if (cl->out.len || cl->notice_len)
 			FD_SET(cl->fd, wr);
@@ -381,6 +401,9 @@ net_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 			}
 			client_note_drops(ep, cl);
 		}
+		/* The guest may have made room since the hold filled. */
+		if (cl->hold_len)
+			client_deliver_held(ep, cl);
 		if (FD_ISSET(cl->fd, rd) && client_read(ep, cl) < 0) {
 			client_close(ep, cl, "disconnected");
 			continue;

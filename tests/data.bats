@@ -167,6 +167,28 @@ both_ways() {
 	! grep -a -q OLDEST "$T/got"
 }
 
+# log_count REGEX N: the daemon log has exactly N lines matching REGEX.
+log_count() {
+	[ "$(grep -cE -- "$1" "$T/daemon.log")" -eq "$2" ]
+}
+
+@test "clients that type and leave while the guest takes no input free their slot" {
+	start_one
+	local i
+	# no guest: the input can go nowhere, yet each departure is seen
+	for i in $(seq 20); do
+		exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+		printf 'typed %s' "$i" >&5
+		exec 5>&-
+		wait_until 5 log_count 'disconnected; [0-9]+ bytes of its input never reached the guest' "$i"
+	done
+	# 20 > 16 slots: had any stayed taken, this one would be refused
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init handshake write 'served\n'
+	read_line 5 "served"
+	! grep -q refusing "$T/daemon.log"
+}
+
 @test "memory check after traffic both ways, transmit buffer across the regions" {
 	start_one
 	both_ways --tx-cross
