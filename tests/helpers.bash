@@ -4,6 +4,8 @@
 
 TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 DAEMON=${VC_DAEMON:-$TOP/vhost-device-console}
+# VC_WRAP: a command the daemon runs under, e.g. valgrind (make check-valgrind).
+WRAP=${VC_WRAP:-}
 FRONTEND=$TOP/tests/frontend
 PTYRUN=$TOP/tests/ptyrun
 
@@ -23,8 +25,9 @@ common_teardown() {
 	for p in "${BG_PIDS[@]}"; do
 		wait_gone "$p" 5 || kill -KILL "$p" 2>/dev/null || true
 	done
-	# Sanitizer reports land in the daemon log: fail loudly on any.
-	if [ -f "$T/daemon.log" ] && grep -q 'Sanitizer' "$T/daemon.log"; then
+	# Sanitizer and valgrind reports land in the daemon log: fail loudly
+	# on any (valgrind -q prints nothing else).
+	if [ -f "$T/daemon.log" ] && grep -qE 'Sanitizer|^==[0-9]+== ' "$T/daemon.log"; then
 		cat "$T/daemon.log" >&3
 		rm -rf "$T"
 		return 1
@@ -73,10 +76,11 @@ free_port() {
 # start_daemon ARGS...: run the daemon in the background, stderr to
 # $T/daemon.log, and wait for its "ready" line.  Sets DAEMON_PID.
 start_daemon() {
-	"$DAEMON" "$@" </dev/null >"$T/daemon.out" 2>"$T/daemon.log" 3>&- &
+	# shellcheck disable=SC2086 # WRAP is a command line
+	$WRAP "$DAEMON" "$@" </dev/null >"$T/daemon.out" 2>"$T/daemon.log" 3>&- &
 	DAEMON_PID=$!
 	BG_PIDS+=("$DAEMON_PID")
-	if ! wait_log "$T/daemon.log" 'ready' 10; then
+	if ! wait_log "$T/daemon.log" 'ready' 30; then
 		echo "daemon did not become ready; its log:" >&2
 		cat "$T/daemon.log" >&2
 		return 1
