@@ -31,6 +31,9 @@
 #define NET_MAX_CLIENTS 16
 #define NET_QUEUE_SIZE  (64 * 1024)   /* per client, and the backlog */
 #define NET_HOLD_SIZE   4096          /* input held while the guest is busy */
+/* Connections the kernel queues for us: enough that a burst of clients
+ * is answered (served or told no) rather than left retrying SYNs. */
+#define NET_BACKLOG     64
 
 struct client {
 	int fd;
@@ -84,7 +87,7 @@ net_listen(struct net *n, const struct backend_config *cfg, unsigned port,
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 8) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, NET_BACKLOG) < 0 ||
 	    set_nonblock(fd) < 0 || set_cloexec(fd) < 0) {
 		snprintf(err, errlen, "cannot listen on tcp %s: %s", n->where,
 		         strerror(errno));
