@@ -103,6 +103,13 @@ static const struct vhu_ops console_ops = {
 	.reset = console_reset,
 };
 
+/*
+ * Chains a queue handler takes per pass before it yields to the other
+ * devices (vhu_queue_again): a ring full of 1024-segment chains must not
+ * stall everything else for the whole walk.
+ */
+#define CHAINS_PER_PASS 256
+
 /* The only state a signal handler touches. */
 static volatile sig_atomic_t got_signal;
 
@@ -393,7 +400,7 @@ run(struct daemon *dm, const sigset_t *waitmask)
 	struct timespec pause;
 	fd_set rd, wr;
 	unsigned i;
-	int maxfd, n;
+	int maxfd, n, busy;
 
 	for (;;) {
 		if (got_signal == SIGHUP && dm->opt.backend != &backend_nested)
@@ -403,17 +410,23 @@ run(struct daemon *dm, const sigset_t *waitmask)
 		FD_ZERO(&rd);
 		FD_ZERO(&wr);
 		maxfd = -1;
+		busy = 0;
 		for (i = 0; i < dm->ncons; i++) {
 			struct console *c = &dm->cons[i];
 
 			if (c->ep.quit)
 				return 0;
+			busy |= vhu_has_work(&c->vhu);
 			maxfd = vhu_add_fds(&c->vhu, &rd, maxfd);
 			maxfd = c->ep.be->add_fds(&c->ep, &rd, &wr, maxfd);
 		}
-		/* The only timeout: while accepting is paused (see util.h). */
+		/* Block, unless a device has chains left from the last pass
+		 * (fairness, see vhu.h); wake in time to end an accept pause. */
+		if (busy)
+			pause.tv_sec = pause.tv_nsec = 0;
 		n = pselect(maxfd + 1, &rd, &wr, NULL,
-		            accept_pause_timeout(&pause) == 0 ? &pause : NULL, waitmask);
+		            busy || accept_pause_timeout(&pause) == 0 ? &pause : NULL,
+		            waitmask);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -579,9 +592,12 @@ ctrl_receive(struct console *c)
 {
 	uint8_t raw[VIRTIO_CONSOLE_CONTROL_SIZE];
 	struct ctrl_msg m;
+	unsigned done;
 	size_t n;
 
-	while (vhu_queue_pop(&c->vhu, VIRTIO_CONSOLE_CTRL_TXQ, &c->elem) == 1) {
+	for (done = 0; done < CHAINS_PER_PASS; done++) {
+		if (vhu_queue_pop(&c->vhu, VIRTIO_CONSOLE_CTRL_TXQ, &c->elem) != 1)
+			return;
 		if (c->elem.in_num) {
 			vhu_set_broken(&c->vhu, "control transmit buffer is device-writable");
 			return;
@@ -597,6 +613,7 @@ ctrl_receive(struct console *c)
 		m.value = raw[6] | raw[7] << 8;
 		ctrl_handle(c, &m);
 	}
+	vhu_queue_again(&c->vhu, VIRTIO_CONSOLE_CTRL_TXQ);
 }
 
 static void
@@ -660,9 +677,11 @@ ctrl_ignore(struct console *c, const char *fmt, ...)
 static void
 port_transmit(struct console *c)
 {
-	unsigned i;
+	unsigned i, done;
 
-	while (vhu_queue_pop(&c->vhu, VIRTIO_CONSOLE_PORT0_TXQ, &c->elem) == 1) {
+	for (done = 0; done < CHAINS_PER_PASS; done++) {
+		if (vhu_queue_pop(&c->vhu, VIRTIO_CONSOLE_PORT0_TXQ, &c->elem) != 1)
+			return;
 		if (c->elem.in_num) {
 			vhu_set_broken(&c->vhu, "transmit buffer is device-writable");
 			return;
@@ -672,6 +691,7 @@ port_transmit(struct console *c)
 			                 c->elem.iov[i].iov_len);
 		vhu_queue_push(&c->vhu, VIRTIO_CONSOLE_PORT0_TXQ, &c->elem, 0);
 	}
+	vhu_queue_again(&c->vhu, VIRTIO_CONSOLE_PORT0_TXQ);
 }
 
 size_t

@@ -302,8 +302,33 @@ vhu_serve(struct vhu_dev *d, const fd_set *rd)
 		if (fd >= 0 && FD_ISSET(fd, rd))
 			vring_kicked(d, q);
 	}
+	/* Then the queues a device left early on the previous pass. */
+	for (q = 0; q < d->ops->num_queues; q++) {
+		if (!d->vq[q].again)
+			continue;
+		d->vq[q].again = 0;
+		if (queue_running(d, q))
+			d->ops->queue_event(d->opaque, q);
+	}
 	if (d->conn_fd >= 0 && FD_ISSET(d->conn_fd, rd))
 		conn_readable(d);
+}
+
+void
+vhu_queue_again(struct vhu_dev *d, unsigned q)
+{
+	d->vq[q].again = 1;
+}
+
+int
+vhu_has_work(const struct vhu_dev *d)
+{
+	unsigned q;
+
+	for (q = 0; q < d->ops->num_queues; q++)
+		if (d->vq[q].again && queue_running(d, q))
+			return 1;
+	return 0;
 }
 
 static void
@@ -922,6 +947,7 @@ vring_reset(struct vhu_vring *vq)
 	vq->signalled_used = 0;
 	vq->signalled_used_valid = 0;
 	vq->notify_pending = 0;
+	vq->again = 0;
 }
 
 static void

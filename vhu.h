@@ -138,6 +138,7 @@ struct vhu_vring {
 	uint16_t signalled_used; /* used idx at our last notification */
 	int signalled_used_valid;
 	int notify_pending;      /* pushed since the last notification */
+	int again;               /* the device stopped early: run it next pass */
 };
 
 /* One chain: device-readable segments first, then device-writable ones. */
@@ -198,6 +199,14 @@ void vhu_close(struct vhu_dev *d);
 
 int vhu_add_fds(struct vhu_dev *d, fd_set *rd, int maxfd);
 void vhu_serve(struct vhu_dev *d, const fd_set *rd);
+/*
+ * Fairness: a device handles a bounded number of chains per call and, when
+ * more are waiting, asks for queue_event(q) again on the next pass instead
+ * of waiting for a kick.  While any queue waits so, the loop must poll
+ * rather than block: vhu_has_work() says so.
+ */
+void vhu_queue_again(struct vhu_dev *d, unsigned q);
+int vhu_has_work(const struct vhu_dev *d);
 /* Deliver the notifications deferred by vhu_queue_push() this pass. */
 void vhu_flush_notify(struct vhu_dev *d);
 
