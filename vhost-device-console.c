@@ -3,8 +3,14 @@
  *
  * This file holds the command line, the one select() loop, and the
  * console device: config space, the MULTIPORT control handshake, and the
- * port's two queues.  vhu.c speaks vhost-user and walks the rings; the
- * files in backends/ carry each console to a terminal or TCP clients.
+ * ports' queues.  vhu.c speaks vhost-user and walks the rings; the files
+ * in backends/ carry each console to a terminal or TCP clients, through
+ * the console's session (backends/session.h: history, log, readers).
+ *
+ * Numbering: device d has P ports (port 0 is the console, hvc0 in the
+ * guest; ports 1.. are generic ports, /dev/vportNpM).  Console k = d*P + p
+ * names port p of device d everywhere: TCP port --tcp-port + k, log file
+ * --log-file + k.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,30 +31,77 @@
 #include "virtio_console.h"
 
 #define MAX_DEVICES      256
-#define MAX_NR_PORTS     1       /* port 0, the console */
-#define CTRL_PENDING_MAX 16      /* control messages waiting for a buffer */
+#define MAX_PORTS        31      /* 2 * (31 + 1) = VHU_MAX_QUEUES queues */
+#define MAX_BACKENDS     2       /* ways in that can serve one console */
+#define MAX_NAME         127     /* a port name, in bytes */
+#define MAX_HISTORY      (64u << 20)
+#define CTRL_PENDING_MAX (4 * MAX_PORTS + 8)   /* messages waiting for buffers */
 #define DEFAULT_TCP_PORT 12345
 #define DEFAULT_ESCAPE   0x1d    /* Ctrl-] */
+
+/*
+ * Chains a queue handler takes per pass before it yields to the other
+ * devices (vhu_queue_again): a ring full of 1024-segment chains must not
+ * stall everything else for the whole walk.
+ */
+#define CHAINS_PER_PASS 256
+
+/* RESIZE's payload: the spec says cols then rows, and so do Linux 6.15 and
+ * the stable kernels that took the fix (Debian's 6.1 does: tests/uml.bats
+ * checks it); older Linux reads rows then cols (--resize-order). */
+enum resize_order { RESIZE_COLS_ROWS, RESIZE_ROWS_COLS };
 
 struct options {
 	const char *socket_path;
 	unsigned socket_count;
-	const struct backend *backend;
+	const struct backend *backends[MAX_BACKENDS];
+	unsigned nbackends;
 	struct backend_config be;
 	unsigned max_queue_size;
 	int tcp_given;               /* --tcp-port or --tcp-address was used */
+	const char *names[MAX_PORTS];  /* port p's name, or NULL */
+	unsigned nports;             /* P: ports per device */
+	size_t history;
+	const char *log_file;        /* prefix; NULL: no log */
+	unsigned cols, rows;         /* --size, 0 x 0 if not given */
+	enum resize_order resize_order;
 };
 
+/* A control message waiting for a control receive buffer.  PORT_NAME and
+ * RESIZE carry a payload, built when the buffer is there. */
 struct ctrl_msg {
 	uint32_t id;
 	uint16_t event, value;
 };
 
-/* One device: a vhost-user socket and the console behind it. */
+struct console;
+
+/* One port of a device: its queues, its state in the guest, its session
+ * and the endpoints that carry it to the host. */
+struct port {
+	struct console *con;
+	unsigned id;                 /* p, the port number in the device */
+	unsigned k;                  /* the console number */
+	const char *name;            /* NULL: unnamed */
+	unsigned rxq, txq;
+	int added;                   /* the guest answered PORT_READY(1) */
+	int guest_open;              /* the guest has it open */
+	int host_open;               /* PORT_OPEN value last sent, -1: none */
+	int tx_held;                 /* a transmit chain waits for room */
+	struct sess sess;
+	struct endpoint ep[MAX_BACKENDS];
+	unsigned nep;
+};
+
+/* One device: a vhost-user socket and the ports behind it. */
 struct console {
 	unsigned index;
 	struct vhu_dev vhu;
-	struct endpoint ep;
+	struct vhu_ops ops;          /* console_ops with this device's queues */
+	const struct options *opt;
+	struct port ports[MAX_PORTS];
+	unsigned nports;
+	unsigned cols, rows;         /* the console's size, as the guest sees it */
 	struct ctrl_msg pending[CTRL_PENDING_MAX];
 	unsigned npending;
 	unsigned long bad_ctrl;      /* control messages ignored, ever */
@@ -68,12 +121,17 @@ static void parse_options(int argc, char **argv, struct options *o);
 static unsigned parse_number(const char *opt, const char *s, unsigned lo,
                              unsigned hi);
 static int parse_escape(const char *s);
+static void parse_backends(const char *list, struct options *o);
+static void parse_size(const char *s, struct options *o);
+static void check_name(const char *opt, const char *name);
 static void raise_fd_limit(void);
 static void signals_setup(sigset_t *waitmask);
 static void on_signal(int sig);
 static void start(struct daemon *dm);
+static void start_console(struct daemon *dm, struct console *c, unsigned d);
 static void cleanup(void *arg);
 static int run(struct daemon *dm, const sigset_t *waitmask);
+static void after_pass(struct console *c);
 
 static int console_get_config(void *opaque, uint8_t *buf, uint32_t off,
                               uint32_t len);
@@ -81,21 +139,27 @@ static int console_set_config(void *opaque, const uint8_t *buf, uint32_t off,
                               uint32_t len);
 static void console_queue_event(void *opaque, unsigned q);
 static void console_reset(void *opaque, int q);
+static struct port *port_of_queue(struct console *c, unsigned q);
 static void ctrl_send(struct console *c, uint32_t id, uint16_t event,
                       uint16_t value);
 static void ctrl_flush(struct console *c);
 static void ctrl_receive(struct console *c);
 static void ctrl_handle(struct console *c, const struct ctrl_msg *m);
+static void ctrl_port_ready(struct console *c, struct port *p);
 static void ctrl_ignore(struct console *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static void port_transmit(struct console *c);
+static void port_transmit(struct port *p);
+static void port_update_open(struct port *p);
+static void console_send_size(struct console *c);
 
+/* What every device offers; num_queues is set per device (2 * (P + 1)). */
 static const struct vhu_ops console_ops = {
 	.features = 1ull << VIRTIO_F_VERSION_1 |
 	            1ull << VIRTIO_RING_F_INDIRECT_DESC |
 	            1ull << VIRTIO_RING_F_EVENT_IDX |
-	            1ull << VIRTIO_CONSOLE_F_MULTIPORT,
-	.num_queues = 2 * (MAX_NR_PORTS + 1),
+	            1ull << VIRTIO_CONSOLE_F_SIZE |
+	            1ull << VIRTIO_CONSOLE_F_MULTIPORT |
+	            1ull << VIRTIO_CONSOLE_F_EMERG_WRITE,
 	.config_size = VIRTIO_CONSOLE_CONFIG_SIZE,
 	.get_config = console_get_config,
 	.set_config = console_set_config,
@@ -103,15 +167,8 @@ static const struct vhu_ops console_ops = {
 	.reset = console_reset,
 };
 
-/*
- * Chains a queue handler takes per pass before it yields to the other
- * devices (vhu_queue_again): a ring full of 1024-segment chains must not
- * stall everything else for the whole walk.
- */
-#define CHAINS_PER_PASS 256
-
-/* The only state a signal handler touches. */
-static volatile sig_atomic_t got_signal;
+/* The only state the signal handlers touch. */
+static volatile sig_atomic_t got_term, got_hup, got_winch;
 
 /* ---- command line ------------------------------------------------------ */
 
@@ -121,17 +178,30 @@ usage(FILE *f)
 	fprintf(f,
 "usage: " PROGNAME " --socket-path=PATH [options]\n"
 "\n"
-"A vhost-user backend for a VirtIO console (virtio id 3).  Device i listens\n"
-"on the UNIX socket PATHi (PATH0, PATH1, ...) for a vhost-user frontend such\n"
-"as QEMU or user-mode-linux, and carries its console to the host.\n"
+"A vhost-user backend for a VirtIO console (virtio id 3).  Device d listens\n"
+"on the UNIX socket PATHd (PATH0, PATH1, ...) for a vhost-user frontend such\n"
+"as QEMU or user-mode-linux, and carries its ports to the host.  Console\n"
+"k = d * P + p is port p of device d (P ports per device; port 0 is the\n"
+"guest's hvc0).\n"
 "\n"
 "  -s, --socket-path=PATH     vhost-user socket prefix (required)\n"
 "  -c, --socket-count=N       number of devices, 1-%d (default 1)\n"
-"  -b, --backend=NAME         nested: this terminal (default; one device)\n"
-"                             network: TCP port --tcp-port + i for device i\n"
+"  -b, --backend=LIST         ways in, comma-separated (default nested):\n"
+"                             nested: this terminal (console 0)\n"
+"                             network: TCP port --tcp-port + k\n"
 "  -p, --tcp-port=PORT        first TCP port (default %d)\n"
 "      --tcp-address=ADDR     address to listen on (default 127.0.0.1);\n"
 "                             anyone who reaches it gets the guest's console\n"
+"      --port=NAME            add a generic port named NAME (repeatable,\n"
+"                             up to %d ports in all; '-' for no name)\n"
+"      --console-name=NAME    a name for port 0 too\n"
+"      --history=BYTES        output a new client replays first (default\n"
+"                             %d; 0 turns it off)\n"
+"      --log-file=PATH        append console k's output to PATHk\n"
+"      --size=COLSxROWS       terminal size told to the guest at start\n"
+"      --resize-order=ORDER   RESIZE payload order: cols-rows (default: the\n"
+"                             virtio spec, Linux 6.15, fixed stable kernels)\n"
+"                             or rows-cols (older Linux guests)\n"
 "  -q, --max-queue-size=N     largest virtqueue accepted, a power of two\n"
 "                             up to 32768 (default 32768)\n"
 "  -e, --escape=CHAR          nested escape key: ^X notation, one character,\n"
@@ -140,10 +210,11 @@ usage(FILE *f)
 "  -h, --help                 show this help\n"
 "  -V, --version              show the version\n"
 "\n"
-"Frontends need 4 virtqueues (num_vqs=4) and a 12-byte config space, e.g.\n"
-"QEMU 10.2: -device vhost-user-test-device-pci,chardev=c0,virtio-id=3,\n"
-"num_vqs=4,config_size=12.  SIGTERM or SIGINT stops the daemon.\n",
-	        MAX_DEVICES, DEFAULT_TCP_PORT);
+"Frontends need 2 * (P + 1) virtqueues and a 12-byte config space: with one\n"
+"port, QEMU 10.2: -device vhost-user-test-device-pci,chardev=c0,virtio-id=3,\n"
+"num_vqs=4,config_size=12 (num_vqs=6 with one --port, and so on).\n"
+"SIGTERM or SIGINT stops the daemon; SIGHUP reopens the log files.\n",
+	        MAX_DEVICES, DEFAULT_TCP_PORT, MAX_PORTS, SESS_DEFAULT_HISTORY);
 }
 
 static void
@@ -189,16 +260,94 @@ parse_escape(const char *s)
 	usage_error("--escape: '%s' is not ^X, one character, or 'none'", s);
 }
 
+/* "network,nested": each way in once. */
+static void
+parse_backends(const char *list, struct options *o)
+{
+	static const struct backend *known[] = { &backend_nested, &backend_network };
+	const char *p = list;
+	size_t len, i, j;
+
+	o->nbackends = 0;
+	for (;;) {
+		len = strcspn(p, ",");
+		for (i = 0; i < sizeof known / sizeof known[0]; i++)
+			if (strlen(known[i]->name) == len &&
+			    strncmp(known[i]->name, p, len) == 0)
+				break;
+		if (i == sizeof known / sizeof known[0])
+			usage_error("--backend: '%.*s' is not nested or network",
+			            (int)len, p);
+		for (j = 0; j < o->nbackends; j++)
+			if (o->backends[j] == known[i])
+				usage_error("--backend: %s is listed twice", known[i]->name);
+		o->backends[o->nbackends++] = known[i];
+		if (!p[len])
+			return;
+		p += len + 1;
+	}
+}
+
+static int
+has_backend(const struct options *o, const struct backend *be)
+{
+	unsigned i;
+
+	for (i = 0; i < o->nbackends; i++)
+		if (o->backends[i] == be)
+			return 1;
+	return 0;
+}
+
+/* "80x24" */
+static void
+parse_size(const char *s, struct options *o)
+{
+	char *x;
+	unsigned long c, r;
+
+	errno = 0;
+	c = strtoul(s, &x, 10);
+	if (errno || x == s || *s == '-' || (*x != 'x' && *x != 'X'))
+		usage_error("--size: '%s' is not COLSxROWS", s);
+	r = strtoul(x + 1, &x, 10);
+	if (errno || *x || c < 1 || c > 65535 || r < 1 || r > 65535)
+		usage_error("--size: '%s' is not COLSxROWS (1-65535 each)", s);
+	o->cols = c;
+	o->rows = r;
+}
+
+/* A port name becomes /dev/virtio-ports/NAME in the guest. */
+static void
+check_name(const char *opt, const char *name)
+{
+	const char *p;
+
+	if (!*name || strlen(name) > MAX_NAME)
+		usage_error("%s: a name has 1 to %d bytes", opt, MAX_NAME);
+	for (p = name; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == '/' || *p == 0x7f)
+			usage_error("%s: '%s': no spaces, slashes or control "
+			            "characters in a name", opt, name);
+}
+
 static void
 parse_options(int argc, char **argv, struct options *o)
 {
-	enum { OPT_TCP_ADDRESS = 256 };
+	enum { OPT_TCP_ADDRESS = 256, OPT_PORT, OPT_CONSOLE_NAME, OPT_HISTORY,
+	       OPT_LOG_FILE, OPT_SIZE, OPT_RESIZE_ORDER };
 	static const struct option longopts[] = {
 		{ "socket-path",    required_argument, NULL, 's' },
 		{ "socket-count",   required_argument, NULL, 'c' },
 		{ "backend",        required_argument, NULL, 'b' },
 		{ "tcp-port",       required_argument, NULL, 'p' },
 		{ "tcp-address",    required_argument, NULL, OPT_TCP_ADDRESS },
+		{ "port",           required_argument, NULL, OPT_PORT },
+		{ "console-name",   required_argument, NULL, OPT_CONSOLE_NAME },
+		{ "history",        required_argument, NULL, OPT_HISTORY },
+		{ "log-file",       required_argument, NULL, OPT_LOG_FILE },
+		{ "size",           required_argument, NULL, OPT_SIZE },
+		{ "resize-order",   required_argument, NULL, OPT_RESIZE_ORDER },
 		{ "max-queue-size", required_argument, NULL, 'q' },
 		{ "escape",         required_argument, NULL, 'e' },
 		{ "help",           no_argument,       NULL, 'h' },
@@ -209,11 +358,15 @@ parse_options(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof *o);
 	o->socket_count = 1;
-	o->backend = &backend_nested;
+	o->backends[0] = &backend_nested;
+	o->nbackends = 1;
 	o->be.tcp_address = "127.0.0.1";
 	o->be.tcp_port = DEFAULT_TCP_PORT;
 	o->be.escape = DEFAULT_ESCAPE;
 	o->max_queue_size = VIRTQ_MAX_SIZE;
+	o->nports = 1;
+	o->history = SESS_DEFAULT_HISTORY;
+	o->resize_order = RESIZE_COLS_ROWS;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":s:c:b:p:q:e:hV", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -227,12 +380,7 @@ parse_options(int argc, char **argv, struct options *o)
 			                               MAX_DEVICES);
 			break;
 		case 'b':
-			if (strcmp(optarg, "nested") == 0)
-				o->backend = &backend_nested;
-			else if (strcmp(optarg, "network") == 0)
-				o->backend = &backend_network;
-			else
-				usage_error("--backend: '%s' is not nested or network", optarg);
+			parse_backends(optarg, o);
 			break;
 		case 'p':
 			o->be.tcp_port = parse_number("--tcp-port", optarg, 1, 65535);
@@ -241,6 +389,37 @@ parse_options(int argc, char **argv, struct options *o)
 		case OPT_TCP_ADDRESS:
 			o->be.tcp_address = optarg;
 			o->tcp_given = 1;
+			break;
+		case OPT_PORT:
+			if (o->nports == MAX_PORTS)
+				usage_error("--port: at most %d ports per device", MAX_PORTS);
+			if (strcmp(optarg, "-") != 0)
+				check_name("--port", optarg);
+			o->names[o->nports++] = strcmp(optarg, "-") ? optarg : NULL;
+			break;
+		case OPT_CONSOLE_NAME:
+			check_name("--console-name", optarg);
+			o->names[0] = optarg;
+			break;
+		case OPT_HISTORY:
+			o->history = parse_number("--history", optarg, 0, MAX_HISTORY);
+			break;
+		case OPT_LOG_FILE:
+			if (!*optarg)
+				usage_error("--log-file: empty path");
+			o->log_file = optarg;
+			break;
+		case OPT_SIZE:
+			parse_size(optarg, o);
+			break;
+		case OPT_RESIZE_ORDER:
+			if (strcmp(optarg, "cols-rows") == 0)
+				o->resize_order = RESIZE_COLS_ROWS;
+			else if (strcmp(optarg, "rows-cols") == 0)
+				o->resize_order = RESIZE_COLS_ROWS;
+			else
+				usage_error("--resize-order: '%s' is not cols-rows or "
+				            "rows-cols", optarg);
 			break;
 		case 'q':
 			o->max_queue_size = parse_number("--max-queue-size", optarg, 1,
@@ -270,15 +449,18 @@ parse_options(int argc, char **argv, struct options *o)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	if (!o->socket_path)
 		usage_error("--socket-path is required");
-	if (o->backend == &backend_nested && o->socket_count > 1)
+	if (has_backend(o, &backend_nested) && o->socket_count > 1)
 		usage_error("the nested backend serves one device: use "
 		            "--socket-count=1 or --backend=network");
-	if (o->backend != &backend_network && o->tcp_given)
+	if (!has_backend(o, &backend_network) && o->nports > 1)
+		usage_error("--port: generic ports need --backend=network (the "
+		            "terminal carries console 0 only)");
+	if (!has_backend(o, &backend_network) && o->tcp_given)
 		usage_error("--tcp-port and --tcp-address need --backend=network");
-	if (o->backend == &backend_network &&
-	    o->be.tcp_port + o->socket_count - 1 > 65535)
-		usage_error("--tcp-port: %u + %u devices goes past port 65535",
-		            o->be.tcp_port, o->socket_count);
+	if (has_backend(o, &backend_network) &&
+	    o->be.tcp_port + o->socket_count * o->nports - 1 > 65535)
+		usage_error("--tcp-port: %u + %u consoles goes past port 65535",
+		            o->be.tcp_port, o->socket_count * o->nports);
 }
 
 /* ---- start, stop, and the loop ------------------------------------------ */
@@ -295,21 +477,27 @@ raise_fd_limit(void)
 	}
 }
 
+
 static void
 on_signal(int sig)
 {
-	got_signal = sig;
+	if (sig == SIGWINCH)
+		got_winch = 1;
+	else if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_term = sig;
 }
 
 /*
  * Handlers only record the signal.  They stay blocked except inside
- * pselect(), so a signal can never slip in between the check of
- * got_signal and the wait.
+ * pselect(), so a signal can never slip in between the check of a flag
+ * and the wait.
  */
 static void
 signals_setup(sigset_t *waitmask)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGWINCH };
 	struct sigaction sa;
 	sigset_t block;
 	size_t i;
@@ -333,13 +521,20 @@ static void
 cleanup(void *arg)
 {
 	struct daemon *dm = arg;
-	unsigned i;
+	unsigned i, p, e;
 
 	for (i = 0; i < dm->ncons; i++) {
 		struct console *c = &dm->cons[i];
 
-		if (c->ep.priv)
-			c->ep.be->close(&c->ep);
+		for (p = 0; p < c->nports; p++) {
+			struct port *pt = &c->ports[p];
+
+			for (e = 0; e < pt->nep; e++)
+				pt->ep[e].be->close(&pt->ep[e]);
+			pt->nep = 0;
+			if (pt->sess.ring)
+				sess_free(&pt->sess);
+		}
 		vhu_close(&c->vhu);
 		if (c->bad_ctrl > 1)
 			logmsg("device %u: %lu control messages from the guest were "
@@ -347,47 +542,145 @@ cleanup(void *arg)
 	}
 }
 
+/* Append s to the string in buf, as much as fits. */
+static void
+append(char *buf, size_t size, const char *s)
+{
+	size_t len = strlen(buf), n = strlen(s);
+
+	if (n > size - 1 - len)
+		n = size - 1 - len;
+	memcpy(buf + len, s, n);
+	buf[len + n] = '\0';
+}
+
+/* Port p of device d: its queues, session, and one endpoint per backend
+ * that serves it; then the start-up line saying how to reach it. */
+static void
+start_port(struct daemon *dm, struct console *c, unsigned p)
+{
+	const struct options *o = &dm->opt;
+	struct port *pt = &c->ports[p];
+	char err[256], where[512] = "", desc[160], log[PATH_MAX];
+	unsigned b;
+	int r;
+
+	pt->con = c;
+	pt->id = p;
+	pt->k = c->index * o->nports + p;
+	pt->name = o->names[p];
+	pt->rxq = p == 0 ? VIRTIO_CONSOLE_PORT0_RXQ : 2 + 2 * p;
+	pt->txq = pt->rxq + 1;
+	pt->host_open = -1;
+	if (o->log_file && snprintf(log, sizeof log, "%s%u", o->log_file, pt->k) >=
+	    (int)sizeof log)
+		die(EXIT_RUNTIME, "log file path too long: %s%u", o->log_file, pt->k);
+	if (sess_init(&pt->sess, pt->k, o->history, o->log_file ? log : NULL,
+	              err, sizeof err) < 0)
+		die(EXIT_RUNTIME, "%s", err);
+	for (b = 0; b < o->nbackends; b++) {
+		struct endpoint *ep = &pt->ep[pt->nep];
+
+		ep->be = o->backends[b];
+		ep->port = pt;
+		ep->sess = &pt->sess;
+		ep->index = pt->k;
+		if ((r = ep->be->open(ep, &o->be, err, sizeof err)) < 0)
+			die(EXIT_RUNTIME, "%s", err);
+		if (r > 0)
+			continue;      /* this way in does not serve console k */
+		pt->nep++;
+		ep->be->describe(ep, desc, sizeof desc);
+		append(where, sizeof where, desc);
+		append(where, sizeof where, "; ");
+	}
+	if (o->log_file) {
+		append(where, sizeof where, "log ");
+		append(where, sizeof where, log);
+	}
+	if (strlen(where) >= 2 && !strcmp(where + strlen(where) - 2, "; "))
+		where[strlen(where) - 2] = '\0';
+	logmsg("console %u: device %u port %u%s%s%s: %s", pt->k, c->index, p,
+	       pt->name ? " \"" : "", pt->name ? pt->name : "",
+	       pt->name ? "\"" : "", where);
+}
+
+static void
+start_console(struct daemon *dm, struct console *c, unsigned d)
+{
+	const struct options *o = &dm->opt;
+	char path[sizeof c->vhu.path], err[256];
+	unsigned p;
+
+	c->index = d;
+	c->opt = o;
+	c->nports = o->nports;
+	c->cols = o->cols;
+	c->rows = o->rows;
+	c->ops = console_ops;
+	c->ops.num_queues = 2 * (o->nports + 1);
+	vhu_init(&c->vhu, d, &c->ops, c, o->max_queue_size);
+	dm->ncons = d + 1;
+	if (snprintf(path, sizeof path, "%s%u", o->socket_path, d) >= (int)sizeof path)
+		die(EXIT_RUNTIME, "socket path too long: %s%u", o->socket_path, d);
+	if (vhu_listen(&c->vhu, path, err, sizeof err) < 0)
+		die(EXIT_RUNTIME, "%s", err);
+	logmsg("device %u: vhost-user socket %s, %u port%s", d, c->vhu.path,
+	       c->nports, c->nports == 1 ? "" : "s");
+	for (p = 0; p < c->nports; p++)
+		start_port(dm, c, p);
+}
+
 static void
 start(struct daemon *dm)
 {
 	const struct options *o = &dm->opt;
-	char path[sizeof dm->cons[0].vhu.path], err[256], where[160];
-	unsigned i;
+	unsigned d;
 
 	dm->cons = calloc(o->socket_count, sizeof *dm->cons);
 	if (!dm->cons)
 		die(EXIT_RUNTIME, "out of memory");
 	die_set_cleanup(cleanup, dm);
-	for (i = 0; i < o->socket_count; i++) {
-		struct console *c = &dm->cons[i];
-
-		c->index = i;
-		vhu_init(&c->vhu, i, &console_ops, c, o->max_queue_size);
-		c->ep.be = o->backend;
-		c->ep.con = c;
-		c->ep.index = i;
-		dm->ncons = i + 1;
-		if (snprintf(path, sizeof path, "%s%u", o->socket_path, i) >=
-		    (int)sizeof path)
-			die(EXIT_RUNTIME, "socket path too long: %s%u", o->socket_path, i);
-		if (vhu_listen(&c->vhu, path, err, sizeof err) < 0)
-			die(EXIT_RUNTIME, "%s", err);
-	}
-	if (o->backend == &backend_network &&
+	if (has_backend(o, &backend_network) &&
 	    strcmp(o->be.tcp_address, "127.0.0.1") != 0 &&
 	    strcmp(o->be.tcp_address, "::1") != 0)
 		logmsg("warning: consoles listen on %s: anyone who can reach it gets "
 		       "the guest's console", o->be.tcp_address);
-	for (i = 0; i < dm->ncons; i++) {
-		struct console *c = &dm->cons[i];
-
-		if (c->ep.be->open(&c->ep, &o->be, err, sizeof err) < 0)
-			die(EXIT_RUNTIME, "%s", err);
-		c->ep.be->describe(&c->ep, where, sizeof where);
-		logmsg("device %u: vhost-user socket %s; console: %s", i,
-		       c->vhu.path, where);
-	}
+	for (d = 0; d < o->socket_count; d++)
+		start_console(dm, &dm->cons[d], d);
 	logmsg("ready: %u device%s listening", dm->ncons, dm->ncons == 1 ? "" : "s");
+}
+
+/* What a signal asks for, between two passes. */
+static void
+handle_signals(struct daemon *dm)
+{
+	unsigned i, p, e;
+
+	if (got_hup && !got_term) {
+		got_hup = 0;
+		/* The terminal hung up: the nested backend has lost its user. */
+		if (has_backend(&dm->opt, &backend_nested)) {
+			got_term = SIGHUP;
+			return;
+		}
+		for (i = 0; i < dm->ncons; i++)
+			for (p = 0; p < dm->cons[i].nports; p++)
+				sess_reopen_log(&dm->cons[i].ports[p].sess);
+		if (dm->opt.log_file)
+			logmsg("SIGHUP: log files reopened");
+	}
+	if (got_winch) {
+		got_winch = 0;
+		for (i = 0; i < dm->ncons; i++)
+			for (p = 0; p < dm->cons[i].nports; p++)
+				for (e = 0; e < dm->cons[i].ports[p].nep; e++) {
+					struct endpoint *ep = &dm->cons[i].ports[p].ep[e];
+
+					if (ep->be->winch)
+						ep->be->winch(ep);
+				}
+	}
 }
 
 /*
@@ -399,13 +692,12 @@ run(struct daemon *dm, const sigset_t *waitmask)
 {
 	struct timespec pause;
 	fd_set rd, wr;
-	unsigned i;
+	unsigned i, p, e;
 	int maxfd, n, busy;
 
 	for (;;) {
-		if (got_signal == SIGHUP && dm->opt.backend != &backend_nested)
-			got_signal = 0;   /* reserved: reopening logs, later */
-		if (got_signal)
+		handle_signals(dm);
+		if (got_term)
 			return 0;
 		FD_ZERO(&rd);
 		FD_ZERO(&wr);
@@ -414,11 +706,16 @@ run(struct daemon *dm, const sigset_t *waitmask)
 		for (i = 0; i < dm->ncons; i++) {
 			struct console *c = &dm->cons[i];
 
-			if (c->ep.quit)
-				return 0;
 			busy |= vhu_has_work(&c->vhu);
 			maxfd = vhu_add_fds(&c->vhu, &rd, maxfd);
-			maxfd = c->ep.be->add_fds(&c->ep, &rd, &wr, maxfd);
+			for (p = 0; p < c->nports; p++)
+				for (e = 0; e < c->ports[p].nep; e++) {
+					struct endpoint *ep = &c->ports[p].ep[e];
+
+					if (ep->quit)
+						return 0;
+					maxfd = ep->be->add_fds(ep, &rd, &wr, maxfd);
+				}
 		}
 		/* Block, unless a device has chains left from the last pass
 		 * (fairness, see vhu.h); wake in time to end an accept pause. */
@@ -436,7 +733,10 @@ run(struct daemon *dm, const sigset_t *waitmask)
 			struct console *c = &dm->cons[i];
 
 			vhu_serve(&c->vhu, &rd);
-			c->ep.be->serve(&c->ep, &rd, &wr);
+			for (p = 0; p < c->nports; p++)
+				for (e = 0; e < c->ports[p].nep; e++)
+					c->ports[p].ep[e].be->serve(&c->ports[p].ep[e], &rd, &wr);
+			after_pass(c);
 			vhu_flush_notify(&c->vhu);
 		}
 	}
@@ -454,8 +754,8 @@ main(int argc, char **argv)
 	signals_setup(&waitmask);
 	start(&dm);
 	run(&dm, &waitmask);
-	if (got_signal)
-		logmsg("%s: shutting down", strsignal(got_signal));
+	if (got_term)
+		logmsg("%s: shutting down", strsignal(got_term));
 	cleanup(&dm);
 	free(dm.cons);
 	return 0;
@@ -478,55 +778,84 @@ put_le32(uint8_t *p, uint32_t v)
 }
 
 static int
+multiport(struct console *c)
+{
+	return vhu_has_feature(&c->vhu, VIRTIO_CONSOLE_F_MULTIPORT);
+}
+
+static int
 console_get_config(void *opaque, uint8_t *buf, uint32_t off, uint32_t len)
 {
+	struct console *c = opaque;
 	uint8_t cfg[VIRTIO_CONSOLE_CONFIG_SIZE] = { 0 };
 
-	(void)opaque;
-	/* cols and rows stay 0: F_SIZE is not offered. */
-	put_le32(cfg + VIRTIO_CONSOLE_CONFIG_MAX_NR_PORTS, MAX_NR_PORTS);
+	put_le16(cfg + VIRTIO_CONSOLE_CONFIG_COLS, c->cols);
+	put_le16(cfg + VIRTIO_CONSOLE_CONFIG_ROWS, c->rows);
+	put_le32(cfg + VIRTIO_CONSOLE_CONFIG_MAX_NR_PORTS, c->nports);
 	memcpy(buf, cfg + off, len);
 	return 0;
 }
 
+/*
+ * Only emerg_wr is writable (F_EMERG_WRITE): its low byte goes out on port
+ * 0 at once, handshake or not.  QEMU writes the whole 12 bytes at offset 0,
+ * other frontends just the 4 at offset 8: any write covering offset 8
+ * counts.  Writes to the read-only fields change nothing.
+ */
 static int
 console_set_config(void *opaque, const uint8_t *buf, uint32_t off, uint32_t len)
 {
-	/* Every field is read-only without F_EMERG_WRITE: a write changes
-	 * nothing, as on a real device. */
-	(void)opaque;
-	(void)buf;
-	(void)off;
-	(void)len;
+	struct console *c = opaque;
+
+	if (off <= VIRTIO_CONSOLE_CONFIG_EMERG_WR &&
+	    off + len > VIRTIO_CONSOLE_CONFIG_EMERG_WR)
+		sess_write(&c->ports[0].sess, buf + (VIRTIO_CONSOLE_CONFIG_EMERG_WR - off), 1);
 	return 0;
 }
 
-static int
-multiport(struct console *c)
+/* The port whose receiveq or transmitq q is, or NULL. */
+static struct port *
+port_of_queue(struct console *c, unsigned q)
 {
-	return vhu_has_feature(&c->vhu, VIRTIO_CONSOLE_F_MULTIPORT);
+	unsigned p;
+
+	if (q == VIRTIO_CONSOLE_PORT0_RXQ || q == VIRTIO_CONSOLE_PORT0_TXQ)
+		return &c->ports[0];
+	if (q < 4 || !multiport(c))
+		return NULL;
+	p = (q - 2) / 2;
+	return p < c->nports ? &c->ports[p] : NULL;
 }
 
 static void
 console_queue_event(void *opaque, unsigned q)
 {
 	struct console *c = opaque;
+	struct port *p;
 
-	switch (q) {
-	case VIRTIO_CONSOLE_PORT0_TXQ:
-		port_transmit(c);
-		break;
-	case VIRTIO_CONSOLE_CTRL_TXQ:
+	if (q == VIRTIO_CONSOLE_CTRL_TXQ) {
 		if (multiport(c))
 			ctrl_receive(c);
-		break;
-	case VIRTIO_CONSOLE_CTRL_RXQ:
+	} else if (q == VIRTIO_CONSOLE_CTRL_RXQ) {
 		if (multiport(c))
 			ctrl_flush(c);
-		break;
-	default:
-		/* Port 0 receiveq: new buffers; the loop sees the room. */
-		break;
+	} else if ((p = port_of_queue(c, q)) && q == p->txq) {
+		port_transmit(p);
+	}
+	/* A receiveq: new buffers; the backends see the room. */
+}
+
+/* The guest's view of every port starts over. */
+static void
+ports_forget_guest(struct console *c)
+{
+	unsigned p;
+
+	for (p = 0; p < c->nports; p++) {
+		c->ports[p].added = 0;
+		c->ports[p].guest_open = 0;
+		c->ports[p].host_open = -1;
+		c->ports[p].tx_held = 0;
 	}
 }
 
@@ -536,9 +865,14 @@ static void
 console_reset(void *opaque, int q)
 {
 	struct console *c = opaque;
+	struct port *p;
 
-	if (q < 0 || q == VIRTIO_CONSOLE_CTRL_RXQ || q == VIRTIO_CONSOLE_CTRL_TXQ)
+	if (q < 0 || q == VIRTIO_CONSOLE_CTRL_RXQ || q == VIRTIO_CONSOLE_CTRL_TXQ) {
 		c->npending = 0;
+		ports_forget_guest(c);
+	} else if ((p = port_of_queue(c, (unsigned)q))) {
+		p->tx_held = 0;
+	}
 }
 
 /* Queue a control message for the guest; it leaves when a buffer is there. */
@@ -556,28 +890,50 @@ ctrl_send(struct console *c, uint32_t id, uint16_t event, uint16_t value)
 	ctrl_flush(c);
 }
 
+/* The bytes of a control message; PORT_NAME and RESIZE carry payload,
+ * built now so that a RESIZE tells the latest size. */
+static size_t
+ctrl_encode(struct console *c, const struct ctrl_msg *m, uint8_t *msg)
+{
+	size_t len = VIRTIO_CONSOLE_CONTROL_SIZE, n;
+	const char *name;
+
+	put_le32(msg, m->id);
+	put_le16(msg + 4, m->event);
+	put_le16(msg + 6, m->value);
+	if (m->event == VIRTIO_CONSOLE_PORT_NAME) {
+		name = c->ports[m->id].name;
+		n = strlen(name);
+		memcpy(msg + len, name, n);
+		len += n;
+	} else if (m->event == VIRTIO_CONSOLE_RESIZE) {
+		int spec = c->opt->resize_order == RESIZE_COLS_ROWS;
+
+		put_le16(msg + len, spec ? c->cols : c->rows);
+		put_le16(msg + len + 2, spec ? c->rows : c->cols);
+		len += 4;
+	}
+	return len;
+}
+
 /* One message per control receive buffer, as Linux expects. */
 static void
 ctrl_flush(struct console *c)
 {
-	uint8_t msg[VIRTIO_CONSOLE_CONTROL_SIZE];
+	uint8_t msg[VIRTIO_CONSOLE_CONTROL_SIZE + MAX_NAME + 1];
 	unsigned sent = 0;
-	int r;
+	size_t len;
 
 	while (sent < c->npending &&
-	       (r = vhu_queue_pop(&c->vhu, VIRTIO_CONSOLE_CTRL_RXQ, &c->elem)) == 1) {
-		const struct ctrl_msg *m = &c->pending[sent];
-
-		if (c->elem.out_num || c->elem.in_len < sizeof msg) {
+	       vhu_queue_pop(&c->vhu, VIRTIO_CONSOLE_CTRL_RXQ, &c->elem) == 1) {
+		len = ctrl_encode(c, &c->pending[sent], msg);
+		if (c->elem.out_num || c->elem.in_len < len) {
 			vhu_set_broken(&c->vhu, "control receive buffer is %s",
 			               c->elem.out_num ? "device-readable" : "too small");
 			return;
 		}
-		put_le32(msg, m->id);
-		put_le16(msg + 4, m->event);
-		put_le16(msg + 6, m->value);
-		vhu_buf_to_elem(&c->elem, msg, sizeof msg);
-		vhu_queue_push(&c->vhu, VIRTIO_CONSOLE_CTRL_RXQ, &c->elem, sizeof msg);
+		vhu_buf_to_elem(&c->elem, msg, len);
+		vhu_queue_push(&c->vhu, VIRTIO_CONSOLE_CTRL_RXQ, &c->elem, len);
 		sent++;
 	}
 	memmove(c->pending, c->pending + sent,
@@ -619,17 +975,21 @@ ctrl_receive(struct console *c)
 static void
 ctrl_handle(struct console *c, const struct ctrl_msg *m)
 {
+	unsigned p;
+
 	switch (m->event) {
 	case VIRTIO_CONSOLE_DEVICE_READY:
 		if (m->value != 1) {
 			ctrl_ignore(c, "the guest driver failed to set up");
 			return;
 		}
-		/* A (re)starting driver: announce the port. */
-		ctrl_send(c, 0, VIRTIO_CONSOLE_PORT_ADD, 1);
+		/* A (re)starting driver: announce every port. */
+		ports_forget_guest(c);
+		for (p = 0; p < c->nports; p++)
+			ctrl_send(c, p, VIRTIO_CONSOLE_PORT_ADD, 1);
 		return;
 	case VIRTIO_CONSOLE_PORT_READY:
-		if (m->id >= MAX_NR_PORTS) {
+		if (m->id >= c->nports) {
 			ctrl_ignore(c, "PORT_READY for unknown port %u", m->id);
 			return;
 		}
@@ -637,18 +997,41 @@ ctrl_handle(struct console *c, const struct ctrl_msg *m)
 			ctrl_ignore(c, "the guest failed to add port %u", m->id);
 			return;
 		}
-		logmsg("device %u: the guest's console port is ready", c->index);
-		/* Port 0 is the console, and its host side is always there. */
-		ctrl_send(c, m->id, VIRTIO_CONSOLE_CONSOLE_PORT, 1);
-		ctrl_send(c, m->id, VIRTIO_CONSOLE_PORT_OPEN, 1);
+		ctrl_port_ready(c, &c->ports[m->id]);
 		return;
 	case VIRTIO_CONSOLE_PORT_OPEN:
-		/* The console port is always connected on our side, so the
-		 * guest opening or closing it changes nothing here. */
+		if (m->id >= c->nports) {
+			ctrl_ignore(c, "PORT_OPEN for unknown port %u", m->id);
+			return;
+		}
+		c->ports[m->id].guest_open = m->value != 0;
 		return;
 	default:
 		ctrl_ignore(c, "unexpected control event %u from the guest", m->event);
 	}
+}
+
+/* The guest has the port: tell it what it is (console, name, size) and
+ * whether the host side is there.  The console port always is, as on
+ * QEMU's virtconsole; a generic port while it has a client. */
+static void
+ctrl_port_ready(struct console *c, struct port *p)
+{
+	p->added = 1;
+	if (p->id == 0) {
+		logmsg("device %u: the guest's console port is ready", c->index);
+		ctrl_send(c, 0, VIRTIO_CONSOLE_CONSOLE_PORT, 1);
+		if (vhu_has_feature(&c->vhu, VIRTIO_CONSOLE_F_SIZE) && c->cols && c->rows)
+			ctrl_send(c, 0, VIRTIO_CONSOLE_RESIZE, 0);
+	} else {
+		logmsg("console %u: the guest's port %u%s%s%s is ready", p->k, p->id,
+		       p->name ? " \"" : "", p->name ? p->name : "",
+		       p->name ? "\"" : "");
+	}
+	if (p->name)
+		ctrl_send(c, p->id, VIRTIO_CONSOLE_PORT_NAME, 1);
+	p->host_open = p->id == 0 || p->sess.nreaders > 0;
+	ctrl_send(c, p->id, VIRTIO_CONSOLE_PORT_OPEN, (uint16_t)p->host_open);
 }
 
 /*
@@ -672,32 +1055,86 @@ ctrl_ignore(struct console *c, const char *fmt, ...)
 	       c->index, what);
 }
 
-/* Guest output: hand every buffer to the backend and complete it at once,
- * since the guest's hvc driver spins until it is used. */
-static void
-port_transmit(struct console *c)
+/* A generic port takes a chain only when every reader has room for it:
+ * the guest waits, nothing is dropped.  With no reader at all the host
+ * side is closed and the guest was told so. */
+static int
+port_tx_room(struct port *p, size_t len)
 {
+	size_t room = sess_room(&p->sess);
+
+	return p->sess.nreaders && (len <= room || room == p->sess.cap);
+}
+
+/*
+ * Guest output.  The console port completes every buffer at once, since
+ * the guest's hvc driver spins until it is used; readers that cannot keep
+ * up skip ahead.  A generic port is data, not a terminal: its buffers
+ * wait in the ring until the readers have room (real backpressure).
+ */
+static void
+port_transmit(struct port *p)
+{
+	struct console *c = p->con;
 	unsigned i, done;
 
 	for (done = 0; done < CHAINS_PER_PASS; done++) {
-		if (vhu_queue_pop(&c->vhu, VIRTIO_CONSOLE_PORT0_TXQ, &c->elem) != 1)
+		if (p->id != 0 &&
+		    (vhu_queue_peek(&c->vhu, p->txq, &c->elem) != 1 ||
+		     !port_tx_room(p, c->elem.out_len))) {
+			p->tx_held = c->elem.out_len > 0 && !c->vhu.broken;
+			return;
+		}
+		if (vhu_queue_pop(&c->vhu, p->txq, &c->elem) != 1)
 			return;
 		if (c->elem.in_num) {
 			vhu_set_broken(&c->vhu, "transmit buffer is device-writable");
 			return;
 		}
 		for (i = 0; i < c->elem.out_num; i++)
-			c->ep.be->output(&c->ep, c->elem.iov[i].iov_base,
-			                 c->elem.iov[i].iov_len);
-		vhu_queue_push(&c->vhu, VIRTIO_CONSOLE_PORT0_TXQ, &c->elem, 0);
+			sess_write(&p->sess, c->elem.iov[i].iov_base,
+			           c->elem.iov[i].iov_len);
+		vhu_queue_push(&c->vhu, p->txq, &c->elem, 0);
 	}
-	vhu_queue_again(&c->vhu, VIRTIO_CONSOLE_PORT0_TXQ);
+	vhu_queue_again(&c->vhu, p->txq);
+}
+
+/* A generic port's host side opens with its first client and closes with
+ * its last: tell the guest. */
+static void
+port_update_open(struct port *p)
+{
+	int open = p->sess.nreaders > 0;
+
+	if (p->id == 0 || !p->added || open == p->host_open)
+		return;
+	p->host_open = open;
+	ctrl_send(p->con, p->id, VIRTIO_CONSOLE_PORT_OPEN, (uint16_t)open);
+}
+
+/* After the backends ran: clients came or went, readers made room. */
+static void
+after_pass(struct console *c)
+{
+	unsigned p;
+
+	for (p = 0; p < c->nports; p++) {
+		port_update_open(&c->ports[p]);
+		if (c->ports[p].tx_held)
+			port_transmit(&c->ports[p]);
+	}
 }
 
 size_t
-console_input_room(struct console *c)
+port_input_room(struct port *p)
 {
-	if (vhu_queue_peek(&c->vhu, VIRTIO_CONSOLE_PORT0_RXQ, &c->elem) != 1)
+	struct console *c = p->con;
+
+	/* The guest discards data for a generic port it has not opened:
+	 * input waits (in the backend's bounded hold, then the socket). */
+	if (p->id != 0 && !p->guest_open)
+		return 0;
+	if (vhu_queue_peek(&c->vhu, p->rxq, &c->elem) != 1)
 		return 0;
 	if (c->elem.out_num || c->elem.in_len == 0) {
 		vhu_set_broken(&c->vhu, "receive buffer is %s",
@@ -708,18 +1145,47 @@ console_input_room(struct console *c)
 }
 
 void
-console_input(struct console *c, const void *buf, size_t len)
+port_input(struct port *p, const void *buf, size_t len)
 {
+	struct console *c = p->con;
 	size_t n;
 
-	if (vhu_queue_pop(&c->vhu, VIRTIO_CONSOLE_PORT0_RXQ, &c->elem) != 1) {
-		logmsg("device %u: %zu bytes of input lost: the receive buffer went "
-		       "away", c->index, len);
+	if (vhu_queue_pop(&c->vhu, p->rxq, &c->elem) != 1) {
+		logmsg("console %u: %zu bytes of input lost: the receive buffer went "
+		       "away", p->k, len);
 		return;
 	}
 	n = vhu_buf_to_elem(&c->elem, buf, len);
 	if (n < len)
-		logmsg("device %u: %zu bytes of input lost: the receive buffer "
-		       "shrank", c->index, len - n);
-	vhu_queue_push(&c->vhu, VIRTIO_CONSOLE_PORT0_RXQ, &c->elem, n);
+		logmsg("console %u: %zu bytes of input lost: the receive buffer "
+		       "shrank", p->k, len - n);
+	vhu_queue_push(&c->vhu, p->rxq, &c->elem, n);
+}
+
+/* Tell the guest the console's size: RESIZE with MULTIPORT (Linux ignores
+ * the config then), else the config space and a config-change message. */
+static void
+console_send_size(struct console *c)
+{
+	if (!vhu_has_feature(&c->vhu, VIRTIO_CONSOLE_F_SIZE))
+		return;
+	if (multiport(c)) {
+		if (c->ports[0].added)
+			ctrl_send(c, 0, VIRTIO_CONSOLE_RESIZE, 0);
+	} else {
+		vhu_config_changed(&c->vhu);
+	}
+}
+
+void
+port_set_size(struct port *p, unsigned cols, unsigned rows)
+{
+	struct console *c = p->con;
+
+	if (p->id != 0 || !cols || !rows || cols > 65535 || rows > 65535 ||
+	    (cols == c->cols && rows == c->rows))
+		return;
+	c->cols = cols;
+	c->rows = rows;
+	console_send_size(c);
 }

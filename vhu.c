@@ -1227,6 +1227,26 @@ handle_set_backend_req_fd(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
+int
+vhu_config_changed(struct vhu_dev *d)
+{
+	uint32_t hdr[3] = { VHOST_USER_BACKEND_CONFIG_CHANGE_MSG,
+	                    VHOST_USER_VERSION, 0 };
+	ssize_t n;
+
+	/* Without need_reply: the frontend may be waiting on us right now. */
+	if (d->backend_fd < 0 || !(d->protocol_features &
+	                           1ull << VHOST_USER_PROTOCOL_F_CONFIG))
+		return -1;
+	n = send(d->backend_fd, hdr, sizeof hdr, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n != (ssize_t)sizeof hdr) {
+		logmsg("%s: cannot send CONFIG_CHANGE_MSG: %s", d->name,
+		       n < 0 ? strerror(errno) : "short write");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 handle_get_config(struct vhu_dev *d, struct vhu_msg *m)
 {

@@ -28,6 +28,9 @@
 #include <sys/select.h>
 #include <sys/uio.h>
 
+/* Backend -> frontend requests on the backend channel. */
+#define VHOST_USER_BACKEND_CONFIG_CHANGE_MSG 2
+
 /* vhost-user requests (frontend -> backend), as named in vhost-user.rst. */
 enum vhu_request {
 	VHOST_USER_GET_FEATURES = 1,
@@ -211,6 +214,9 @@ int vhu_has_work(const struct vhu_dev *d);
 void vhu_flush_notify(struct vhu_dev *d);
 
 int vhu_has_feature(const struct vhu_dev *d, unsigned bit);
+/* Tell the frontend that the config space changed (CONFIG_CHANGE_MSG on
+ * the backend channel); 0 sent, -1 no channel or it failed (logged). */
+int vhu_config_changed(struct vhu_dev *d);
 
 /*
  * Virtqueues, for the device.  A queue that is not running (stopped,

@@ -1,20 +1,22 @@
 /*
  * backends/backend.h - what a backend is to the console device, and the
- * two calls a backend may make back into the device.
+ * calls a backend may make back into the device.
  *
- * A backend carries one console (device d, port p) to the host side: a
- * terminal, TCP clients, ...  It owns its fds and takes part in the one
- * select() loop through add_fds()/serve(), like the vhost-user side does.
+ * A backend is one way in to the consoles: a terminal, TCP clients, ...
+ * Several may serve the same console at once (--backend=network,nested).
+ * Console k is port p of device d, k = d * P + p for P ports per device;
+ * every backend opens one endpoint per console k it serves.  It owns its
+ * fds and takes part in the one select() loop through add_fds()/serve(),
+ * like the vhost-user side does.
  *
- * Guest -> host: the device calls output() with bytes the guest wrote.  A
- * backend must never block and never hold the guest: what it cannot write
- * now it keeps in a bounded queue (struct outq), and what overflows is
- * counted and reported, never lost silently.
+ * Guest -> host: the device appends what the guest writes to the console's
+ * session (session.h); each of the backend's clients is a reader of it and
+ * is written to as fast as it takes the bytes.  A backend never blocks.
  *
- * Host -> guest: a backend reads its input only when the guest has a
- * receive buffer, and at most that buffer's size: console_input_room()
- * says how much, console_input() hands the bytes over.  So a flood of
- * input waits in the kernel's socket buffer, not in our memory.
+ * Host -> guest: a backend reads input only when the guest has a receive
+ * buffer, and at most that buffer's size: port_input_room() says how much,
+ * port_input() hands the bytes over.  A flood of input waits in the
+ * kernel's socket buffer, not in our memory.
  */
 #ifndef BACKEND_H
 #define BACKEND_H
@@ -22,11 +24,15 @@
 #include <stddef.h>
 #include <sys/select.h>
 
-struct console;
+#include "session.h"
 
-/* Implemented by the device (vhost-device-console.c). */
-size_t console_input_room(struct console *c);
-void console_input(struct console *c, const void *buf, size_t len);
+struct port;   /* a console port of a device (vhost-device-console.c) */
+
+/* Implemented by the device. */
+size_t port_input_room(struct port *p);
+void port_input(struct port *p, const void *buf, size_t len);
+/* A terminal size report (most recent wins); 0 x 0 is ignored. */
+void port_set_size(struct port *p, unsigned cols, unsigned rows);
 
 struct backend_config {
 	const char *tcp_address;   /* network: address to bind */
@@ -36,7 +42,8 @@ struct backend_config {
 
 struct endpoint {
 	const struct backend *be;
-	struct console *con;
+	struct port *port;
+	struct sess *sess;         /* the console's output, for readers */
 	unsigned index;            /* console number k */
 	int quit;                  /* the user asked the daemon to quit */
 	void *priv;                /* the backend's own state */
@@ -44,42 +51,20 @@ struct endpoint {
 
 struct backend {
 	const char *name;
-	/* Start serving console ep->index; -1 with a reason in err. */
+	/* Start serving console ep->index: 0, or 1 when this backend does
+	 * not serve that console, or -1 with a reason in err. */
 	int (*open)(struct endpoint *ep, const struct backend_config *cfg,
 	            char *err, size_t errlen);
 	void (*close)(struct endpoint *ep);
 	int (*add_fds)(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd);
 	void (*serve)(struct endpoint *ep, const fd_set *rd, const fd_set *wr);
-	void (*output)(struct endpoint *ep, const void *buf, size_t len);
-	/* One line for the start-up message: how a user reaches the console. */
+	/* How a user reaches the console, for the start-up lines. */
 	void (*describe)(struct endpoint *ep, char *buf, size_t len);
+	/* The terminal was resized (SIGWINCH); may be NULL. */
+	void (*winch)(struct endpoint *ep);
 };
 
 extern const struct backend backend_network;
 extern const struct backend backend_nested;
-
-/*
- * A bounded output queue: a ring of cap bytes, allocated by outq_init()
- * (so that running out of memory ends a connection at its start, never
- * loses output later).  When full, the oldest bytes give way to the newest (for a console
- * the latest output, the prompt, matters most) and are counted in dropped.
- */
-struct outq {
-	char *buf;
-	size_t cap, head, len;
-	unsigned long long dropped;   /* bytes overwritten, ever */
-};
-
-/* Allocate the ring; -1 when out of memory. */
-int outq_init(struct outq *q, size_t cap);
-void outq_free(struct outq *q);
-/* Queue bytes; returns how many older bytes were dropped to make room. */
-size_t outq_put(struct outq *q, const void *p, size_t n);
-/* Write queued bytes to fd until it would block; -1 on a write error. */
-int outq_flush(struct outq *q, int fd);
-/* Write directly when nothing is queued, queue the rest; -1 on error. */
-int outq_send(struct outq *q, int fd, const void *p, size_t n, size_t *dropped);
-/* Move everything from src to the end of dst. */
-void outq_move(struct outq *dst, struct outq *src);
 
 #endif

@@ -13,6 +13,9 @@
  * Input goes stdin -> held[] -> the guest's receive buffers.  held is
  * small and bounded: it lets the escape key work while no guest is there
  * to take input, and when it is full stdin is left unread (backpressure).
+ * Output: the terminal is a reader of console 0's session (session.h),
+ * so a terminal that stops (^S) skips ahead instead of holding the guest.
+ * The terminal's size goes to the guest at start and on SIGWINCH.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,13 +23,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "../util.h"
 #include "backend.h"
 
-#define NESTED_QUEUE_SIZE (64 * 1024)
 #define NESTED_HOLD_SIZE  4096
 
 struct nested {
@@ -37,9 +40,11 @@ struct nested {
 	int esc_pending;        /* the escape character was just typed */
 	char held[NESTED_HOLD_SIZE];   /* typed, not yet taken by the guest */
 	size_t nheld;
-	struct outq out;
-	int dropping;
+	struct reader rd;       /* stdout's place in the console's output */
+	int out_failed;         /* stdout is gone: output is not written */
 };
+
+static void nested_winch(struct endpoint *ep);
 
 /*
  * What must be put back on the way out.  File-static because a fatal
@@ -99,13 +104,14 @@ static int
 nested_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
             size_t errlen)
 {
-	struct nested *n = calloc(1, sizeof *n);
+	struct nested *n;
 	struct termios raw;
 	int fl;
 
-	if (!n || outq_init(&n->out, NESTED_QUEUE_SIZE) < 0) {
+	if (ep->index != 0)     /* the terminal is console 0's */
+		return 1;
+	if (!(n = calloc(1, sizeof *n))) {
 		snprintf(err, errlen, "out of memory");
-		free(n);
 		return -1;
 	}
 	n->in_fd = STDIN_FILENO;
@@ -115,7 +121,6 @@ nested_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 	fl = fcntl(n->out_fd, F_GETFL);
 	if (fl < 0) {
 		snprintf(err, errlen, "stdout: %s", strerror(errno));
-		outq_free(&n->out);
 		free(n);
 		return -1;
 	}
@@ -130,14 +135,15 @@ nested_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 		if (tcsetattr(n->in_fd, TCSADRAIN, &raw) < 0) {
 			snprintf(err, errlen, "cannot set raw mode: %s", strerror(errno));
 			nested_restore();
-			outq_free(&n->out);
 			free(n);
 			return -1;
 		}
 		n->tty = 1;
 		log_set_raw(1);
 	}
+	reader_attach(ep->sess, &n->rd, "the terminal");
 	ep->priv = n;
+	nested_winch(ep);
 	return 0;
 }
 
@@ -149,16 +155,12 @@ nested_close(struct endpoint *ep)
 	if (!n)
 		return;
 	/* Last output first, while the terminal is still ours. */
-	fcntl(n->out_fd, F_SETFL, saved_out_flags);
-	if (n->out.len)
-		outq_flush(&n->out, n->out_fd);
+	if (!n->out_failed && reader_pending(ep->sess, &n->rd))
+		reader_flush(ep->sess, &n->rd, n->out_fd);
 	nested_restore();
 	saved_tty_fd = saved_out_fd = -1;
 	log_set_raw(0);
-	if (n->out.dropped)
-		logmsg("console %u: %llu bytes of guest output were dropped "
-		       "(the terminal did not keep up)", ep->index, n->out.dropped);
-	outq_free(&n->out);
+	reader_detach(ep->sess, &n->rd);
 	free(n);
 	ep->priv = NULL;
 }
@@ -192,7 +194,7 @@ nested_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 		if (n->in_fd > maxfd)
 			maxfd = n->in_fd;
 	}
-	if (n->out.len) {
+	if (!n->out_failed && reader_pending(ep->sess, &n->rd)) {
 		FD_SET(n->out_fd, wr);
 		if (n->out_fd > maxfd)
 			maxfd = n->out_fd;
@@ -269,9 +271,9 @@ feed_guest(struct endpoint *ep, struct nested *n)
 {
 	size_t room, len, done = 0;
 
-	while (done < n->nheld && (room = console_input_room(ep->con)) > 0) {
+	while (done < n->nheld && (room = port_input_room(ep->port)) > 0) {
 		len = n->nheld - done < room ? n->nheld - done : room;
-		console_input(ep->con, n->held + done, len);
+		port_input(ep->port, n->held + done, len);
 		done += len;
 	}
 	memmove(n->held, n->held + done, n->nheld - done);
@@ -283,14 +285,14 @@ nested_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 {
 	struct nested *n = ep->priv;
 
-	if (FD_ISSET(n->out_fd, wr)) {
-		if (outq_flush(&n->out, n->out_fd) < 0) {
-			logmsg("console %u: stdout: %s; discarding output", ep->index,
-			       strerror(errno));
-			n->out.head = n->out.len = 0;
-		}
-		if (n->out.len == 0)
-			n->dropping = 0;
+	(void)wr;
+	/* What the guest wrote this pass goes out now; a full terminal just
+	 * says EAGAIN and we come back when it is writable. */
+	if (!n->out_failed && reader_pending(ep->sess, &n->rd) &&
+	    reader_flush(ep->sess, &n->rd, n->out_fd) < 0) {
+		logmsg("console %u: stdout: %s; output is no longer shown",
+		       ep->index, strerror(errno));
+		n->out_failed = 1;
 	}
 	if (FD_ISSET(n->in_fd, rd))
 		read_stdin(ep, n);
@@ -300,21 +302,15 @@ nested_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 		feed_guest(ep, n);
 }
 
+/* The terminal's size, now: at start and after SIGWINCH. */
 static void
-nested_output(struct endpoint *ep, const void *buf, size_t len)
+nested_winch(struct endpoint *ep)
 {
 	struct nested *n = ep->priv;
-	size_t dropped;
+	struct winsize ws;
 
-	if (outq_send(&n->out, n->out_fd, buf, len, &dropped) < 0) {
-		n->out.dropped += len;
-		return;
-	}
-	if (dropped && !n->dropping) {
-		n->dropping = 1;
-		logmsg("console %u: the terminal is not keeping up; dropping the "
-		       "oldest output", ep->index);
-	}
+	if (n->tty && ioctl(n->in_fd, TIOCGWINSZ, &ws) == 0)
+		port_set_size(ep->port, ws.ws_col, ws.ws_row);
 }
 
 const struct backend backend_nested = {
@@ -323,6 +319,6 @@ const struct backend backend_nested = {
 	.close = nested_close,
 	.add_fds = nested_add_fds,
 	.serve = nested_serve,
-	.output = nested_output,
 	.describe = nested_describe,
+	.winch = nested_winch,
 };

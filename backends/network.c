@@ -1,19 +1,15 @@
 /*
- * backends/network.c - a console on a TCP port.
+ * backends/network.c - consoles on TCP ports.
  *
  * Console k listens on --tcp-address (127.0.0.1 by default) port
- * --tcp-port + k.  Every connected client sees the guest's output and may
- * type.  Output written while no client is connected is kept in a bounded
- * backlog and handed to the next client.
+ * --tcp-port + k.  Up to NET_MAX_CLIENTS clients share it: each is a
+ * reader of the console's session, so it first gets the history, then
+ * live output; all may type, and their input interleaves per read as in a
+ * shared terminal.  A client that does not read skips ahead and is told
+ * (session.h); neither the guest nor the other clients ever wait for it.
  *
- * A client that does not read gets a bounded queue: past it the oldest
- * output gives way (the newest, the prompt, matters most).  The loss is
- * counted, logged when it starts and when the client catches up, and the
- * client itself is told at the gap: "[vhost-device-console: N bytes of
- * output skipped]".  Neither the guest nor the other clients ever wait.
- *
- * A client over the limit of NET_MAX_CLIENTS is told so in one line and
- * closed; one that cannot get memory for its queue too.
+ * A client over the limit is told so in one line and closed; one that
+ * cannot get memory too.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,7 +25,6 @@
 #include "backend.h"
 
 #define NET_MAX_CLIENTS 16
-#define NET_QUEUE_SIZE  (64 * 1024)   /* per client, and the backlog */
 #define NET_HOLD_SIZE   4096          /* input held while the guest is busy */
 /* Connections the kernel queues for us: enough that a burst of clients
  * is answered (served or told no) rather than left retrying SYNs. */
@@ -37,24 +32,17 @@
 
 struct client {
 	int fd;
-	char name[64];               /* "127.0.0.1:40000", for messages */
-	struct outq out;
+	char name[80];               /* "client 127.0.0.1:40000" */
+	struct reader rd;            /* its place in the console's output */
 	char hold[NET_HOLD_SIZE];    /* input the guest could not take yet */
 	size_t hold_len;
-	unsigned long long dropped_mark;  /* out.dropped when last logged */
-	unsigned long long told_mark;     /* out.dropped when last told */
-	char notice[96];             /* "N bytes skipped", being written */
-	size_t notice_len, notice_off;
 };
 
 struct net {
 	int listen_fd;
 	char where[80];              /* "127.0.0.1:12345" */
-	struct client clients[NET_MAX_CLIENTS];
+	struct client *clients[NET_MAX_CLIENTS];
 	unsigned nclients;
-	struct outq backlog;         /* output while nobody is connected */
-	int backlog_dropping;        /* said so since the last client left */
-	unsigned long long dropped;  /* output bytes lost, for the summary */
 };
 
 static void client_close(struct endpoint *ep, struct client *cl, const char *why);
@@ -116,13 +104,7 @@ net_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 		return -1;
 	}
 	n->listen_fd = -1;
-	if (outq_init(&n->backlog, NET_QUEUE_SIZE) < 0) {
-		snprintf(err, errlen, "out of memory");
-		free(n);
-		return -1;
-	}
 	if (net_listen(n, cfg, cfg->tcp_port + ep->index, err, errlen) < 0) {
-		outq_free(&n->backlog);
 		free(n);
 		return -1;
 	}
@@ -134,19 +116,11 @@ static void
 net_close(struct endpoint *ep)
 {
 	struct net *n = ep->priv;
-	unsigned i;
 
 	if (!n)
 		return;
 	while (n->nclients)
-		client_close(ep, &n->clients[0], NULL);
-	if (n->dropped)
-		logmsg("console %u: %llu bytes of guest output were dropped in all "
-		       "(clients not reading, or nobody connected)", ep->index,
-		       n->dropped);
-	for (i = 0; i < NET_MAX_CLIENTS; i++)
-		outq_free(&n->clients[i].out);
-	outq_free(&n->backlog);
+		client_close(ep, n->clients[0], NULL);
 	close_fd(&n->listen_fd);
 	free(n);
 	ep->priv = NULL;
@@ -164,20 +138,19 @@ static void
 client_close(struct endpoint *ep, struct client *cl, const char *why)
 {
 	struct net *n = ep->priv;
-	struct outq keep;
+	unsigned i;
 
 	if (why && cl->hold_len)
-		logmsg("console %u: client %s %s; %zu bytes of its input never "
-		       "reached the guest", ep->index, cl->name, why, cl->hold_len);
+		logmsg("console %u: %s %s; %zu bytes of its input never reached "
+		       "the guest", ep->index, cl->name, why, cl->hold_len);
 	else if (why)
-		logmsg("console %u: client %s %s", ep->index, cl->name, why);
+		logmsg("console %u: %s %s", ep->index, cl->name, why);
+	reader_detach(ep->sess, &cl->rd);
 	close(cl->fd);
-	/* Keep the slot array dense; the queue's buffer moves with it. */
-	keep = cl->out;
-	keep.head = keep.len = 0;
-	*cl = n->clients[--n->nclients];
-	n->clients[n->nclients].out = keep;
-	n->clients[n->nclients].fd = -1;
+	for (i = 0; n->clients[i] != cl; i++)
+		;
+	n->clients[i] = n->clients[--n->nclients];
+	free(cl);
 }
 
 /* The peer's address as "host:port", for messages. */
@@ -245,22 +218,18 @@ client_accept(struct endpoint *ep)
 		              "the daemon has too many connections; try again later");
 		return;
 	}
-	cl = &n->clients[n->nclients];
-	if (!cl->out.buf && outq_init(&cl->out, NET_QUEUE_SIZE) < 0) {
+	if (!(cl = malloc(sizeof *cl))) {
 		client_refuse(ep, fd, name, "out of memory",
 		              "the daemon is out of memory; try again later");
 		return;
 	}
-	n->nclients++;
 	cl->fd = fd;
-	snprintf(cl->name, sizeof cl->name, "%s", name);
 	cl->hold_len = 0;
-	cl->dropped_mark = cl->told_mark = cl->out.dropped;
-	cl->notice_len = cl->notice_off = 0;
-	logmsg("console %u: client %s connected", ep->index, cl->name);
-	/* What the guest said while nobody listened goes to this client. */
-	outq_move(&cl->out, &n->backlog);
-	n->backlog_dropping = 0;
+	snprintf(cl->name, sizeof cl->name, "client %s", name);
+	n->clients[n->nclients++] = cl;
+	/* It starts with the history: the boot log, the last prompt. */
+	reader_attach(ep->sess, &cl->rd, cl->name);
+	logmsg("console %u: %s connected", ep->index, cl->name);
 }
 
 /* Hand held input to the guest, as much as its receive buffers take. */
@@ -269,9 +238,9 @@ client_deliver_held(struct endpoint *ep, struct client *cl)
 {
 	size_t room, n, done = 0;
 
-	while (done < cl->hold_len && (room = console_input_room(ep->con)) > 0) {
+	while (done < cl->hold_len && (room = port_input_room(ep->port)) > 0) {
 		n = cl->hold_len - done < room ? cl->hold_len - done : room;
-		console_input(ep->con, cl->hold + done, n);
+		port_input(ep->port, cl->hold + done, n);
 		done += n;
 	}
 	memmove(cl->hold, cl->hold + done, cl->hold_len - done);
@@ -294,10 +263,10 @@ client_read(struct endpoint *ep, struct client *cl)
 
 	client_deliver_held(ep, cl);
 	for (;;) {
-		if (cl->hold_len == 0 && (room = console_input_room(ep->con)) > 0) {
+		if (cl->hold_len == 0 && (room = port_input_room(ep->port)) > 0) {
 			r = read(cl->fd, buf, room < sizeof buf ? room : sizeof buf);
 			if (r > 0)
-				console_input(ep->con, buf, r);
+				port_input(ep->port, buf, r);
 		} else if (cl->hold_len < sizeof cl->hold) {
 			r = read(cl->fd, cl->hold + cl->hold_len,
 			         sizeof cl->hold - cl->hold_len);
@@ -310,50 +279,6 @@ client_read(struct endpoint *ep, struct client *cl)
 			return -1;
 		if (r < 0 && errno != EINTR)
 			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-	}
-}
-
-/*
- * Write what the client has queued.  Dropped bytes were the oldest, so the
- * gap sits at the front of the queue: the notice goes first.  Returns -1
- * when the client has gone.
- */
-static int
-client_flush(struct client *cl)
-{
-	ssize_t w;
-
-	if (!cl->notice_len && cl->out.dropped != cl->told_mark) {
-		cl->notice_len = snprintf(cl->notice, sizeof cl->notice,
-		        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n",
-		        cl->out.dropped - cl->told_mark);
-		cl->notice_off = 0;
-		cl->told_mark = cl->out.dropped;
-	}
-	while (cl->notice_off < cl->notice_len) {
-		w = send(cl->fd, cl->notice + cl->notice_off,
-		         cl->notice_len - cl->notice_off, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-		}
-		cl->notice_off += w;
-	}
-	cl->notice_len = cl->notice_off = 0;
-	return outq_flush(&cl->out, cl->fd);
-}
-
-static void
-client_note_drops(struct endpoint *ep, struct client *cl)
-{
-	if (cl->out.dropped == cl->dropped_mark)
-		return;
-	if (cl->out.len == 0) {   /* caught up: report the episode */
-		logmsg("console %u: client %s caught up; %llu bytes of output "
-		       "were dropped", ep->index, cl->name,
-		       cl->out.dropped - cl->dropped_mark);
-		cl->dropped_mark = cl->out.dropped;
 	}
 }
 
@@ -371,16 +296,16 @@ net_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 			maxfd = n->listen_fd;
 	}
 	/* Peek at the receive ring only when someone could type into it. */
-	room = n->nclients && console_input_room(ep->con) > 0;
+	room = n->nclients && port_input_room(ep->port) > 0;
 	for (i = 0; i < n->nclients; i++) {
-		struct client *cl = &n->clients[i];
+		struct client *cl = n->clients[i];
 
 		/* Selected for reading while the guest takes input, and
 		 * otherwise too while its hold has space, so that a client
 		 * that leaves is noticed. */
 		if (room || cl->hold_len < sizeof cl->hold)
 			FD_SET(cl->fd, rd);
-		if (cl->out.len || cl->notice_len)
+		if (reader_pending(ep->sess, &cl->rd))
 			FD_SET(cl->fd, wr);
 		if (cl->fd > maxfd)
 			maxfd = cl->fd;
@@ -394,15 +319,16 @@ net_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 	struct net *n = ep->priv;
 	unsigned i = 0;
 
+	(void)wr;
 	while (i < n->nclients) {
-		struct client *cl = &n->clients[i];
+		struct client *cl = n->clients[i];
 
-		if (FD_ISSET(cl->fd, wr)) {
-			if (client_flush(cl) < 0) {
-				client_close(ep, cl, "went away");
-				continue;
-			}
-			client_note_drops(ep, cl);
+		/* Output the device added this pass goes out now, without a
+		 * trip through select(); a full socket just says EAGAIN. */
+		if (reader_pending(ep->sess, &cl->rd) &&
+		    reader_flush(ep->sess, &cl->rd, cl->fd) < 0) {
+			client_close(ep, cl, "went away");
+			continue;
 		}
 		/* The guest may have made room since the hold filled. */
 		if (cl->hold_len)
@@ -417,44 +343,11 @@ net_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 		client_accept(ep);
 }
 
-static void
-net_output(struct endpoint *ep, const void *buf, size_t len)
-{
-	struct net *n = ep->priv;
-	unsigned i = 0;
-	size_t dropped;
-
-	if (n->nclients == 0) {
-		dropped = outq_put(&n->backlog, buf, len);
-		n->dropped += dropped;
-		if (dropped && !n->backlog_dropping) {
-			logmsg("console %u: nobody connected; keeping only the last "
-			       "%d bytes of output", ep->index, NET_QUEUE_SIZE);
-			n->backlog_dropping = 1;
-		}
-		return;
-	}
-	while (i < n->nclients) {
-		struct client *cl = &n->clients[i];
-
-		if (outq_send(&cl->out, cl->fd, buf, len, &dropped) < 0) {
-			client_close(ep, cl, "went away");
-			continue;
-		}
-		n->dropped += dropped;
-		if (dropped && cl->out.dropped - dropped == cl->dropped_mark)
-			logmsg("console %u: client %s is not reading; dropping its "
-			       "oldest output", ep->index, cl->name);
-		i++;
-	}
-}
-
 const struct backend backend_network = {
 	.name = "network",
 	.open = net_open,
 	.close = net_close,
 	.add_fds = net_add_fds,
 	.serve = net_serve,
-	.output = net_output,
 	.describe = net_describe,
 };

@@ -146,12 +146,13 @@ usage_fails() {
 	start_daemon -s "$T/vc.sock" -c 3 -b network -p "$port"
 	for i in 0 1 2; do
 		test -S "$T/vc.sock$i"
-		grep -q "device $i: vhost-user socket $T/vc.sock$i; console: tcp 127.0.0.1:$((port + i))" "$T/daemon.log"
+		grep -q "device $i: vhost-user socket $T/vc.sock$i, 1 port" "$T/daemon.log"
+		grep -q "console $i: device $i port 0: tcp 127.0.0.1:$((port + i))" "$T/daemon.log"
 		(exec 9<>/dev/tcp/127.0.0.1/$((port + i)))
 	done
-	# One ready line, after all three device lines.
+	# One ready line, after the three device and three console lines.
 	[ "$(grep -c ready "$T/daemon.log")" -eq 1 ]
-	[ "$(sed -n 4p "$T/daemon.log")" = "vhost-device-console: ready: 3 devices listening" ]
+	[ "$(sed -n 7p "$T/daemon.log")" = "vhost-device-console: ready: 3 devices listening" ]
 }
 
 @test "SIGTERM exits 0 at once and removes the sockets" {

@@ -31,7 +31,7 @@ both_ways() {
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	fe_bg init "$@" handshake write 'READY\n' expect 'hello guest\n' write 'hello host\n' \
 		expect-bytes 65536 write-bytes 65536 check-memory
-	read_line 5 READY
+	read_until_line 5 READY
 	printf 'hello guest\n' >&5
 	read_line 5 "hello host"
 	"$FRONTEND" --pattern 65536 >&5

@@ -36,7 +36,7 @@
  *
  *   init [--no-event-idx] [--no-indirect] [--queue-size=N] [--pipes]
  *        [--no-protocol-features] [--no-reply-ack] [--add-mem-reg]
- *        [--tx-cross] [--base=B]
+ *        [--tx-cross] [--base=B] [--size] [--no-multiport]
  *        QEMU's start sequence: GET_FEATURES, GET_PROTOCOL_FEATURES,
  *        SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, GET_MAX_MEM_SLOTS,
  *        SET_BACKEND_REQ_FD, SET_OWNER, GET_FEATURES, GET_CONFIG,
@@ -55,6 +55,12 @@
  *                         waited for (used len must be 0), as hvc does
  *   write-chain TEXT      one buffer as a chain of up to 3 descriptors
  *   write-indirect TEXT   one buffer through an indirect table (3 entries)
+ *   expect-resize COLS ROWS   the next control message is RESIZE(0) with
+ *                         le16 cols, le16 rows (negotiate with init --size)
+ *   expect-config-size COLS ROWS   GET_CONFIG shows this cols and rows
+ *   expect-config-change [SECONDS] CONFIG_CHANGE_MSG on the backend channel
+ *   emerg-write [--whole] CHAR     SET_CONFIG of emerg_wr at offset 8 (4
+ *                         bytes), or --whole: all 12 bytes at offset 0
  *   write-bytes N [--inflight=K]
  *                         N bytes of the data pattern in 4096-byte buffers,
  *                         up to K (default 8) in flight
@@ -205,7 +211,8 @@ enum {
 /* The contract this harness checks. */
 #define WANT_FEATURES (BIT(VIRTIO_F_VERSION_1) | BIT(VU_F_PROTOCOL_FEATURES) | \
 	BIT(VIRTIO_RING_F_EVENT_IDX) | BIT(VIRTIO_RING_F_INDIRECT_DESC) | \
-	BIT(VIRTIO_CONSOLE_F_MULTIPORT))
+	BIT(VIRTIO_CONSOLE_F_SIZE) | BIT(VIRTIO_CONSOLE_F_MULTIPORT) | \
+	BIT(VIRTIO_CONSOLE_F_EMERG_WRITE))
 #define WANT_PFEATURES (BIT(PF_MQ) | BIT(PF_REPLY_ACK) | BIT(PF_BACKEND_REQ) | \
 	BIT(PF_CONFIG) | BIT(PF_CONFIGURE_MEM_SLOTS))
 #define WANT_QUEUE_NUM 4
@@ -291,6 +298,7 @@ static int sock = -1;
 static bool sock_eof;
 static int service_tick_ms = -1;	/* re-check the condition this often */
 static int backend_fd = -1;
+static unsigned config_changes;	/* CONFIG_CHANGE_MSGs seen */
 
 static struct {
 	uint64_t features_offered, features;
@@ -300,6 +308,7 @@ static struct {
 
 static struct initopt {
 	bool no_event_idx, no_indirect, pipes, no_proto, no_reply_ack;
+	bool size, no_multiport;
 	bool add_mem_reg, tx_cross;
 	unsigned qsize;
 	uint16_t base;
@@ -311,7 +320,7 @@ static size_t rxd_len, rxd_cap;
 static uint64_t rx_total;
 
 /* control messages received, not yet consumed */
-struct cmsg { uint32_t id; uint16_t event, value; uint32_t len; };
+struct cmsg { uint32_t id; uint16_t event, value; uint32_t len; uint8_t payload[8]; };
 static struct cmsg cq[64];
 static unsigned cq_head, cq_count;
 
@@ -667,6 +676,8 @@ static void backend_service(void)
 	if (r < 0)
 		fail("backend channel: message cut short");
 	note("backend channel: request %u flags 0x%x size %u", m.h.request, m.h.flags, m.h.size);
+	if (m.h.request == 2 && m.h.size == 0)
+		config_changes++;
 	if (m.h.flags & VU_NEED_REPLY) {
 		uint8_t b[20];
 		put32(b, m.h.request);
@@ -1264,6 +1275,8 @@ static void process_used(int qi)
 				m->event = (uint16_t)(p[4] | p[5] << 8);
 				m->value = (uint16_t)(p[6] | p[7] << 8);
 				m->len = len;
+				memcpy(m->payload, g2h(crx_gpa(t->slot) + 8, 8),
+				       len - 8 < 8 ? len - 8 : 8);
 				note("control message id %u %s value %u len %u", m->id,
 				     evname(m->event), m->value, len);
 				crx_busy[t->slot] = false;
@@ -1524,7 +1537,11 @@ static void negotiate(bool want_proto, bool want_reply_ack)
 
 static void set_features(void)
 {
-	uint64_t want = BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_CONSOLE_F_MULTIPORT);
+	uint64_t want = BIT(VIRTIO_F_VERSION_1);
+	if (!iopt.no_multiport)
+		want |= BIT(VIRTIO_CONSOLE_F_MULTIPORT);
+	if (iopt.size)
+		want |= BIT(VIRTIO_CONSOLE_F_SIZE);
 	if (!iopt.no_event_idx)
 		want |= BIT(VIRTIO_RING_F_EVENT_IDX);
 	if (!iopt.no_indirect)
@@ -1757,6 +1774,10 @@ static void step_init(void)
 			iopt.add_mem_reg = true;
 		else if (!strcmp(o, "--tx-cross"))
 			iopt.tx_cross = true;
+		else if (!strcmp(o, "--size"))
+			iopt.size = true;
+		else if (!strcmp(o, "--no-multiport"))
+			iopt.no_multiport = true;
 		else if ((v = opt_value(o, "--queue-size")))
 			iopt.qsize = (unsigned)parse_ull(v, "queue size");
 		else if ((v = opt_value(o, "--base")))
@@ -2322,8 +2343,8 @@ static void step_proto_features(void)
 			       "GET_QUEUE_NUM after GET_FEATURES+need_reply (a second reply?)");
 	vu_u64(false, VU_SET_FEATURES, WANT_FEATURES | BIT(34), NULL, 0,
 		     "SET_FEATURES with bit 34 (RING_PACKED, not offered)");
-	vu_u64(false, VU_SET_FEATURES, WANT_FEATURES | BIT(VIRTIO_CONSOLE_F_SIZE), NULL, 0,
-		     "SET_FEATURES with bit 0 (F_SIZE, not offered)");
+	vu_u64(false, VU_SET_FEATURES, WANT_FEATURES | BIT(3), NULL, 0,
+		     "SET_FEATURES with bit 3 (not offered)");
 	vu_u64(false, VU_SET_FEATURES, BIT(63), NULL, 0, "SET_FEATURES with bit 63");
 	vu_send(VU_SET_FEATURES, VU_VERSION | VU_NEED_REPLY, (uint64_t[]){ WANT_FEATURES }, 8, NULL, 0);
 	expect_reply_u64_exact(VU_SET_FEATURES, 0, "SET_FEATURES 0x170000002");
@@ -2993,6 +3014,86 @@ static void step_proto_kick_first(void)
 	handshake(default_rx_bufs());
 }
 
+/* expect-resize COLS ROWS: the next control message is RESIZE for port 0,
+ * its payload in the spec's order (le16 cols, le16 rows). */
+static void step_expect_resize(void)
+{
+	unsigned long long cols = parse_ull(arg_next("COLS"), "cols");
+	unsigned long long rows = parse_ull(arg_next("ROWS"), "rows");
+	struct cmsg m = ctrl_next("RESIZE");
+	unsigned gc, gr;
+	if (m.id != 0 || m.event != VIRTIO_CONSOLE_RESIZE || m.len != 12)
+		fail("control message id %u event %u (%s) used len %u, want RESIZE(0) with used len 12",
+		     m.id, m.event, evname(m.event), m.len);
+	gc = (unsigned)(m.payload[0] | m.payload[1] << 8);
+	gr = (unsigned)(m.payload[2] | m.payload[3] << 8);
+	if (gc != cols || gr != rows)
+		fail("RESIZE says cols %u rows %u, want cols %llu rows %llu", gc, gr, cols, rows);
+}
+
+/* emerg-write [--whole] CHAR: write emerg_wr, as a driver with
+ * F_EMERG_WRITE does: the 4 bytes at offset 8, or (--whole, as QEMU
+ * forwards a guest's write) the whole 12-byte config at offset 0. */
+static void step_emerg_write(void)
+{
+	const char *o;
+	bool whole = false;
+	uint8_t b[12 + 12];
+	size_t len;
+	uint8_t *ch;
+	while ((o = opt_next())) {
+		if (!strcmp(o, "--whole"))
+			whole = true;
+		else
+			fail("emerg-write: unknown option %s", o);
+	}
+	ch = unescape(arg_next("CHAR"), &len);
+	if (len != 1)
+		fail("emerg-write: CHAR must be one byte");
+	if (whole) {
+		config_req(0, 12, 0, 12, b);
+		b[12 + 4] = 1;		/* max_nr_ports as read: read-only anyway */
+		b[12 + 8] = ch[0];
+		vu_ok(VU_SET_CONFIG, b, 24, NULL, 0, "SET_CONFIG (whole, emerg_wr)");
+	} else {
+		config_req(8, 4, 0, 4, b);
+		b[12] = ch[0];
+		vu_ok(VU_SET_CONFIG, b, 16, NULL, 0, "SET_CONFIG (emerg_wr)");
+	}
+}
+
+/* expect-config-size COLS ROWS: GET_CONFIG shows this size. */
+static void step_expect_config_size(void)
+{
+	unsigned long long cols = parse_ull(arg_next("COLS"), "cols");
+	unsigned long long rows = parse_ull(arg_next("ROWS"), "rows");
+	uint8_t b[12 + 12], want[VU_HDR_SIZE + 12 + 12];
+	size_t n;
+	config_req(0, 12, 0, 12, b);
+	vu_send(VU_GET_CONFIG, VU_VERSION, b, 24, NULL, 0);
+	n = want_config_reply(want, 0, 12);
+	want[24] = (uint8_t)cols;
+	want[25] = (uint8_t)(cols >> 8);
+	want[26] = (uint8_t)rows;
+	want[27] = (uint8_t)(rows >> 8);
+	expect_reply_bytes(want, n, "GET_CONFIG with the console's size");
+}
+
+static bool cond_config_change(void *arg)
+{
+	(void)arg;
+	return config_changes > 0;
+}
+
+/* expect-config-change [SECONDS]: CONFIG_CHANGE_MSG on the backend channel. */
+static void step_expect_config_change(void)
+{
+	double secs = opt_seconds(timeout_s);
+	if (!service(deadline_in(secs), cond_config_change, NULL, false))
+		fail("no CONFIG_CHANGE_MSG within %g s", secs);
+	config_changes--;
+}
+
 /* ---------------------------------------------------------------------- */
 /* main                                                                    */
 
@@ -3005,6 +3106,10 @@ static const struct step steps[] = {
 	{ "write-chain", step_write_chain },
 	{ "write-indirect", step_write_indirect },
 	{ "write-bytes", step_write_bytes },
+	{ "expect-resize", step_expect_resize },
+	{ "emerg-write", step_emerg_write },
+	{ "expect-config-size", step_expect_config_size },
+	{ "expect-config-change", step_expect_config_change },
 	{ "expect", step_expect },
 	{ "expect-all", step_expect_all },
 	{ "expect-bytes", step_expect_bytes },

@@ -137,6 +137,19 @@ show_logs() {
 }
 
 # read_line FD WANT: the next line on FD (within 10 s) is WANT.
+# read_until_line FD TEXT: read lines until one ends with TEXT, skipping
+# what comes before (a console's history replayed to a new client), 10 s.
+read_until_line() {
+	local line= end=$(( $(date +%s) + 10 ))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		IFS= read -t 10 -r line <&"$1" 2>/dev/null || continue
+		[[ "$line" == *"$2" ]] && return 0
+	done
+	echo "no line '$2' on fd $1 within 10 s"
+	show_logs
+	return 1
+}
+
 read_line() {
 	local line=
 	read -t 10 -r line <&"$1" || true

@@ -117,3 +117,16 @@ run_product() {
 	run grep -q 'slept-42' "$UML_CON_OUT"
 	[ "$status" -ne 0 ]
 }
+
+# The RESIZE payload order: the spec's cols, rows (Linux before 6.15 read
+# rows, cols; Debian's 6.1 has the fix).  stty size prints "rows cols".
+@test "uml: --size reaches the guest: stty size says rows and cols" {
+	PORT=$(free_port)
+	start_daemon --socket-path="$T/vc.sock" --backend=network --tcp-port="$PORT" \
+		--size=100x30
+	uml_boot "$T/vc.sock0"
+	uml_wait_ready 60
+	uml_con_open "$PORT"
+	uml_con_send "stty size\n"
+	uml_con_expect_line "30 100" 20
+}

@@ -1,0 +1,259 @@
+/* backends/session.c - the shared session of one console.  See session.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "../util.h"
+#include "session.h"
+
+static uint64_t
+oldest_kept(const struct sess *s)
+{
+	return s->wpos < s->cap ? 0 : s->wpos - s->cap;
+}
+
+static int
+log_open(struct sess *s)
+{
+	s->log_fd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	return s->log_fd < 0 ? -1 : 0;
+}
+
+int
+sess_init(struct sess *s, unsigned index, size_t history, const char *log_path,
+          char *err, size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	s->index = index;
+	s->history = history;
+	s->cap = history > SESS_MIN_RING ? history : SESS_MIN_RING;
+	s->log_fd = -1;
+	if (!(s->ring = malloc(s->cap))) {
+		snprintf(err, errlen, "console %u: out of memory for %zu bytes of "
+		         "history", index, s->cap);
+		return -1;
+	}
+	if (log_path) {
+		if (!(s->log_path = strdup(log_path)) || log_open(s) < 0) {
+			snprintf(err, errlen, "log file %s: %s", log_path,
+			         s->log_path ? strerror(errno) : "out of memory");
+			free(s->log_path);
+			free(s->ring);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+sess_free(struct sess *s)
+{
+	if (s->unseen)
+		logmsg("console %u: %llu bytes of guest output left the history "
+		       "before anyone read them%s", s->index, s->unseen,
+		       s->log_path ? " (they are in the log file)" : "");
+	if (s->skipped)
+		logmsg("console %u: clients that did not keep up skipped %llu bytes "
+		       "of output in all", s->index, s->skipped);
+	close_fd(&s->log_fd);
+	free(s->log_path);
+	free(s->ring);
+	s->ring = s->log_path = NULL;
+}
+
+void
+sess_reopen_log(struct sess *s)
+{
+	if (!s->log_path)
+		return;
+	close_fd(&s->log_fd);
+	if (log_open(s) < 0)
+		logmsg("console %u: cannot reopen log file %s: %s", s->index,
+		       s->log_path, strerror(errno));
+	s->log_failed = 0;
+}
+
+/* Every byte goes to the log; an error is said once until writes work
+ * again, and never stops the console. */
+static void
+log_bytes(struct sess *s, const void *p, size_t n)
+{
+	if (s->log_fd < 0)
+		return;
+	if (write_all(s->log_fd, p, n) < 0) {
+		if (!s->log_failed)
+			logmsg("console %u: log file %s: %s; output is not logged "
+			       "until this clears", s->index, s->log_path, strerror(errno));
+		s->log_failed = 1;
+		return;
+	}
+	s->log_failed = 0;
+}
+
+/* Readers that the new bytes overtake skip to the oldest byte kept. */
+static void
+overtake_readers(struct sess *s)
+{
+	uint64_t oldest = oldest_kept(s);
+	struct reader *r;
+
+	for (r = s->readers; r; r = r->next) {
+		if (r->pos >= oldest)
+			continue;
+		if (r->skipped == r->logged)   /* a new episode */
+			logmsg("console %u: %s is not reading; it skips output it "
+			       "cannot take", s->index, r->name);
+		r->skipped += oldest - r->pos;
+		s->skipped += oldest - r->pos;
+		r->pos = oldest;
+	}
+}
+
+void
+sess_write(struct sess *s, const void *p, size_t n)
+{
+	const char *src = p;
+	uint64_t evict_to;
+	size_t at, first;
+
+	log_bytes(s, p, n);
+	if (n > s->cap) {           /* only the newest cap bytes can stay */
+		src += n - s->cap;
+		s->wpos += n - s->cap;
+		n = s->cap;
+	}
+	/* What leaves the ring now, and whether anyone saw it. */
+	evict_to = s->wpos + n < s->cap ? 0 : s->wpos + n - s->cap;
+	if (evict_to > s->seen) {
+		if (!s->unseen_said && !s->nreaders)
+			logmsg("console %u: nobody connected; keeping only the last "
+			       "%zu bytes of output", s->index, s->cap);
+		s->unseen_said = 1;
+		s->unseen += evict_to - s->seen;
+		s->seen = evict_to;
+	}
+	at = s->wpos % s->cap;
+	first = s->cap - at < n ? s->cap - at : n;
+	memcpy(s->ring + at, src, first);
+	memcpy(s->ring, src + first, n - first);
+	s->wpos += n;
+	/* Without history nobody will ever replay what nobody reads now. */
+	if (!s->nreaders && !s->history) {
+		s->unseen += s->wpos - s->seen;
+		s->seen = s->wpos;
+	}
+	overtake_readers(s);
+}
+
+void
+reader_attach(struct sess *s, struct reader *r, const char *name)
+{
+	uint64_t kept = s->wpos - oldest_kept(s);
+
+	memset(r, 0, sizeof *r);
+	r->name = name;
+	r->pos = s->wpos - (kept < s->history ? kept : s->history);
+	r->next = s->readers;
+	s->readers = r;
+	s->nreaders++;
+}
+
+void
+reader_detach(struct sess *s, struct reader *r)
+{
+	struct reader **pp;
+
+	for (pp = &s->readers; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			s->nreaders--;
+			return;
+		}
+	}
+}
+
+int
+reader_pending(const struct sess *s, const struct reader *r)
+{
+	return r->pos < s->wpos || r->notice_len || r->skipped != r->told;
+}
+
+/* Write from buf until done or the fd would block; bytes written, or -1. */
+static ssize_t
+send_some(int fd, const struct iovec *iov, int cnt)
+{
+	ssize_t n;
+
+	do
+		n = writev(fd, iov, cnt);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	return n;
+}
+
+int
+reader_flush(struct sess *s, struct reader *r, int fd)
+{
+	struct iovec iov[2];
+	size_t at, len;
+	ssize_t n;
+	int cnt;
+
+	/* The gap comes first: the bytes skipped were the oldest. */
+	if (!r->notice_len && r->skipped != r->told) {
+		r->notice_len = snprintf(r->notice, sizeof r->notice,
+		        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n",
+		        r->skipped - r->told);
+		r->notice_off = 0;
+	}
+	while (r->notice_len) {
+		iov[0].iov_base = r->notice + r->notice_off;
+		iov[0].iov_len = r->notice_len - r->notice_off;
+		if ((n = send_some(fd, iov, 1)) <= 0)
+			return (int)n;
+		r->notice_off += n;
+		if (r->notice_off == r->notice_len) {
+			r->told = r->skipped;
+			r->notice_len = 0;
+		}
+	}
+	while (r->pos < s->wpos) {
+		at = r->pos % s->cap;
+		len = s->wpos - r->pos;
+		iov[0].iov_base = s->ring + at;
+		iov[0].iov_len = s->cap - at < len ? s->cap - at : len;
+		iov[1].iov_base = s->ring;
+		iov[1].iov_len = len - iov[0].iov_len;
+		cnt = iov[1].iov_len ? 2 : 1;
+		if ((n = send_some(fd, iov, cnt)) <= 0)
+			return (int)n;
+		r->pos += n;
+		if (r->pos > s->seen)
+			s->seen = r->pos;
+	}
+	if (r->logged != r->skipped) {
+		logmsg("console %u: %s caught up; %llu bytes of output were "
+		       "skipped", s->index, r->name, r->skipped - r->logged);
+		r->logged = r->skipped;
+	}
+	s->unseen_said = 0;
+	return 0;
+}
+
+size_t
+sess_room(const struct sess *s)
+{
+	size_t room = s->cap;
+	struct reader *r;
+
+	for (r = s->readers; r; r = r->next)
+		if (s->cap - (s->wpos - r->pos) < room)
+			room = s->cap - (s->wpos - r->pos);
+	return room;
+}

@@ -1,0 +1,82 @@
+/*
+ * backends/session.h - one console's shared session: the guest's output
+ * kept once, in a ring, and read by every way in at its own pace.
+ *
+ * The device appends what the guest writes (sess_write); it is never
+ * copied per client.  Each reader (a TCP client, the terminal, ...) has
+ * its own position in the stream:
+ *
+ *     ring:   [ wpos - kept ............................ wpos )
+ *                 ^ a new reader starts here (at most `history` back)
+ *                           ^ a slow reader             ^ a live reader
+ *
+ * Nothing is lost silently.  A reader that falls out of the ring skips
+ * ahead to the oldest byte kept and is told at the gap:
+ * "[vhost-device-console: N bytes of output skipped]"; stderr says when
+ * it starts and how much once the reader catches up.  Bytes that leave the
+ * ring before any reader saw them are counted too (and are in the log file
+ * when there is one).  Both counts are summed up on exit.
+ */
+#ifndef SESSION_H
+#define SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The ring is at least this big even with --history=0: the slack a slow
+ * reader has before it skips. */
+#define SESS_MIN_RING (64 * 1024)
+#define SESS_DEFAULT_HISTORY (64 * 1024)
+
+struct reader {
+	struct reader *next;          /* the session's list */
+	const char *name;             /* "client 127.0.0.1:4000", for messages */
+	uint64_t pos;                 /* next stream byte this reader gets */
+	unsigned long long skipped;   /* bytes it missed, ever */
+	unsigned long long told;      /* skipped, when last told */
+	unsigned long long logged;    /* skipped, when last logged */
+	char notice[96];              /* "[... N bytes ... skipped]" being sent */
+	size_t notice_len, notice_off;
+};
+
+struct sess {
+	unsigned index;               /* console k */
+	char *ring;
+	size_t cap;                   /* ring size */
+	size_t history;               /* replayed to a new reader */
+	uint64_t wpos;                /* bytes the guest wrote, ever */
+	uint64_t seen;                /* end of what some reader was given */
+	unsigned long long unseen;    /* left the ring before anyone saw it */
+	unsigned long long skipped;   /* skipped by readers, all told */
+	int unseen_said;              /* logged since a reader last caught up */
+	struct reader *readers;
+	unsigned nreaders;
+	int log_fd;
+	char *log_path;
+	int log_failed;               /* a write error was reported */
+};
+
+/* history: bytes a new reader replays (0: none); log_path may be NULL.
+ * Returns -1 with a reason in err (out of memory, log file unusable). */
+int sess_init(struct sess *s, unsigned index, size_t history,
+              const char *log_path, char *err, size_t errlen);
+/* Summary of what was lost, then free everything. */
+void sess_free(struct sess *s);
+/* The guest wrote these bytes: keep them, log them. */
+void sess_write(struct sess *s, const void *p, size_t n);
+/* Reopen the log file (SIGHUP, for logrotate). */
+void sess_reopen_log(struct sess *s);
+
+/* A new reader starts with the history, then live output. */
+void reader_attach(struct sess *s, struct reader *r, const char *name);
+void reader_detach(struct sess *s, struct reader *r);
+/* Whether the reader has anything to be sent (bytes or a notice). */
+int reader_pending(const struct sess *s, const struct reader *r);
+/* Send what the reader has to fd until it would block; -1 on an error
+ * (the reader's connection is gone). */
+int reader_flush(struct sess *s, struct reader *r, int fd);
+/* Bytes the guest may write before the slowest reader would have to skip
+ * (for ports that hold the guest back instead of dropping). */
+size_t sess_room(const struct sess *s);
+
+#endif
