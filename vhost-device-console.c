@@ -416,7 +416,7 @@ parse_options(int argc, char **argv, struct options *o)
 			if (strcmp(optarg, "cols-rows") == 0)
 				o->resize_order = RESIZE_COLS_ROWS;
 			else if (strcmp(optarg, "rows-cols") == 0)
-				o->resize_order = RESIZE_COLS_ROWS;
+				o->resize_order = RESIZE_ROWS_COLS;
 			else
 				usage_error("--resize-order: '%s' is not cols-rows or "
 				            "rows-cols", optarg);
@@ -672,7 +672,7 @@ handle_signals(struct daemon *dm)
 	}
 	if (got_winch) {
 		got_winch = 0;
-		for (i = 0; i < dm->ncons; i++)
+		for (i = 0; i < dm->ncons; i++) {
 			for (p = 0; p < dm->cons[i].nports; p++)
 				for (e = 0; e < dm->cons[i].ports[p].nep; e++) {
 					struct endpoint *ep = &dm->cons[i].ports[p].ep[e];
@@ -680,6 +680,9 @@ handle_signals(struct daemon *dm)
 					if (ep->be->winch)
 						ep->be->winch(ep);
 				}
+			/* A RESIZE may be in the ring now: notify. */
+			vhu_flush_notify(&dm->cons[i].vhu);
+		}
 	}
 }
 
@@ -1021,8 +1024,6 @@ ctrl_port_ready(struct console *c, struct port *p)
 	if (p->id == 0) {
 		logmsg("device %u: the guest's console port is ready", c->index);
 		ctrl_send(c, 0, VIRTIO_CONSOLE_CONSOLE_PORT, 1);
-		if (vhu_has_feature(&c->vhu, VIRTIO_CONSOLE_F_SIZE) && c->cols && c->rows)
-			ctrl_send(c, 0, VIRTIO_CONSOLE_RESIZE, 0);
 	} else {
 		logmsg("console %u: the guest's port %u%s%s%s is ready", p->k, p->id,
 		       p->name ? " \"" : "", p->name ? p->name : "",
@@ -1032,6 +1033,10 @@ ctrl_port_ready(struct console *c, struct port *p)
 		ctrl_send(c, p->id, VIRTIO_CONSOLE_PORT_NAME, 1);
 	p->host_open = p->id == 0 || p->sess.nreaders > 0;
 	ctrl_send(c, p->id, VIRTIO_CONSOLE_PORT_OPEN, (uint16_t)p->host_open);
+	/* The size last: Linux applies it to the hvc made on CONSOLE_PORT. */
+	if (p->id == 0 && vhu_has_feature(&c->vhu, VIRTIO_CONSOLE_F_SIZE) &&
+	    c->cols && c->rows)
+		ctrl_send(c, 0, VIRTIO_CONSOLE_RESIZE, 0);
 }
 
 /*

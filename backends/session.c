@@ -44,6 +44,7 @@ sess_init(struct sess *s, unsigned index, size_t history, const char *log_path,
 			         s->log_path ? strerror(errno) : "out of memory");
 			free(s->log_path);
 			free(s->ring);
+			s->log_path = s->ring = NULL;
 			return -1;
 		}
 	}

@@ -46,11 +46,12 @@
  *        need_reply and its ack must be 0.  --pipes: kick/call fds are pipes
  *        (as user-mode-linux passes) instead of eventfds; --base=B starts
  *        every ring at index B (to cross the u16 wrap early).
- *   handshake [--rx-bufs=N]
+ *   handshake [--rx-bufs=N] [--resize=COLSxROWS]
  *        Fill the control receiveq, DEVICE_READY -> expect PORT_ADD(0,1);
  *        fill port0 receiveq (N buffers, default min(64, queue size)),
  *        PORT_READY(0,1) -> expect CONSOLE_PORT(0,1) then PORT_OPEN(0,1),
- *        each with used len 8; then send PORT_OPEN(0,1) as Linux does.
+ *        each with used len 8; then send PORT_OPEN(0,1) as Linux does;
+ *        --resize: then expect RESIZE(0) with that size (init --size).
  *   write TEXT            guest output, one buffer per 4096 bytes, each
  *                         waited for (used len must be 0), as hvc does
  *   write-chain TEXT      one buffer as a chain of up to 3 descriptors
@@ -1819,20 +1820,28 @@ static unsigned default_rx_bufs(void)
 	return iopt.qsize < RX0_MAX ? iopt.qsize : RX0_MAX;
 }
 
+static void expect_resize(unsigned long long cols, unsigned long long rows);
+
 static void step_handshake(void)
 {
 	const char *o, *v;
 	unsigned rx = default_rx_bufs();
+	unsigned cols = 0, rows = 0;
 	need_rings();
 	while ((o = opt_next())) {
 		if ((v = opt_value(o, "--rx-bufs")))
 			rx = (unsigned)parse_ull(v, "rx buffers");
-		else
+		else if ((v = opt_value(o, "--resize"))) {
+			if (sscanf(v, "%ux%u", &cols, &rows) != 2)
+				fail("handshake --resize=COLSxROWS: %s", v);
+		} else
 			fail("unknown handshake option %s", o);
 	}
 	if (rx > default_rx_bufs())
 		rx = default_rx_bufs();
 	handshake(rx);
+	if (cols)
+		expect_resize(cols, rows);
 }
 
 static bool cond_tx_slot(void *arg)
@@ -3016,10 +3025,8 @@ static void step_proto_kick_first(void)
 
 /* expect-resize COLS ROWS: the next control message is RESIZE for port 0,
  * its payload in the spec's order (le16 cols, le16 rows). */
-static void step_expect_resize(void)
+static void expect_resize(unsigned long long cols, unsigned long long rows)
 {
-	unsigned long long cols = parse_ull(arg_next("COLS"), "cols");
-	unsigned long long rows = parse_ull(arg_next("ROWS"), "rows");
 	struct cmsg m = ctrl_next("RESIZE");
 	unsigned gc, gr;
 	if (m.id != 0 || m.event != VIRTIO_CONSOLE_RESIZE || m.len != 12)
@@ -3029,6 +3036,12 @@ static void step_expect_resize(void)
 	gr = (unsigned)(m.payload[2] | m.payload[3] << 8);
 	if (gc != cols || gr != rows)
 		fail("RESIZE says cols %u rows %u, want cols %llu rows %llu", gc, gr, cols, rows);
+}
+
+static void step_expect_resize(void)
+{
+	unsigned long long cols = parse_ull(arg_next("COLS"), "cols");
+	expect_resize(cols, parse_ull(arg_next("ROWS"), "rows"));
 }
 
 /* emerg-write [--whole] CHAR: write emerg_wr, as a driver with

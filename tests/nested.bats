@@ -46,13 +46,14 @@ teardown() {
 	return $rc
 }
 
-# start_nested: the daemon with --backend=nested under ptyrun,
-# until it is ready.  Sets PTY_PID (ptyrun), DAEMON_PID and SLAVE.
+# start_nested [ARGS...]: the daemon with --backend=nested (and ARGS)
+# under ptyrun, until it is ready.  Sets PTY_PID (ptyrun), DAEMON_PID and
+# SLAVE.
 start_nested() {
 	mkfifo "$T/in"
 	"$PTYRUN" -i "$T/in" -o "$T/tty.out" -e "$T/daemon.log" \
 		-p "$T/daemon.pid" -s "$T/stty" -t "$T/tty" -- \
-		"$DAEMON" --socket-path="$T/vc.sock" --backend=nested \
+		"$DAEMON" --socket-path="$T/vc.sock" --backend=nested "$@" \
 		</dev/null >"$T/ptyrun.out" 2>"$T/ptyrun.err" 3>&- &
 	PTY_PID=$!
 	BG_PIDS+=("$PTY_PID")
@@ -214,4 +215,49 @@ expect_restored() {
 	type_in '\035q'
 	expect_exit 0
 	expect_restored
+}
+
+@test "nested,network: the terminal and a TCP client share console 0" {
+	PORT=$(free_port)
+	start_nested --backend=nested,network --tcp-port="$PORT"
+	grep -q "console 0: device 0 port 0: this terminal .*; tcp 127.0.0.1:$PORT$" "$T/daemon.log"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	"$FRONTEND" "$T/vc.sock0" init handshake write 'shared output\n' \
+		expect-all 2 from-tcp from-tty write 'both arrived\n' 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	read_line 5 "shared output"
+	wait_until 10 grep -q 'shared output' "$T/tty.out"
+	printf from-tcp >&5
+	type_in 'from-tty'
+	read_line 5 "both arrived"
+	wait_until 10 grep -q 'both arrived' "$T/tty.out"
+	wait "$f" || { cat "$T/fe.err"; return 1; }
+}
+
+@test "nested: the terminal's size goes to the guest, and again on SIGWINCH" {
+	start_nested
+	# ptyrun starts the pty at 80x24
+	"$FRONTEND" "$T/vc.sock0" init --size handshake --resize=80x24 write 'SIZED\n' \
+		expect-resize 120 40 write 'RESIZED\n' 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	wait_until 10 grep -q SIZED "$T/tty.out"
+	# the kernel sends SIGWINCH to the daemon, the pty's foreground job
+	stty -F "$SLAVE" cols 120 rows 40
+	wait "$f" || { cat "$T/fe.err"; return 1; }
+	grep -q RESIZED "$T/tty.out"
+}
+
+@test "nested: without MULTIPORT the size is in config, with CONFIG_CHANGE_MSG" {
+	start_nested
+	"$FRONTEND" "$T/vc.sock0" init --size --no-multiport expect-config-size 80 24 \
+		write 'SIZED\n' expect-config-change expect-config-size 100 50 \
+		write 'RESIZED\n' 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	wait_until 10 grep -q SIZED "$T/tty.out"
+	stty -F "$SLAVE" cols 100 rows 50
+	wait_until 10 grep -q RESIZED "$T/tty.out"
+	wait "$f" || { cat "$T/fe.err"; return 1; }
 }

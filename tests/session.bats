@@ -1,0 +1,147 @@
+#!/usr/bin/env bats
+# Shared sessions: history, log files, emergency write, terminal size.
+# The frontend harness plays the guest; TCP clients play the users.
+
+load helpers
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+# start_net ARGS...: one device, network backend on $PORT, extra ARGS.
+start_net() {
+	PORT=$(free_port 2)
+	start_daemon --socket-path="$T/s" --backend=network --tcp-port="$PORT" "$@"
+}
+
+@test "a late client gets the history first, then live output" {
+	# the log file says when the boot lines are in (so also in the history)
+	start_net --log-file="$T/log"
+	"$FRONTEND" "$T/s0" init handshake write 'boot line 1\nboot line 2\n' \
+		hold "$T/go" write 'live line\n' 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	wait_log "$T/log0" "boot line 2"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	read_line 5 "boot line 1"
+	read_line 5 "boot line 2"
+	touch "$T/go"
+	read_line 5 "live line"
+	wait "$f" || { cat "$T/fe.err"; return 1; }
+}
+
+@test "history: after twice --history bytes, a new client gets exactly the last --history" {
+	start_net --history=100000
+	fe "$T/s0" init handshake write-bytes 200000
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	timeout 10 head -c 100000 <&5 >"$T/got"
+	cmp "$T/got" <("$FRONTEND" --pattern 200000 | tail -c 100000)
+	# and not a byte more: the next thing it gets is live output
+	fe "$T/s0" init handshake write 'LIVE\n'
+	read_line 5 "LIVE"
+	# the 100000 bytes nobody read are counted
+	stop_daemon
+	grep -q 'console 0: 100000 bytes of guest output left the history before anyone read them' "$T/daemon.log"
+}
+
+@test "--history=0: a new client gets only what comes after it" {
+	start_net --history=0
+	fe "$T/s0" init handshake write 'before\n'
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	wait_log "$T/daemon.log" "client .* connected"
+	fe "$T/s0" init handshake write 'after\n'
+	read_line 5 "after"
+}
+
+@test "history survives a frontend reconnect and a guest reset" {
+	start_net
+	fe "$T/s0" init handshake write 'first guest\n' reset write 'after reset\n'
+	fe "$T/s0" init handshake write 'second guest\n'
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	read_line 5 "first guest"
+	read_line 5 "after reset"
+	read_line 5 "second guest"
+}
+
+@test "two clients see the same output and both type" {
+	start_net
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	exec 6<>"/dev/tcp/127.0.0.1/$PORT"
+	wait_until 5 eval '[ "$(grep -c "client .* connected" "$T/daemon.log")" -eq 2 ]'
+	fe_args=(init handshake write 'READY\n' expect-all 2 from-five from-six write 'both typed\n')
+	"$FRONTEND" "$T/s0" "${fe_args[@]}" 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	read_line 5 READY
+	read_line 6 READY
+	printf from-five >&5
+	printf from-six >&6
+	read_line 5 "both typed"
+	read_line 6 "both typed"
+	wait "$f" || { cat "$T/fe.err"; return 1; }
+}
+
+@test "the log file holds everything, also while nobody is connected" {
+	start_net --log-file="$T/log"
+	fe "$T/s0" init handshake write 'one\n' write-bytes 200000 write '\ntwo\n'
+	wait_until 5 grep -q '^two$' "$T/log0"
+	cmp <(head -c 4 "$T/log0") <(printf 'one\n')
+	cmp <(tail -c +5 "$T/log0" | head -c 200000) <("$FRONTEND" --pattern 200000)
+	stop_daemon
+	grep -q 'left the history before anyone read them (they are in the log file)' "$T/daemon.log"
+}
+
+@test "SIGHUP reopens the log files (for logrotate)" {
+	start_net --log-file="$T/log"
+	fe "$T/s0" init handshake write 'before rotation\n'
+	wait_until 5 grep -q 'before rotation' "$T/log0"
+	mv "$T/log0" "$T/log0.1"
+	kill -HUP "$DAEMON_PID"
+	wait_log "$T/daemon.log" "SIGHUP: log files reopened"
+	fe "$T/s0" init handshake write 'after rotation\n'
+	wait_until 5 grep -q 'after rotation' "$T/log0"
+	! grep -q 'before rotation' "$T/log0"
+	! grep -q 'after rotation' "$T/log0.1"
+	kill -0 "$DAEMON_PID"
+}
+
+@test "a log write error is said once and the console goes on" {
+	ln -s /dev/full "$T/log0"
+	start_net --log-file="$T/log"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init handshake write 'one\n' write 'two\n'
+	read_line 5 one
+	read_line 5 two
+	[ "$(grep -c 'log file .*/log0: No space left on device' "$T/daemon.log")" -eq 1 ]
+}
+
+@test "a log file that cannot be opened stops the start with status 1" {
+	run "$DAEMON" --socket-path="$T/s" --backend=network --tcp-port="$(free_port)" \
+		--log-file="$T/no/such/dir/log"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"log file $T/no/such/dir/log0: No such file or directory"* ]]
+}
+
+@test "emergency write: emerg_wr at offset 8 and in a whole-config write, before the handshake" {
+	start_net
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	wait_log "$T/daemon.log" "client .* connected"
+	fe "$T/s0" init emerg-write A emerg-write --whole B handshake write 'C\n'
+	read_line 5 ABC
+}
+
+@test "--size: RESIZE after the handshake and cols/rows in config" {
+	start_net --size=100x30
+	fe "$T/s0" init --size handshake --resize=100x30 expect-config-size 100 30
+}
+
+@test "--resize-order=rows-cols swaps RESIZE's payload for older guests" {
+	start_net --size=100x30 --resize-order=rows-cols
+	fe "$T/s0" init --size handshake --resize=30x100
+}
+
+
+@test "without F_SIZE negotiated no RESIZE is sent" {
+	start_net --size=100x30
+	# a RESIZE would be left over after the handshake: the harness fails
+	fe "$T/s0" init handshake write 'no resize\n'
+}
