@@ -23,6 +23,7 @@ usage_fails() {
 	run "$DAEMON" --help
 	[ "$status" -eq 0 ]
 	for o in --socket-path --socket-count --backend --tcp-port --tcp-address \
+	         --port --console-name --history --log-file --size --resize-order \
 	         --max-queue-size --escape --help --version; do
 		[[ "$output" == *"$o"* ]] || { echo "missing $o"; return 1; }
 	done
@@ -84,6 +85,59 @@ usage_fails() {
 
 @test "a bad --escape is a usage error" {
 	usage_fails "--escape: 'ab'" -s "$T/s" -e ab
+}
+
+@test "a backend listed twice is a usage error" {
+	usage_fails "--backend: network is listed twice" -s "$T/s" -b network,network
+	usage_fails "--backend: 'serial' is not nested or network" -s "$T/s" -b network,serial
+}
+
+@test "a port name with a slash, a space or too many bytes is a usage error" {
+	usage_fails "--port: 'a/b': no spaces, slashes or control characters" -s "$T/s" -b network --port=a/b
+	usage_fails "--port: 'a b': no spaces" -s "$T/s" -b network --port='a b'
+	usage_fails "--console-name: a name has 1 to 127 bytes" -s "$T/s" -b network \
+		--console-name="$(printf 'x%.0s' $(seq 128))"
+}
+
+@test "generic ports without the network backend are a usage error" {
+	usage_fails "--port: generic ports need --backend=network" -s "$T/s" --port=data
+}
+
+@test "more than 31 ports per device is a usage error" {
+	local args=() i
+	for i in $(seq 31); do args+=(--port="p$i"); done
+	usage_fails "--port: at most 31 ports per device" -s "$T/s" -b network "${args[@]}"
+}
+
+@test "a --size that is not COLSxROWS is a usage error" {
+	usage_fails "--size: '80' is not COLSxROWS" -s "$T/s" --size=80
+	usage_fails "--size: '0x24' is not COLSxROWS (1-65535 each)" -s "$T/s" --size=0x24
+}
+
+@test "--history over 64 MiB is a usage error" {
+	usage_fails "--history: '67108865' is not a number from 0 to 67108864" -s "$T/s" --history=67108865
+}
+
+@test "--resize-order is cols-rows or rows-cols" {
+	usage_fails "--resize-order: 'cols' is not cols-rows or rows-cols" -s "$T/s" --resize-order=cols
+}
+
+@test "console k = d * P + p: TCP port and log file per console" {
+	local port; port=$(free_port 6)
+	start_daemon -s "$T/vc.sock" -c 2 -b network -p "$port" --port=data --port=- \
+		--log-file="$T/log"
+	local d p k
+	for d in 0 1; do
+		grep -q "device $d: vhost-user socket $T/vc.sock$d, 3 ports" "$T/daemon.log"
+		for p in 0 1 2; do
+			k=$((d * 3 + p))
+			grep -q "console $k: device $d port $p.*: tcp 127.0.0.1:$((port + k)); log $T/log$k" \
+				"$T/daemon.log"
+			(exec 9<>/dev/tcp/127.0.0.1/$((port + k)))
+			test -f "$T/log$k"
+		done
+		grep -q "console $((d * 3 + 1)): device $d port 1 \"data\": " "$T/daemon.log"
+	done
 }
 
 @test "a socket path that cannot be bound fails with status 1" {

@@ -130,3 +130,43 @@ run_product() {
 	uml_con_send "stty size\n"
 	uml_con_expect_line "30 100" 20
 }
+
+# slow_read FD BYTES FILE: read BYTES from FD in 32 KiB steps with a pause
+# after each: a host side that takes the data slower than the guest writes.
+slow_read() {
+	local left=$2 n
+	: >"$3"
+	while [ "$left" -gt 0 ]; do
+		n=$(( left < 32768 ? left : 32768 ))
+		timeout 20 dd bs="$n" count=1 iflag=fullblock status=none <&"$1" >>"$3" || return 1
+		left=$(( left - n ))
+		sleep 0.05   # the slowness itself, not a wait for a condition
+	done
+}
+
+@test "uml: a named generic port: its name in sysfs, 1 MiB each way intact" {
+	PORT=$(free_port 2)
+	start_daemon --socket-path="$T/vc.sock" --backend=network --tcp-port="$PORT" \
+		--port=data
+	uml_rootfs "$T/root"
+	head -c 1048576 /dev/urandom >"$T/h2g.bin"
+	head -c 1048576 /dev/urandom >"$T/root/g2h.bin"
+	uml_boot "$T/vc.sock0"
+	uml_wait_ready 60
+	wait_log "$T/daemon.log" "console 1: the guest's port 1 \"data\" is ready"
+	uml_con_open "$PORT"
+	uml_con_send "cat /sys/class/virtio-ports/vport0p1/name\n"
+	uml_con_expect_line "data" 20
+	# host -> guest: the guest reads the port into its (host) root
+	exec 6<>"/dev/tcp/127.0.0.1/$((PORT + 1))"
+	uml_con_send "head -c 1048576 /dev/vport0p1 >/h2g.got; echo h2g-\$((40+2))\n"
+	cat "$T/h2g.bin" >&6
+	uml_con_expect_line "h2g-42" 60
+	cmp "$T/h2g.bin" "$T/root/h2g.got"
+	# guest -> host, read slowly: the guest waits, nothing is dropped
+	uml_con_send "cat /g2h.bin >/dev/vport0p1; echo g2h-\$((40+3))\n"
+	slow_read 6 1048576 "$T/g2h.got"
+	uml_con_expect_line "g2h-43" 60
+	cmp "$T/root/g2h.bin" "$T/g2h.got"
+	! grep -q 'skip' "$T/daemon.log"
+}
