@@ -64,7 +64,7 @@ start_nested() {
 	DAEMON_PID=$(cat "$T/daemon.pid")
 	BG_PIDS+=("$DAEMON_PID")
 	SLAVE=$(cat "$T/tty")
-	if ! wait_log "$T/daemon.log" 'ready' 10; then
+	if ! wait_log "$T/daemon.log" 'ready: ' 10; then
 		echo "daemon did not become ready" >&2
 		return 1
 	fi
