@@ -20,7 +20,7 @@ TEST_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g
 BIN  = vhost-device-console
 SRC  = vhost-device-console.c vhu.c util.c backends/network.c backends/nested.c backends/session.c
 HDR  = vhu.h util.h virtio_console.h backends/backend.h backends/session.h
-TESTBIN = tests/frontend tests/ptyrun
+TESTBIN = tests/frontend tests/ptyrun tests/clients
 
 # Where `make run` puts the vhost-user socket (device 0 is $(RUN_SOCKET)0).
 RUN_SOCKET = /tmp/vhost-device-console.sock
@@ -48,6 +48,8 @@ tests/frontend: tests/frontend.c virtio_console.h
 	$(CC) $(TEST_CFLAGS) -o $@ tests/frontend.c
 tests/ptyrun: tests/ptyrun.c
 	$(CC) $(TEST_CFLAGS) -o $@ tests/ptyrun.c
+tests/clients: tests/clients.c
+	$(CC) $(TEST_CFLAGS) -o $@ tests/clients.c
 
 run: $(BIN)
 	./$(BIN) --socket-path=$(RUN_SOCKET) $(RUN_ARGS)
@@ -61,6 +63,40 @@ check: $(BIN) $(TESTBIN)
 check-asan: $(BIN).asan $(TESTBIN)
 	sh tests/deps.sh
 	VC_DAEMON=$$PWD/$(BIN).asan bats tests
+
+# The long soak: 1000 frontend cycles, 10000 client connects; fd count
+# and RSS must not grow (a short version runs in `make check`).
+soak: $(BIN) $(TESTBIN)
+	sh tests/deps.sh
+	bash tests/soak.sh
+
+# libFuzzer targets (clang, Debian's libclang-rt-14-dev): the vhost-user
+# message stream, and guest rings behind the console device.
+FUZZ_CFLAGS = -std=c11 -Wall -Wextra -Werror -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	$(VC_CPPFLAGS)
+FUZZ_TIME   = 60
+FUZZ = fuzz/fuzz_vhu fuzz/fuzz_ring
+fuzz: $(FUZZ)
+fuzz/fuzz_vhu: fuzz/fuzz_vhu.c fuzz/fuzz.h $(SRC) $(HDR)
+	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_vhu.c
+fuzz/fuzz_ring: fuzz/fuzz_ring.c fuzz/fuzz.h $(SRC) $(HDR)
+	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_ring.c
+# Run each target for FUZZ_TIME seconds from the seeds the harness records
+# (its recorder, VC_RECORD, is tests/record.h).
+tests/frontend: tests/record.h
+fuzz-run: $(FUZZ) tests/frontend $(BIN)
+	sh fuzz/run.sh $(FUZZ_TIME)
+# Line coverage of vhu.c and the console device over the corpora.
+fuzz-cov:
+	sh fuzz/cov.sh
+
+# The user-mode Linux guest end to end with the daemon under valgrind.
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
+	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
+check-valgrind: $(BIN) $(TESTBIN)
+	sh tests/deps.sh
+	VC_WRAP="$(VALGRIND)" bats tests/uml.bats
 
 # Boot the QEMU lab guest (../shared/qemu-lab) against the daemon.
 check-qemu: $(BIN)
@@ -77,6 +113,6 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/$(BIN) $(DESTDIR)$(MANPREFIX)/man1/$(BIN).1
 
 clean:
-	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN)
+	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ)
 
-.PHONY: all asan static run check check-asan check-qemu install uninstall clean
+.PHONY: all asan static run check check-asan check-valgrind check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean

@@ -153,8 +153,8 @@ client_close(struct endpoint *ep, struct client *cl, const char *why)
 	free(cl);
 }
 
-/* The peer's address as "host:port", for messages. */
-static void
+/* The peer's address as "host:port", for messages; -1 if it is gone. */
+static int
 peer_name(int fd, char *buf, size_t len)
 {
 	struct sockaddr_storage ss;
@@ -162,20 +162,22 @@ peer_name(int fd, char *buf, size_t len)
 	char host[64] = "?";
 	unsigned port = 0;
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+	/* Fails when the client reset the connection before we took it. */
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
 
-			inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
-			port = ntohs(s->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
+		port = ntohs(s->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
 
-			inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
-			port = ntohs(s->sin6_port);
-		}
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
+		port = ntohs(s->sin6_port);
 	}
 	snprintf(buf, len, "%s:%u", host, port);
+	return 0;
 }
 
 /* Tell a client why it is turned away, then close it.  A fresh socket's
@@ -206,7 +208,10 @@ client_accept(struct endpoint *ep)
 	fd = accept_conn(n->listen_fd, n->where);
 	if (fd < 0)
 		return;
-	peer_name(fd, name, sizeof name);
+	if (peer_name(fd, name, sizeof name) < 0) {
+		close(fd);        /* gone already: nothing to serve or tell */
+		return;
+	}
 	if (n->nclients == NET_MAX_CLIENTS) {
 		snprintf(tell, sizeof tell, "console %u has %d clients already; "
 		         "try again later", ep->index, NET_MAX_CLIENTS);

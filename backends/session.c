@@ -206,12 +206,13 @@ reader_flush(struct sess *s, struct reader *r, int fd)
 	ssize_t n;
 	int cnt;
 
-	/* The gap comes first: the bytes skipped were the oldest. */
-	if (!r->notice_len && r->skipped != r->told) {
+	/* The gap comes first: the bytes skipped were the oldest.  Until its
+	 * first byte is out, the notice keeps counting what is skipped. */
+	if (r->notice_off == 0 && r->skipped != r->told) {
+		r->notice_n = r->skipped - r->told;
 		r->notice_len = snprintf(r->notice, sizeof r->notice,
 		        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n",
-		        r->skipped - r->told);
-		r->notice_off = 0;
+		        r->notice_n);
 	}
 	while (r->notice_len) {
 		iov[0].iov_base = r->notice + r->notice_off;
@@ -220,8 +221,11 @@ reader_flush(struct sess *s, struct reader *r, int fd)
 			return (int)n;
 		r->notice_off += n;
 		if (r->notice_off == r->notice_len) {
-			r->told = r->skipped;
-			r->notice_len = 0;
+			r->told += r->notice_n;
+			r->notice_len = r->notice_off = 0;
+			/* more skipped while it was going out: say so too */
+			if (r->skipped != r->told)
+				return reader_flush(s, r, fd);
 		}
 	}
 	while (r->pos < s->wpos) {

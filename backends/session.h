@@ -37,6 +37,7 @@ struct reader {
 	unsigned long long logged;    /* skipped, when last logged */
 	char notice[96];              /* "[... N bytes ... skipped]" being sent */
 	size_t notice_len, notice_off;
+	unsigned long long notice_n;  /* the N in it */
 };
 
 struct sess {

@@ -80,7 +80,7 @@ start_daemon() {
 	$WRAP "$DAEMON" "$@" </dev/null >"$T/daemon.out" 2>"$T/daemon.log" 3>&- &
 	DAEMON_PID=$!
 	BG_PIDS+=("$DAEMON_PID")
-	if ! wait_log "$T/daemon.log" 'ready' 30; then
+	if ! wait_log "$T/daemon.log" 'ready: ' 30; then
 		echo "daemon did not become ready; its log:" >&2
 		cat "$T/daemon.log" >&2
 		return 1

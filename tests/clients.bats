@@ -1,0 +1,203 @@
+#!/usr/bin/env bats
+# Network clients that misbehave or come in crowds: the daemon serves 16,
+# turns the rest away politely, never lets a client that stops reading hold
+# the guest, and does not spin when it runs out of fds.  tests/clients
+# (see the top of tests/clients.c) plays the crowds and the stalled client.
+
+load helpers
+
+CLIENTS=$TOP/tests/clients
+REAL_DAEMON=$DAEMON
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+# daemon_fds: how many fds the daemon has open.
+daemon_fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
+fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
+
+# connected_count: how many clients the daemon has accepted so far.
+connected_count() { grep -c 'client .* connected$' "$T/daemon.log"; }
+
+# client_name FILE: the local address tests/clients printed ("connected A").
+client_name() {
+	wait_log "$1" '^connected ' 10 || { echo "no 'connected' line in $1"; return 1; }
+	sed -n 's/^connected //p' "$1"
+}
+
+# has_line FILE LINE: FILE has exactly LINE, or say what it has.
+has_line() {
+	grep -qxF -- "$2" "$1" && return 0
+	echo "no line '$2' in $1:"
+	cat "$1"
+	show_logs
+	return 1
+}
+
+# cmp_range FILE1 OFF1 FILE2 OFF2 LEN: the byte ranges are equal.
+cmp_range() {
+	cmp <(tail -c +$(($2 + 1)) "$1" | head -c "$5") \
+	    <(tail -c +$(($4 + 1)) "$3" | head -c "$5") ||
+		{ echo "$1 at $2 differs from $3 at $4 ($5 bytes)"; return 1; }
+}
+
+# check_gapped FILE STREAM: FILE is STREAM with gaps, each gap replaced by
+# "\r\n[vhost-device-console: N bytes of output skipped]\r\n", N its size
+# (N > 0).  Sets NOTICES (how many) and SKIPPED (the sum of the N).
+check_gapped() {
+	local file=$1 stream=$2 size total pos=0 spos=0 off text n start len notice
+	size=$(stat -c %s "$file")
+	total=$(stat -c %s "$stream")
+	NOTICES=0 SKIPPED=0
+	while IFS=: read -r off text; do
+		n=${text//[^0-9]/}
+		[ "$n" -gt 0 ] || { echo "notice with N=$n at $off"; return 1; }
+		start=$((off - 2))
+		len=$((start - pos))
+		[ "$len" -ge 0 ] || { echo "notices overlap at $off"; return 1; }
+		cmp_range "$file" "$pos" "$stream" "$spos" "$len"
+		notice=$(printf '\r\n[vhost-device-console: %s bytes of output skipped]\r\n' "$n"; echo .)
+		notice=${notice%.}
+		cmp <(tail -c +$((start + 1)) "$file" | head -c ${#notice}) <(printf '%s' "$notice") ||
+			{ echo "the notice at $start is not '\\r\\n[...]\\r\\n'"; return 1; }
+		pos=$((start + ${#notice}))
+		spos=$((spos + len + n))
+		NOTICES=$((NOTICES + 1))
+		SKIPPED=$((SKIPPED + n))
+	done < <(grep -a -b -o '\[vhost-device-console: [0-9][0-9]* bytes of output skipped\]' "$file")
+	len=$((size - pos))
+	[ $((spos + len)) -eq "$total" ] ||
+		{ echo "$file: $NOTICES notices; $pos bytes + $SKIPPED skipped + $len do not add up to $total"; return 1; }
+	cmp_range "$file" "$pos" "$stream" "$spos" "$len"
+}
+
+# limited_daemon ARGS...: the daemon with at most 16 fds (soft and hard: it
+# raises its soft limit to the hard one), inherited fds above 2 closed.
+# Not under VC_WRAP: a wrapper such as valgrind takes fds of its own.
+limited_daemon() {
+	ulimit -n 16 || return 1
+	exec "$REAL_DAEMON" "$@" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+}
+
+@test "200 clients connecting at once: 16 served, the rest told why and closed" {
+	start_one
+	local before hold
+	before=$(daemon_fds)
+	"$CLIENTS" --timeout=30 --hold 200 --served 16 --expect 'to all sixteen\n' --wait "127.0.0.1:$PORT" \
+		>"$T/hold.out" 2>"$T/hold.err" 3>&- &
+	hold=$!
+	BG_PIDS+=("$hold")
+	# all 200 connected, 184 got one line and were closed, 16 stay open
+	wait_log "$T/hold.out" '^ready ' 20 || { cat "$T/hold.out" "$T/hold.err"; show_logs; return 1; }
+	has_line "$T/hold.out" 'ready open=16 refused=184 closed=0'
+	has_line "$T/hold.out" \
+		'refusal: vhost-device-console: console 0 has 16 clients already; try again later'
+	grep -q 'refusing client' "$T/daemon.log"
+	# the 16 are served: each gets the guest's output
+	fe "$T/s0" init handshake write 'to all sixteen\n'
+	wait_log "$T/hold.out" '^served=' 10 || { cat "$T/hold.out" "$T/hold.err"; show_logs; return 1; }
+	has_line "$T/hold.out" 'served=16 refused=184 closed=0'
+	# refused connections left no fd behind (the frontend's go once it is seen gone)
+	wait_until 10 fds_are $((before + 16)) ||
+		{ echo "daemon fds: $(daemon_fds), want $((before + 16))"; return 1; }
+	kill -USR1 "$hold"
+	wait "$hold" || { echo "clients: $(cat "$T/hold.err")"; return 1; }
+	wait_until 10 fds_are "$before" ||
+		{ echo "daemon fds: $(daemon_fds) after all closed, want $before"; return 1; }
+	# and the next client is served
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init handshake write 'after the crowd\n'
+	read_until_line 5 "after the crowd"
+}
+
+@test "a client that never reads while the guest writes 8 MiB: guest and others go on" {
+	start_one
+	local stall normal stalled reader
+	"$CLIENTS" --timeout=60 --stall --read "$T/stalled" --until '\nEND-OF-OUTPUT\n' \
+		"127.0.0.1:$PORT" >"$T/stall.out" 2>"$T/stall.err" 3>&- &
+	stall=$!
+	BG_PIDS+=("$stall")
+	"$CLIENTS" --timeout=60 --read "$T/normal" --until '\nEND-OF-OUTPUT\n' \
+		"127.0.0.1:$PORT" >"$T/normal.out" 2>"$T/normal.err" 3>&- &
+	normal=$!
+	BG_PIDS+=("$normal")
+	stalled=$(client_name "$T/stall.out")
+	reader=$(client_name "$T/normal.out")
+	wait_log "$T/daemon.log" "client $stalled connected"
+	wait_log "$T/daemon.log" "client $reader connected"
+	# the guest writes 8 MiB and is never held up (each wait in the
+	# frontend is bounded by its 10 s timeout)
+	fe "$T/s0" init handshake write-bytes 8388608 write '\nEND-OF-OUTPUT\n'
+	{ "$FRONTEND" --pattern 8388608; printf '\nEND-OF-OUTPUT\n'; } >"$T/stream"
+	# the reading client got every byte, in order, and no notice
+	wait "$normal" || { echo "reader: $(cat "$T/normal.err")"; show_logs; return 1; }
+	cmp "$T/stream" "$T/normal"
+	if grep -q "client $reader is not reading" "$T/daemon.log"; then
+		echo "the reading client skipped output"; show_logs; return 1
+	fi
+	# the stalled one is said to skip, and is still connected
+	grep -q "client $stalled is not reading; it skips" "$T/daemon.log" || { show_logs; return 1; }
+	kill -0 "$stall"
+	# it starts reading: the start of the output, the notice at the gap,
+	# the newest output up to the end
+	kill -USR1 "$stall"
+	wait "$stall" || { echo "stalled client: $(cat "$T/stall.err")"; show_logs; return 1; }
+	check_gapped "$T/stalled" "$T/stream"
+	echo "stalled client: $(stat -c %s "$T/stalled") bytes, $NOTICES notice(s), $SKIPPED bytes skipped"
+	[ "$NOTICES" -ge 1 ] || { echo "no '[... bytes of output skipped]' notice"; return 1; }
+	# the log sums the episode up once the client caught up
+	wait_log "$T/daemon.log" "client $stalled caught up; [0-9]+ bytes of output were skipped" ||
+		{ show_logs; return 1; }
+	[ "$(sed -n "s/.*client $stalled caught up; \([0-9]*\) bytes .*/\1/p" "$T/daemon.log" |
+	     awk '{ s += $1 } END { print s }')" -eq "$SKIPPED" ] ||
+		{ echo "notices say $SKIPPED bytes skipped; the log:"; show_logs; return 1; }
+}
+
+@test "accept pauses on EMFILE instead of spinning, and resumes" {
+	local DAEMON=limited_daemon WRAP=
+	start_one
+	# fds below the limit that the daemon uses (0-2, its listeners): the
+	# rest is room for clients, fewer than the 16 it would serve
+	local room i fd pending t0 t1 l0 l1 hz
+	local -a held=()
+	room=$((16 - $(ls "/proc/$DAEMON_PID/fd" | awk '$1 < 16' | wc -l)))
+	[ "$room" -ge 2 ] && [ "$room" -lt 16 ] || { echo "room for $room clients"; return 1; }
+	# one client at a time, each accepted before the next, until one is not
+	for (( i = 0; i <= room; i++ )); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+		held+=("$fd")
+		wait_until 10 eval '[ "$(connected_count)" -gt '"$i"' ] ||
+			grep -q "Too many open files" "$T/daemon.log"' ||
+			{ echo "client $i neither accepted nor refused"; show_logs; return 1; }
+		grep -q 'Too many open files' "$T/daemon.log" && break
+	done
+	[ "$i" -eq "$room" ] || { echo "EMFILE after $i clients, room for $room"; show_logs; return 1; }
+	[ "$(connected_count)" -eq "$room" ]
+	pending=${held[$room]}
+	# Stuck: a connection waits that the daemon cannot accept.  Over a 2 s
+	# window it may use at most a fifth of a second of CPU (20 ticks at
+	# USER_HZ 100): pausing, it wakes once a second; a loop that selects
+	# the listener again at once burns the whole CPU, some 200 ticks.  And
+	# it logs about once per pause, not per pass.
+	hz=$(getconf CLK_TCK)
+	t0=$(awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat")
+	l0=$(grep -c 'Too many open files' "$T/daemon.log")
+	sleep 2   # the observation window, not a wait for an event
+	t1=$(awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat")
+	l1=$(grep -c 'Too many open files' "$T/daemon.log")
+	echo "CPU ticks over 2 s: $((t1 - t0)) (bound $((hz / 5))); EMFILE log lines: $((l1 - l0))"
+	[ $((t1 - t0)) -lt $((hz / 5)) ] || { echo "the daemon spins"; return 1; }
+	[ $((l1 - l0)) -le 5 ] || { echo "the daemon floods its log"; return 1; }
+	kill -0 "$DAEMON_PID"
+	# two clients leave: the waiting one is accepted (after the pause,
+	# within a second or so) and served, and so is a new one
+	fd=${held[0]}; exec {fd}>&-
+	fd=${held[1]}; exec {fd}>&-
+	wait_until 5 eval '[ "$(connected_count)" -eq $((room + 1)) ]' ||
+		{ echo "the waiting client was not accepted"; show_logs; return 1; }
+	! read -t 0 -u "$pending" || { echo "the waiting client was closed or told off"; return 1; }
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	wait_until 5 eval '[ "$(connected_count)" -eq $((room + 2)) ]' ||
+		{ echo "a new client was not accepted"; show_logs; return 1; }
+	! read -t 0 -u "$fd" || { echo "the new client was closed or told off"; return 1; }
+}
