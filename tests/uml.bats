@@ -157,8 +157,15 @@ slow_read() {
 	uml_con_open "$PORT"
 	uml_con_send "cat /sys/class/virtio-ports/vport0p1/name\n"
 	uml_con_expect_line "data" 20
-	# host -> guest: the guest reads the port into its (host) root
+	# nobody on the host side: the guest's write waits for a client
+	uml_con_send "echo written-early >/dev/vport0p1\n"
 	exec 6<>"/dev/tcp/127.0.0.1/$((PORT + 1))"
+	read_line 6 "written-early"
+	# input before the guest opens the port waits for it
+	printf 'typed-early\n' >&6
+	uml_con_send "head -n 1 /dev/vport0p1\n"
+	uml_con_expect_line "typed-early" 20
+	# host -> guest: the guest reads the port into its (host) root
 	uml_con_send "head -c 1048576 /dev/vport0p1 >/h2g.got; echo h2g-\$((40+2))\n"
 	cat "$T/h2g.bin" >&6
 	uml_con_expect_line "h2g-42" 60
