@@ -129,6 +129,8 @@ static void signals_setup(sigset_t *waitmask);
 static void on_signal(int sig);
 static void start(struct daemon *dm);
 static void start_console(struct daemon *dm, struct console *c, unsigned d);
+static void console_init(struct console *c, const struct options *o, unsigned d);
+static void port_init(struct console *c, unsigned p);
 static void cleanup(void *arg);
 static int run(struct daemon *dm, const sigset_t *waitmask);
 static void after_pass(struct console *c);
@@ -542,6 +544,21 @@ cleanup(void *arg)
 	}
 }
 
+/* Port p of device c: its place and queues (the session comes next). */
+static void
+port_init(struct console *c, unsigned p)
+{
+	struct port *pt = &c->ports[p];
+
+	pt->con = c;
+	pt->id = p;
+	pt->k = c->index * c->nports + p;
+	pt->name = c->opt->names[p];
+	pt->rxq = p == 0 ? VIRTIO_CONSOLE_PORT0_RXQ : 2 + 2 * p;
+	pt->txq = pt->rxq + 1;
+	pt->host_open = -1;
+}
+
 /* Append s to the string in buf, as much as fits. */
 static void
 append(char *buf, size_t size, const char *s)
@@ -565,13 +582,7 @@ start_port(struct daemon *dm, struct console *c, unsigned p)
 	unsigned b;
 	int r;
 
-	pt->con = c;
-	pt->id = p;
-	pt->k = c->index * o->nports + p;
-	pt->name = o->names[p];
-	pt->rxq = p == 0 ? VIRTIO_CONSOLE_PORT0_RXQ : 2 + 2 * p;
-	pt->txq = pt->rxq + 1;
-	pt->host_open = -1;
+	port_init(c, p);
 	if (o->log_file && snprintf(log, sizeof log, "%s%u", o->log_file, pt->k) >=
 	    (int)sizeof log)
 		die(EXIT_RUNTIME, "log file path too long: %s%u", o->log_file, pt->k);
@@ -605,13 +616,10 @@ start_port(struct daemon *dm, struct console *c, unsigned p)
 	       pt->name ? "\"" : "", where);
 }
 
+/* Device d as the options describe it, before any socket or backend. */
 static void
-start_console(struct daemon *dm, struct console *c, unsigned d)
+console_init(struct console *c, const struct options *o, unsigned d)
 {
-	const struct options *o = &dm->opt;
-	char path[sizeof c->vhu.path], err[256];
-	unsigned p;
-
 	c->index = d;
 	c->opt = o;
 	c->nports = o->nports;
@@ -620,6 +628,16 @@ start_console(struct daemon *dm, struct console *c, unsigned d)
 	c->ops = console_ops;
 	c->ops.num_queues = 2 * (o->nports + 1);
 	vhu_init(&c->vhu, d, &c->ops, c, o->max_queue_size);
+}
+
+static void
+start_console(struct daemon *dm, struct console *c, unsigned d)
+{
+	const struct options *o = &dm->opt;
+	char path[sizeof c->vhu.path], err[256];
+	unsigned p;
+
+	console_init(c, o, d);
 	dm->ncons = d + 1;
 	if (snprintf(path, sizeof path, "%s%u", o->socket_path, d) >= (int)sizeof path)
 		die(EXIT_RUNTIME, "socket path too long: %s%u", o->socket_path, d);
