@@ -1350,7 +1350,7 @@ vhu_set_broken(struct vhu_dev *d, const char *fmt, ...)
 	d->broken = 1;
 	for (q = 0; q < d->ops->num_queues; q++)
 		if (d->vq[q].err_fd >= 0 &&
-		    write(d->vq[q].err_fd, &one, sizeof one) < 0) {
+		    write_ready(d->vq[q].err_fd, &one, sizeof one) < 0) {
 			/* EAGAIN: already signalled */
 		}
 }
@@ -1361,11 +1361,13 @@ vring_kicked(struct vhu_dev *d, unsigned q)
 	char buf[256];
 	ssize_t n;
 
-	/* An eventfd holds one counter, a pipe one write per kick: either
-	 * way, read until nothing is left. */
-	do
-		n = read(d->vq[q].kick_fd, buf, sizeof buf);
-	while (n > 0 || (n < 0 && errno == EINTR));
+	/*
+	 * One read per wakeup: an eventfd gives its whole counter, a pipe up
+	 * to 256 kicks, and if more are left select() says so next pass.  A
+	 * second read could block: the frontend shares this file description
+	 * and may clear its O_NONBLOCK.
+	 */
+	n = read(d->vq[q].kick_fd, buf, sizeof buf);
 	if (n == 0) {
 		/* The writer closed its end: no more kicks will come. */
 		vring_stop(&d->vq[q]);
@@ -1649,7 +1651,7 @@ vhu_flush_notify(struct vhu_dev *d)
 		if (vq->call_fd < 0 || !queue_running(d, q) || !should_notify(d, vq))
 			continue;
 		/* EAGAIN: a full pipe or eventfd already says "look". */
-		if (write(vq->call_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+		if (write_ready(vq->call_fd, &one, sizeof one) < 0 && errno != EAGAIN)
 			logmsg("%s: queue %u: notifying the guest: %s", d->name, q,
 			       strerror(errno));
 	}
