@@ -137,6 +137,18 @@ write_ready(int fd, const void *buf, size_t len)
 	return write(fd, buf, len);
 }
 
+ssize_t
+read_ready(int fd, void *buf, size_t len)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+
+	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & (POLLIN | POLLHUP))) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return read(fd, buf, len);
+}
+
 void
 close_fd(int *fd)
 {

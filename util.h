@@ -39,6 +39,8 @@ ssize_t write_all(int fd, const void *buf, size_t len);
  * may clear (an fd received from the frontend shares its file description
  * with the sender): -1 with errno EAGAIN unless poll() says it is ready. */
 ssize_t write_ready(int fd, const void *buf, size_t len);
+/* The same for one read. */
+ssize_t read_ready(int fd, void *buf, size_t len);
 void close_fd(int *fd);   /* close if >= 0 and set to -1 */
 
 /*

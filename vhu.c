@@ -1126,6 +1126,22 @@ vring_fd_msg(struct vhu_dev *d, const struct vhu_msg *m, int *nofd)
 	return (int)q;
 }
 
+/*
+ * A kick fd must run dry when drained: an eventfd (an anonymous inode, no
+ * file type) or a pipe, or a socket.  A regular file or a device such as
+ * /dev/zero would be readable forever and keep the loop spinning.
+ */
+static int
+kick_fd_usable(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return 0;
+	return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
+	       (st.st_mode & S_IFMT) == 0;
+}
+
 static int
 handle_set_vring_kick(struct vhu_dev *d, struct vhu_msg *m)
 {
@@ -1142,6 +1158,11 @@ handle_set_vring_kick(struct vhu_dev *d, struct vhu_msg *m)
 	if (m->fds[0] >= FD_SETSIZE) {
 		logmsg("%s: SET_VRING_KICK: queue %d: fd %d is over FD_SETSIZE", d->name, q,
 		       m->fds[0]);
+		return REQ_FAIL;
+	}
+	if (!kick_fd_usable(m->fds[0])) {
+		logmsg("%s: SET_VRING_KICK: queue %d: the fd is not an eventfd or a "
+		       "pipe", d->name, q);
 		return REQ_FAIL;
 	}
 	vq = &d->vq[q];
@@ -1355,19 +1376,25 @@ vhu_set_broken(struct vhu_dev *d, const char *fmt, ...)
 		}
 }
 
+#define KICK_READS_PER_PASS 64
+
 static void
 vring_kicked(struct vhu_dev *d, unsigned q)
 {
 	char buf[256];
+	unsigned reads = 0;
 	ssize_t n;
 
 	/*
-	 * One read per wakeup: an eventfd gives its whole counter, a pipe up
-	 * to 256 kicks, and if more are left select() says so next pass.  A
-	 * second read could block: the frontend shares this file description
-	 * and may clear its O_NONBLOCK.
+	 * An eventfd holds one counter, a pipe one byte per kick: read until
+	 * nothing is left.  Each read only when poll() says it cannot block:
+	 * the frontend shares this file description and may have cleared its
+	 * O_NONBLOCK.  A pipe flooded with kicks is left for the next pass
+	 * after KICK_READS_PER_PASS reads, so that other devices get theirs.
 	 */
-	n = read(d->vq[q].kick_fd, buf, sizeof buf);
+	do
+		n = read_ready(d->vq[q].kick_fd, buf, sizeof buf);
+	while ((n > 0 || (n < 0 && errno == EINTR)) && ++reads < KICK_READS_PER_PASS);
 	if (n == 0) {
 		/* The writer closed its end: no more kicks will come. */
 		vring_stop(&d->vq[q]);
