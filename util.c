@@ -142,7 +142,9 @@ read_ready(int fd, void *buf, size_t len)
 {
 	struct pollfd pfd = { fd, POLLIN, 0 };
 
-	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & (POLLIN | POLLHUP))) {
+	/* Any event will do: after POLLERR or POLLHUP read() returns at once
+	 * with the error or EOF, which the caller must see. */
+	if (poll(&pfd, 1, 0) != 1) {
 		errno = EAGAIN;
 		return -1;
 	}

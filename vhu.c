@@ -1395,8 +1395,12 @@ vring_kicked(struct vhu_dev *d, unsigned q)
 	do
 		n = read_ready(d->vq[q].kick_fd, buf, sizeof buf);
 	while ((n > 0 || (n < 0 && errno == EINTR)) && ++reads < KICK_READS_PER_PASS);
-	if (n == 0) {
-		/* The writer closed its end: no more kicks will come. */
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		/* The writer closed its end, or the fd failed: no more kicks
+		 * will come (and select() would keep saying "readable"). */
+		if (n < 0)
+			logmsg("%s: queue %u: kick fd: %s; the queue stops", d->name,
+			       q, strerror(errno));
 		vring_stop(&d->vq[q]);
 		return;
 	}
