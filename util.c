@@ -1,6 +1,7 @@
 /* util.c - messages, die(), fd helpers.  See util.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +123,32 @@ write_all(int fd, const void *buf, size_t len)
 		done += n;
 	}
 	return done;
+}
+
+ssize_t
+write_ready(int fd, const void *buf, size_t len)
+{
+	struct pollfd pfd = { fd, POLLOUT, 0 };
+
+	if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT)) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return write(fd, buf, len);
+}
+
+ssize_t
+read_ready(int fd, void *buf, size_t len)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+
+	/* Any event will do: after POLLERR or POLLHUP read() returns at once
+	 * with the error or EOF, which the caller must see. */
+	if (poll(&pfd, 1, 0) != 1) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return read(fd, buf, len);
 }
 
 void

@@ -35,6 +35,12 @@ int set_cloexec(int fd);
 int fd_move_high(int fd);
 /* Write all of buf to a blocking fd; -1 on error. */
 ssize_t write_all(int fd, const void *buf, size_t len);
+/* One write that cannot block, even on an fd whose O_NONBLOCK someone else
+ * may clear (an fd received from the frontend shares its file description
+ * with the sender): -1 with errno EAGAIN unless poll() says it is ready. */
+ssize_t write_ready(int fd, const void *buf, size_t len);
+/* The same for one read. */
+ssize_t read_ready(int fd, void *buf, size_t len);
 void close_fd(int *fd);   /* close if >= 0 and set to -1 */
 
 /*

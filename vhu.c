@@ -1126,6 +1126,22 @@ vring_fd_msg(struct vhu_dev *d, const struct vhu_msg *m, int *nofd)
 	return (int)q;
 }
 
+/*
+ * A kick fd must run dry when drained: an eventfd (an anonymous inode, no
+ * file type) or a pipe, or a socket.  A regular file or a device such as
+ * /dev/zero would be readable forever and keep the loop spinning.
+ */
+static int
+kick_fd_usable(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return 0;
+	return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
+	       (st.st_mode & S_IFMT) == 0;
+}
+
 static int
 handle_set_vring_kick(struct vhu_dev *d, struct vhu_msg *m)
 {
@@ -1142,6 +1158,11 @@ handle_set_vring_kick(struct vhu_dev *d, struct vhu_msg *m)
 	if (m->fds[0] >= FD_SETSIZE) {
 		logmsg("%s: SET_VRING_KICK: queue %d: fd %d is over FD_SETSIZE", d->name, q,
 		       m->fds[0]);
+		return REQ_FAIL;
+	}
+	if (!kick_fd_usable(m->fds[0])) {
+		logmsg("%s: SET_VRING_KICK: queue %d: the fd is not an eventfd or a "
+		       "pipe", d->name, q);
 		return REQ_FAIL;
 	}
 	vq = &d->vq[q];
@@ -1370,24 +1391,36 @@ vhu_set_broken(struct vhu_dev *d, const char *fmt, ...)
 	d->broken = 1;
 	for (q = 0; q < d->ops->num_queues; q++)
 		if (d->vq[q].err_fd >= 0 &&
-		    write(d->vq[q].err_fd, &one, sizeof one) < 0) {
+		    write_ready(d->vq[q].err_fd, &one, sizeof one) < 0) {
 			/* EAGAIN: already signalled */
 		}
 }
+
+#define KICK_READS_PER_PASS 64
 
 static void
 vring_kicked(struct vhu_dev *d, unsigned q)
 {
 	char buf[256];
+	unsigned reads = 0;
 	ssize_t n;
 
-	/* An eventfd holds one counter, a pipe one write per kick: either
-	 * way, read until nothing is left. */
+	/*
+	 * An eventfd holds one counter, a pipe one byte per kick: read until
+	 * nothing is left.  Each read only when poll() says it cannot block:
+	 * the frontend shares this file description and may have cleared its
+	 * O_NONBLOCK.  A pipe flooded with kicks is left for the next pass
+	 * after KICK_READS_PER_PASS reads, so that other devices get theirs.
+	 */
 	do
-		n = read(d->vq[q].kick_fd, buf, sizeof buf);
-	while (n > 0 || (n < 0 && errno == EINTR));
-	if (n == 0) {
-		/* The writer closed its end: no more kicks will come. */
+		n = read_ready(d->vq[q].kick_fd, buf, sizeof buf);
+	while ((n > 0 || (n < 0 && errno == EINTR)) && ++reads < KICK_READS_PER_PASS);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		/* The writer closed its end, or the fd failed: no more kicks
+		 * will come (and select() would keep saying "readable"). */
+		if (n < 0)
+			logmsg("%s: queue %u: kick fd: %s; the queue stops", d->name,
+			       q, strerror(errno));
 		vring_stop(&d->vq[q]);
 		return;
 	}
@@ -1669,7 +1702,7 @@ vhu_flush_notify(struct vhu_dev *d)
 		if (vq->call_fd < 0 || !queue_running(d, q) || !should_notify(d, vq))
 			continue;
 		/* EAGAIN: a full pipe or eventfd already says "look". */
-		if (write(vq->call_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+		if (write_ready(vq->call_fd, &one, sizeof one) < 0 && errno != EAGAIN)
 			logmsg("%s: queue %u: notifying the guest: %s", d->name, q,
 			       strerror(errno));
 	}

@@ -78,6 +78,19 @@ both_ways() {
 	[ "$(sha256sum <"$T/got")" = "$("$FRONTEND" --pattern 1048576 | sha256sum)" ]
 }
 
+@test "600 buffers made available with one kick are all served" {
+	# more than CHAINS_PER_PASS (256): the rest must be taken on the next
+	# passes without waiting for another kick
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	printf GO >&5
+	fe_bg init --queue-size=1024 handshake expect GO write-burst 600 'burst line\n' \
+		write 'END\n'
+	timeout 30 sed '/^END/q' <&5 >"$T/got"
+	fe_wait
+	[ "$(grep -c '^burst line$' "$T/got")" -eq 600 ]
+}
+
 @test "1 MiB host -> guest arrives intact" {
 	start_one
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"

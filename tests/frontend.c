@@ -62,6 +62,10 @@
  *   expect-config-change [SECONDS] CONFIG_CHANGE_MSG on the backend channel
  *   emerg-write [--whole] CHAR     SET_CONFIG of emerg_wr at offset 8 (4
  *                         bytes), or --whole: all 12 bytes at offset 0
+ *   clear-nonblock        clear O_NONBLOCK on the kick and call fds
+ *                         (shared with the daemon), as a hostile frontend may
+ *   write-burst N TEXT    N buffers all holding TEXT, made available
+ *                         together with one kick
  *   write-bytes N [--inflight=K]
  *                         N bytes of the data pattern in 4096-byte buffers,
  *                         up to K (default 8) in flight
@@ -481,9 +485,12 @@ static uint8_t *g2h(uint64_t gpa, uint64_t len)
 	return mem + (gpa - GPA_BASE);
 }
 
+#include "record.h"	/* VC_RECORD=FILE: record runs as fuzz seeds */
+
 /* Driver-side writes go to guest memory and to the shadow copy. */
 static void gw(uint64_t gpa, const void *p, size_t len)
 {
+	rec_write(gpa, p, len);
 	memcpy(g2h(gpa, len), p, len);
 	memcpy(shadow + (gpa - GPA_BASE), p, len);
 }
@@ -494,6 +501,7 @@ static void gw64(uint64_t gpa, uint64_t v) { uint64_t le = htole64(v); gw(gpa, &
 
 static void gzero(uint64_t gpa, size_t len)
 {
+	rec_zero(gpa, len);
 	memset(g2h(gpa, len), 0, len);
 	memset(shadow + (gpa - GPA_BASE), 0, len);
 }
@@ -501,6 +509,7 @@ static void gzero(uint64_t gpa, size_t len)
 static void gstore16_release(uint64_t gpa, uint16_t v)
 {
 	uint16_t le = htole16(v);
+	rec_write(gpa, &le, 2);
 	__atomic_store_n((uint16_t *)g2h(gpa, 2), le, __ATOMIC_RELEASE);
 	memcpy(shadow + (gpa - GPA_BASE), &le, 2);
 }
@@ -739,6 +748,7 @@ static int vu_send_raw(int fd, uint32_t req, uint32_t flags, uint32_t size,
 	put32(b + 8, size);
 	if (len)
 		memcpy(b + VU_HDR_SIZE, payload, len);
+	rec_msg(fd, b, VU_HDR_SIZE + len, fds, nfds);
 	return send_fds(fd, b, VU_HDR_SIZE + len, fds, nfds);
 }
 
@@ -1141,7 +1151,9 @@ static uint16_t vq_add(struct vq *q, const struct seg *s, int n, bool indirect,
 static void kick(struct vq *q)
 {
 	uint64_t one = 1;
-	ssize_t n = write(q->kick_w, &one, sizeof one);
+	ssize_t n;
+	rec_kick(q->kick_w);
+	n = write(q->kick_w, &one, sizeof one);
 	if (n < 0 && errno != EAGAIN)
 		fail("kick %s: %s", qname[q - vq], strerror(errno));
 	q->kicks++;
@@ -1190,6 +1202,7 @@ static void vq_free_chain(struct vq *q, uint16_t head)
 
 static void rxd_append(const uint8_t *p, size_t n)
 {
+	rec_input(p, n);
 	if (rxd_len + n > rxd_cap) {
 		rxd_cap = (rxd_len + n) * 2 + 65536;
 		rxd = realloc(rxd, rxd_cap);
@@ -1879,6 +1892,35 @@ static void tx_submit(const uint8_t *data, size_t len, int mode)
 	}
 	vq_add(q, sg, n, mode == 2, TK_TX0, s);
 	vq_publish(q, false);
+}
+
+/* write-burst N TEXT: N buffers, all holding TEXT, made available at once
+ * with a single kick: more than the device takes in one pass. */
+static void step_write_burst(void)
+{
+	struct vq *q = &vq[VIRTIO_CONSOLE_PORT0_TXQ];
+	unsigned long long n = parse_ull(arg_next("N"), "buffer count"), i;
+	unsigned need = 1;
+	size_t len;
+	uint8_t *t = unescape(arg_next("TEXT"), &len);
+	struct seg sg;
+	int s;
+	need_rings();
+	if (len == 0 || len > BUF_SIZE)
+		fail("write-burst: TEXT must be 1..%u bytes", BUF_SIZE);
+	if (!service(deadline_in(timeout_s), cond_tx_slot, &need, false))
+		fail("port0 transmitq: no buffer came back within %g s", timeout_s);
+	if (n > q->nfree)
+		fail("write-burst: %llu buffers, the queue has %u free", n, q->nfree);
+	s = (int)(tx0_next++ % TX0_SLOTS);
+	tx0_busy[s] = true;
+	gw(tx0_gpa(s), t, len);
+	for (i = 0; i < n; i++) {
+		sg = (struct seg){ tx0_gpa(s), (uint32_t)len, false };
+		vq_add(q, &sg, 1, false, TK_TX0, s);
+	}
+	vq_publish(q, true);
+	wait_q_idle(VIRTIO_CONSOLE_PORT0_TXQ, "write-burst");
 }
 
 static void write_text(int mode)
@@ -2605,6 +2647,14 @@ static void step_proto_vring(void)
 	k = canary_new();
 	vu_u64(false, VU_SET_VRING_KICK, 4, &k.w, 1, "SET_VRING_KICK queue 4 with an fd");
 	canary_expect_closed(&k, "SET_VRING_KICK queue 4");
+	/* a kick fd that never runs dry would keep the daemon busy forever */
+	{
+		int zero = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+		if (zero < 0)
+			fail("/dev/zero: %s", strerror(errno));
+		vu_u64(false, VU_SET_VRING_KICK, 0, &zero, 1, "SET_VRING_KICK queue 0 with /dev/zero");
+		close(zero);
+	}
 	vu_u64(true, VU_SET_VRING_CALL, 0, &efd, 1, "SET_VRING_CALL queue 0");
 	k = canary_new();
 	vu_u64(false, VU_SET_VRING_CALL, 9, &k.w, 1, "SET_VRING_CALL queue 9 with an fd");
@@ -3107,6 +3157,26 @@ static void step_expect_config_change(void)
 	config_changes--;
 }
 
+/* clear-nonblock: a hostile frontend clears O_NONBLOCK on the kick fds
+ * and call pipes it shares with the daemon (an fd sent is one file
+ * description on both sides): the daemon must still never block. */
+static void step_clear_nonblock(void)
+{
+	int q, fds[2], i, fl;
+	need_rings();
+	for (q = 0; q < NQ; q++) {
+		/* an eventfd call fd is also the one we read: keep ours
+		 * non-blocking there, and clear only a call pipe's write end */
+		fds[0] = vq[q].kick_r;
+		fds[1] = vq[q].call_w;
+		for (i = 0; i < (vq[q].call_w != vq[q].call_r ? 2 : 1); i++) {
+			fl = fcntl(fds[i], F_GETFL);
+			if (fl < 0 || fcntl(fds[i], F_SETFL, fl & ~O_NONBLOCK) < 0)
+				fail("fcntl: %s", strerror(errno));
+		}
+	}
+}
+
 /* ---------------------------------------------------------------------- */
 /* main                                                                    */
 
@@ -3123,6 +3193,8 @@ static const struct step steps[] = {
 	{ "emerg-write", step_emerg_write },
 	{ "expect-config-size", step_expect_config_size },
 	{ "expect-config-change", step_expect_config_change },
+	{ "write-burst", step_write_burst },
+	{ "clear-nonblock", step_clear_nonblock },
 	{ "expect", step_expect },
 	{ "expect-all", step_expect_all },
 	{ "expect-bytes", step_expect_bytes },

@@ -67,6 +67,7 @@ alive() {
 @test "SET_VRING_NUM/BASE/KICK/CALL/ENABLE validate sizes, indices and fds" {
 	start_one
 	fe "$T/s0" proto-vring
+	grep -q 'SET_VRING_KICK: queue 0: the fd is not an eventfd or a pipe' "$T/daemon.log"
 	alive
 }
 
@@ -159,6 +160,26 @@ alive() {
 	stop_daemon
 	[ "$DAEMON_RC" = 0 ]
 	grep -q 'device 0: 3 control messages from the guest were ignored' "$T/daemon.log"
+}
+
+@test "kick and call fds made blocking by the frontend never block the daemon" {
+	start_two
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	exec 6<>"/dev/tcp/127.0.0.1/$((PORT + 1))"
+	"$FRONTEND" "$T/s0" init handshake clear-nonblock write 'one\n' write-bytes 100000 \
+		write 'two\n' expect 'typed' reconnect init --pipes handshake \
+		clear-nonblock write 'three\n' 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	read_line 5 one
+	timeout 10 head -c 100000 <&5 >/dev/null
+	read_line 5 two
+	printf typed >&5
+	read_line 5 three
+	wait "$f" || { cat "$T/fe.err"; return 1; }
+	# and the other device never noticed
+	fe "$T/s1" init handshake write 'device 1\n'
+	read_line 6 "device 1"
 }
 
 @test "a payload over 268 bytes drops the connection; a new one works" {
