@@ -356,11 +356,14 @@ broken_ring() {
 	broken_ring avail-jump 3
 }
 
-@test "broken ring: a receive buffer past the end of memory gets no input" {
+# broken_rx_ring STEP: the hostile STEP on device 0's receiveq, which the
+# daemon only looks at when input arrives: typing breaks device 0, and
+# device 1 still takes input and answers.
+broken_rx_ring() {
 	start_two
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	exec 6<>"/dev/tcp/127.0.0.1/$((PORT + 1))"
-	"$FRONTEND" "$T/s0" init handshake --rx-bufs=0 write 'ARMED\n' desc-oob-edge 0 \
+	"$FRONTEND" "$T/s0" init handshake --rx-bufs=0 write 'ARMED\n' "$1" 0 \
 		hold "$T/go" check-memory 2>"$T/f0.err" 3>&- &
 	local f0=$!
 	BG_PIDS+=("$f0")
@@ -380,28 +383,13 @@ broken_ring() {
 	wait "$f0" || { cat "$T/f0.err"; return 1; }
 }
 
+@test "broken ring: a receive buffer past the end of memory gets no input" {
+	broken_rx_ring desc-oob-edge
+	grep -q 'outside guest memory' "$T/daemon.log"
+}
+
 @test "broken ring: a device-readable receive buffer gets no input" {
-	start_two
-	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
-	exec 6<>"/dev/tcp/127.0.0.1/$((PORT + 1))"
-	"$FRONTEND" "$T/s0" init handshake --rx-bufs=0 write 'ARMED\n' desc-wrong-dir 0 \
-		hold "$T/go" check-memory 2>"$T/f0.err" 3>&- &
-	local f0=$!
-	BG_PIDS+=("$f0")
-	read_line 5 "ARMED"
-	printf 'input for a broken ring' >&5
-	wait_log "$T/daemon.log" broken || { cat "$T/daemon.log" "$T/f0.err"; return 1; }
-	alive
-	"$FRONTEND" "$T/s1" init handshake write 'READY\n' expect 'device 1 input' \
-		write 'device 1 got it\n' 2>"$T/f1.err" 3>&- &
-	local f1=$!
-	BG_PIDS+=("$f1")
-	read_line 6 "READY"
-	printf 'device 1 input' >&6
-	read_line 6 "device 1 got it"
-	wait "$f1" || { cat "$T/f1.err"; return 1; }
-	touch "$T/go"
-	wait "$f0" || { cat "$T/f0.err"; return 1; }
+	broken_rx_ring desc-wrong-dir
 	grep -q 'receive buffer is device-readable' "$T/daemon.log"
 }
 
