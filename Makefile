@@ -91,6 +91,10 @@ fuzz-run: $(FUZZ) tests/frontend $(BIN)
 fuzz-cov:
 	sh fuzz/cov.sh
 
+# Benchmarks (bench/): each prints its figures and a baseline from the same run.
+bench: $(BIN) tests/frontend tests/clients
+	bash bench/slow-client.sh
+
 # The user-mode Linux guest end to end with the daemon under valgrind.
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
 	--show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect
@@ -115,4 +119,4 @@ uninstall:
 clean:
 	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ)
 
-.PHONY: all asan static run check check-asan check-valgrind check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean
+.PHONY: all asan static run check check-asan check-valgrind bench check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean

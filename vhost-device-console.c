@@ -1185,6 +1185,20 @@ port_input(struct port *p, const void *buf, size_t len)
 	vhu_queue_push(&c->vhu, p->rxq, &c->elem, n);
 }
 
+void
+port_feed(struct port *p, char *buf, size_t *len)
+{
+	size_t room, n, done = 0;
+
+	while (done < *len && (room = port_input_room(p)) > 0) {
+		n = *len - done < room ? *len - done : room;
+		port_input(p, buf + done, n);
+		done += n;
+	}
+	memmove(buf, buf + done, *len - done);
+	*len -= done;
+}
+
 /* Tell the guest the console's size: RESIZE with MULTIPORT (Linux ignores
  * the config then), else the config space and a config-change message. */
 static void

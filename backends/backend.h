@@ -31,6 +31,9 @@ struct port;   /* a console port of a device (vhost-device-console.c) */
 /* Implemented by the device. */
 size_t port_input_room(struct port *p);
 void port_input(struct port *p, const void *buf, size_t len);
+/* Hand held input to the guest, as much as its receive buffers take; the
+ * rest moves to the front of buf and *len says how much is left. */
+void port_feed(struct port *p, char *buf, size_t *len);
 /* A terminal size report (most recent wins); 0 x 0 is ignored. */
 void port_set_size(struct port *p, unsigned cols, unsigned rows);
 

@@ -265,21 +265,6 @@ read_stdin(struct endpoint *ep, struct nested *n)
 	}
 }
 
-/* Give held input to the guest, one receive buffer at a time. */
-static void
-feed_guest(struct endpoint *ep, struct nested *n)
-{
-	size_t room, len, done = 0;
-
-	while (done < n->nheld && (room = port_input_room(ep->port)) > 0) {
-		len = n->nheld - done < room ? n->nheld - done : room;
-		port_input(ep->port, n->held + done, len);
-		done += len;
-	}
-	memmove(n->held, n->held + done, n->nheld - done);
-	n->nheld -= done;
-}
-
 static void
 nested_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 {
@@ -299,7 +284,7 @@ nested_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 	/* Every pass, not only when stdin was readable: the guest may have
 	 * just given buffers for what is held. */
 	if (n->nheld)
-		feed_guest(ep, n);
+		port_feed(ep->port, n->held, &n->nheld);
 }
 
 /* The terminal's size, now: at start and after SIGWINCH. */

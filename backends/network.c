@@ -237,21 +237,6 @@ client_accept(struct endpoint *ep)
 	logmsg("console %u: %s connected", ep->index, cl->name);
 }
 
-/* Hand held input to the guest, as much as its receive buffers take. */
-static void
-client_deliver_held(struct endpoint *ep, struct client *cl)
-{
-	size_t room, n, done = 0;
-
-	while (done < cl->hold_len && (room = port_input_room(ep->port)) > 0) {
-		n = cl->hold_len - done < room ? cl->hold_len - done : room;
-		port_input(ep->port, cl->hold + done, n);
-		done += n;
-	}
-	memmove(cl->hold, cl->hold + done, cl->hold_len - done);
-	cl->hold_len -= done;
-}
-
 /*
  * The client's input.  Straight to the guest while it has a receive
  * buffer, at most that buffer's size per read; otherwise into the small
@@ -266,7 +251,7 @@ client_read(struct endpoint *ep, struct client *cl)
 	size_t room;
 	ssize_t r;
 
-	client_deliver_held(ep, cl);
+	port_feed(ep->port, cl->hold, &cl->hold_len);
 	for (;;) {
 		if (cl->hold_len == 0 && (room = port_input_room(ep->port)) > 0) {
 			r = read(cl->fd, buf, room < sizeof buf ? room : sizeof buf);
@@ -337,7 +322,7 @@ net_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 		}
 		/* The guest may have made room since the hold filled. */
 		if (cl->hold_len)
-			client_deliver_held(ep, cl);
+			port_feed(ep->port, cl->hold, &cl->hold_len);
 		if (FD_ISSET(cl->fd, rd) && client_read(ep, cl) < 0) {
 			client_close(ep, cl, "disconnected");
 			continue;
