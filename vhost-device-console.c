@@ -1101,12 +1101,15 @@ port_transmit(struct port *p)
 	struct console *c = p->con;
 	unsigned i, done;
 
+	p->tx_held = 0;
 	for (done = 0; done < CHAINS_PER_PASS; done++) {
-		if (p->id != 0 &&
-		    (vhu_queue_peek(&c->vhu, p->txq, &c->elem) != 1 ||
-		     !port_tx_room(p, c->elem.out_len))) {
-			p->tx_held = c->elem.out_len > 0 && !c->vhu.broken;
-			return;
+		if (p->id != 0) {
+			if (vhu_queue_peek(&c->vhu, p->txq, &c->elem) != 1)
+				return;
+			if (!port_tx_room(p, c->elem.out_len)) {
+				p->tx_held = 1;   /* after_pass() tries again */
+				return;
+			}
 		}
 		if (vhu_queue_pop(&c->vhu, p->txq, &c->elem) != 1)
 			return;
