@@ -262,3 +262,19 @@ expect_restored() {
 	wait_until 10 grep -q RESIZED "$T/tty.out"
 	wait "$f" || { cat "$T/fe.err"; return 1; }
 }
+
+@test "nested: resizing the terminal changes the guest's stty size" {
+	command -v "$UML_BIN" >/dev/null || skip "no $UML_BIN (package user-mode-linux)"
+	uml_rootfs "$T/root"
+	start_nested
+	wait_until 5 tty_is_raw
+	uml_boot "$T/vc.sock0"
+	uml_wait_ready 60
+	wait_log "$T/tty.out" 'uml# ' 20
+	# ptyrun's window is 80x24; stty size prints "rows cols"
+	type_in 'stty size\n'
+	wait_log "$T/tty.out" '^24 80' 20
+	stty -F "$SLAVE" cols 132
+	type_in 'stty size\n'
+	wait_log "$T/tty.out" '^24 132' 20
+}
