@@ -158,17 +158,21 @@ slow_read() {
 	uml_con_send "cat /sys/class/virtio-ports/vport0p1/name\n"
 	uml_con_expect_line "data" 20
 	# nobody on the host side: the guest's write waits for a client
-	uml_con_send "echo written-early >/dev/vport0p1\n"
+	uml_con_send "echo written-early >/dev/vport0p1; echo closed-\$((40+1))\n"
 	exec 6<>"/dev/tcp/127.0.0.1/$((PORT + 1))"
 	read_line 6 "written-early"
-	# input before the guest opens the port waits for it
+	# input while the guest does not have the port open waits for it (the
+	# guest drops what comes for a closed port: type only once echo closed
+	# it, and the guest said so before it printed closed-41)
+	uml_con_expect_line "closed-41" 20
 	printf 'typed-early\n' >&6
-	uml_con_send "head -n 1 /dev/vport0p1\n"
+	uml_con_send "head -n 1 /dev/vport0p1; echo read-\$((40+2))\n"
 	uml_con_expect_line "typed-early" 20
+	uml_con_expect_line "read-42" 20   # and head closed the port
 	# host -> guest: the guest reads the port into its (host) root
-	uml_con_send "head -c 1048576 /dev/vport0p1 >/h2g.got; echo h2g-\$((40+2))\n"
+	uml_con_send "head -c 1048576 /dev/vport0p1 >/h2g.got; echo h2g-\$((40+4))\n"
 	cat "$T/h2g.bin" >&6
-	uml_con_expect_line "h2g-42" 60
+	uml_con_expect_line "h2g-44" 60
 	cmp "$T/h2g.bin" "$T/root/h2g.got"
 	# guest -> host, read slowly: the guest waits, nothing is dropped
 	uml_con_send "cat /g2h.bin >/dev/vport0p1; echo g2h-\$((40+3))\n"
