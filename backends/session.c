@@ -181,7 +181,7 @@ reader_detach(struct sess *s, struct reader *r)
 int
 reader_pending(const struct sess *s, const struct reader *r)
 {
-	return r->pos < s->wpos || r->notice_len || r->skipped != r->told;
+	return r->pos < s->wpos || r->notice_off || r->skipped != r->told;
 }
 
 /* Write from buf until done or the fd would block; bytes written, or -1. */
@@ -198,6 +198,37 @@ send_some(int fd, const struct iovec *iov, int cnt)
 	return n;
 }
 
+/*
+ * What a reader skipped is said at the gap, before anything else: the
+ * bytes skipped were the oldest.  Until its first byte is out, a notice
+ * keeps counting all that was skipped.  1 said, 0 would block, -1 error.
+ */
+static int
+send_notice(struct reader *r, int fd)
+{
+	struct iovec iov;
+	ssize_t n;
+
+	while (r->notice_off || r->skipped != r->told) {
+		if (r->notice_off == 0) {
+			r->notice_n = r->skipped - r->told;
+			r->notice_len = snprintf(r->notice, sizeof r->notice,
+			        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n",
+			        r->notice_n);
+		}
+		iov.iov_base = r->notice + r->notice_off;
+		iov.iov_len = r->notice_len - r->notice_off;
+		if ((n = send_some(fd, &iov, 1)) <= 0)
+			return (int)n;
+		r->notice_off += n;
+		if (r->notice_off == r->notice_len) {
+			r->told += r->notice_n;
+			r->notice_off = 0;
+		}
+	}
+	return 1;
+}
+
 int
 reader_flush(struct sess *s, struct reader *r, int fd)
 {
@@ -206,28 +237,8 @@ reader_flush(struct sess *s, struct reader *r, int fd)
 	ssize_t n;
 	int cnt;
 
-	/* The gap comes first: the bytes skipped were the oldest.  Until its
-	 * first byte is out, the notice keeps counting what is skipped. */
-	if (r->notice_off == 0 && r->skipped != r->told) {
-		r->notice_n = r->skipped - r->told;
-		r->notice_len = snprintf(r->notice, sizeof r->notice,
-		        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n",
-		        r->notice_n);
-	}
-	while (r->notice_len) {
-		iov[0].iov_base = r->notice + r->notice_off;
-		iov[0].iov_len = r->notice_len - r->notice_off;
-		if ((n = send_some(fd, iov, 1)) <= 0)
-			return (int)n;
-		r->notice_off += n;
-		if (r->notice_off == r->notice_len) {
-			r->told += r->notice_n;
-			r->notice_len = r->notice_off = 0;
-			/* more skipped while it was going out: say so too */
-			if (r->skipped != r->told)
-				return reader_flush(s, r, fd);
-		}
-	}
+	if ((cnt = send_notice(r, fd)) <= 0)
+		return cnt;
 	while (r->pos < s->wpos) {
 		at = r->pos % s->cap;
 		len = s->wpos - r->pos;
