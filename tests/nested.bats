@@ -183,7 +183,9 @@ expect_restored() {
 	[ "$DAEMON_RC" -eq 0 ]
 }
 
-@test "nested: a Linux guest's shell through the terminal, ^C reaches the guest" {
+# boot_nested_guest: the daemon on a pty, a user-mode Linux guest against
+# it, until the guest's shell prompt is on the terminal.
+boot_nested_guest() {
 	command -v "$UML_BIN" >/dev/null || skip "no $UML_BIN (package user-mode-linux)"
 	uml_rootfs "$T/root"
 	start_nested
@@ -191,6 +193,10 @@ expect_restored() {
 	uml_boot "$T/vc.sock0"
 	uml_wait_ready 60
 	wait_log "$T/tty.out" 'uml# ' 20
+}
+
+@test "nested: a Linux guest's shell through the terminal, ^C reaches the guest" {
+	boot_nested_guest
 	# ^C must arrive once sleep owns the guest terminal: the child shell
 	# prints start-36 when it already is the foreground job (ash hands it
 	# the tty first), then execs sleep.  The echoed command line holds
@@ -264,13 +270,7 @@ expect_restored() {
 }
 
 @test "nested: resizing the terminal changes the guest's stty size" {
-	command -v "$UML_BIN" >/dev/null || skip "no $UML_BIN (package user-mode-linux)"
-	uml_rootfs "$T/root"
-	start_nested
-	wait_until 5 tty_is_raw
-	uml_boot "$T/vc.sock0"
-	uml_wait_ready 60
-	wait_log "$T/tty.out" 'uml# ' 20
+	boot_nested_guest
 	# ptyrun's window is 80x24; stty size prints "rows cols"
 	type_in 'stty size\n'
 	wait_log "$T/tty.out" '^24 80' 20
