@@ -20,7 +20,7 @@ TEST_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g
 BIN  = vhost-device-console
 SRC  = vhost-device-console.c vhu.c util.c backends/network.c backends/nested.c backends/session.c
 HDR  = vhu.h util.h virtio_console.h backends/backend.h backends/session.h
-TESTBIN = tests/frontend tests/ptyrun tests/clients
+TESTBIN = tests/frontend tests/ptyrun tests/clients tests/fdrun
 
 # Where `make run` puts the vhost-user socket (device 0 is $(RUN_SOCKET)0).
 RUN_SOCKET = /tmp/vhost-device-console.sock
@@ -50,6 +50,8 @@ tests/ptyrun: tests/ptyrun.c
 	$(CC) $(TEST_CFLAGS) -o $@ tests/ptyrun.c
 tests/clients: tests/clients.c
 	$(CC) $(TEST_CFLAGS) -o $@ tests/clients.c
+tests/fdrun: tests/fdrun.c
+	$(CC) $(TEST_CFLAGS) -o $@ tests/fdrun.c
 
 run: $(BIN)
 	./$(BIN) --socket-path=$(RUN_SOCKET) $(RUN_ARGS)

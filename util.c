@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -69,6 +71,29 @@ die(int status, const char *fmt, ...)
 	vlogmsg(fmt, ap);
 	va_end(ap);
 	exit(status);
+}
+
+void
+notify_service_manager(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') ||
+	    strlen(path) >= sizeof sa.sun_path)
+		return;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';   /* Linux's abstract namespace */
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM, 0)) < 0)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+	           (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path))) < 0)
+		logmsg("NOTIFY_SOCKET %s: %s", path, strerror(errno));
+	close(fd);
 }
 
 int

@@ -27,6 +27,10 @@ void log_set_raw(int raw);
 void die_set_cleanup(void (*fn)(void *), void *arg);
 _Noreturn void die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* systemd's readiness protocol: send STATE ("READY=1", "STOPPING=1") as
+ * one datagram to $NOTIFY_SOCKET when it is set; nothing otherwise. */
+void notify_service_manager(const char *state);
+
 int set_nonblock(int fd);
 int set_cloexec(int fd);
 /* Move an fd that is never passed to select() above FD_SETSIZE, keeping the

@@ -53,6 +53,7 @@ enum resize_order { RESIZE_COLS_ROWS, RESIZE_ROWS_COLS };
 
 struct options {
 	const char *socket_path;
+	int fd;                      /* --fd: a connected socket, or -1 */
 	unsigned socket_count;
 	const struct backend *backends[MAX_BACKENDS];
 	unsigned nbackends;
@@ -186,7 +187,11 @@ usage(FILE *f)
 "k = d * P + p is port p of device d (P ports per device; port 0 is the\n"
 "guest's hvc0).\n"
 "\n"
-"  -s, --socket-path=PATH     vhost-user socket prefix (required)\n"
+"  -s, --socket-path=PATH     vhost-user socket prefix (required, or --fd)\n"
+"      --fd=N                 serve the connected socket N instead (one\n"
+"                             device); exit when it ends: 0 after an orderly\n"
+"                             close, 1 after a protocol error\n"
+"      --print-capabilities   print the backend's JSON capabilities, exit\n"
 "  -c, --socket-count=N       number of devices, 1-%d (default 1)\n"
 "  -b, --backend=LIST         ways in, comma-separated (default nested):\n"
 "                             nested: this terminal (console 0)\n"
@@ -337,10 +342,11 @@ static void
 parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_TCP_ADDRESS = 256, OPT_PORT, OPT_CONSOLE_NAME, OPT_HISTORY,
-	       OPT_LOG_FILE, OPT_SIZE, OPT_RESIZE_ORDER };
+	       OPT_LOG_FILE, OPT_SIZE, OPT_RESIZE_ORDER, OPT_FD };
 	static const struct option longopts[] = {
 		{ "socket-path",    required_argument, NULL, 's' },
 		{ "socket-count",   required_argument, NULL, 'c' },
+		{ "fd",             required_argument, NULL, OPT_FD },
 		{ "backend",        required_argument, NULL, 'b' },
 		{ "tcp-port",       required_argument, NULL, 'p' },
 		{ "tcp-address",    required_argument, NULL, OPT_TCP_ADDRESS },
@@ -356,9 +362,17 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "version",        no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int ch;
+	int ch, i;
 
+	/* The backend program conventions: this one answer, whatever else
+	 * the command line says. */
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--print-capabilities") == 0) {
+			printf("{\"type\": \"console\"}\n");
+			exit(0);
+		}
 	memset(o, 0, sizeof *o);
+	o->fd = -1;
 	o->socket_count = 1;
 	o->backends[0] = &backend_nested;
 	o->nbackends = 1;
@@ -380,6 +394,9 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'c':
 			o->socket_count = parse_number("--socket-count", optarg, 1,
 			                               MAX_DEVICES);
+			break;
+		case OPT_FD:
+			o->fd = (int)parse_number("--fd", optarg, 0, INT_MAX);
 			break;
 		case 'b':
 			parse_backends(optarg, o);
@@ -449,8 +466,12 @@ parse_options(int argc, char **argv, struct options *o)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	if (!o->socket_path)
-		usage_error("--socket-path is required");
+	if (o->fd >= 0 && o->socket_path)
+		usage_error("--fd and --socket-path exclude each other");
+	if (o->fd >= 0 && o->socket_count > 1)
+		usage_error("--fd serves one device: drop --socket-count");
+	if (!o->socket_path && o->fd < 0)
+		usage_error("--socket-path (or --fd) is required");
 	if (has_backend(o, &backend_nested) && o->socket_count > 1)
 		usage_error("the nested backend serves one device: use "
 		            "--socket-count=1 or --backend=network");
@@ -639,12 +660,19 @@ start_console(struct daemon *dm, struct console *c, unsigned d)
 
 	console_init(c, o, d);
 	dm->ncons = d + 1;
-	if (snprintf(path, sizeof path, "%s%u", o->socket_path, d) >= (int)sizeof path)
-		die(EXIT_RUNTIME, "socket path too long: %s%u", o->socket_path, d);
-	if (vhu_listen(&c->vhu, path, err, sizeof err) < 0)
-		die(EXIT_RUNTIME, "%s", err);
-	logmsg("device %u: vhost-user socket %s, %u port%s", d, c->vhu.path,
-	       c->nports, c->nports == 1 ? "" : "s");
+	if (o->fd >= 0) {
+		if (vhu_adopt(&c->vhu, o->fd, err, sizeof err) < 0)
+			die(EXIT_RUNTIME, "%s", err);
+	} else {
+		if (snprintf(path, sizeof path, "%s%u", o->socket_path, d) >=
+		    (int)sizeof path)
+			die(EXIT_RUNTIME, "socket path too long: %s%u", o->socket_path, d);
+		if (vhu_listen(&c->vhu, path, err, sizeof err) < 0)
+			die(EXIT_RUNTIME, "%s", err);
+	}
+	logmsg("device %u: vhost-user %s %s, %u port%s", d,
+	       o->fd >= 0 ? "connection" : "socket", c->vhu.path, c->nports,
+	       c->nports == 1 ? "" : "s");
 	for (p = 0; p < c->nports; p++)
 		start_port(dm, c, p);
 }
@@ -667,6 +695,7 @@ start(struct daemon *dm)
 	for (d = 0; d < o->socket_count; d++)
 		start_console(dm, &dm->cons[d], d);
 	logmsg("ready: %u device%s listening", dm->ncons, dm->ncons == 1 ? "" : "s");
+	notify_service_manager("READY=1");
 }
 
 /* What a signal asks for, between two passes. */
@@ -759,6 +788,9 @@ run(struct daemon *dm, const sigset_t *waitmask)
 					c->ports[p].ep[e].be->serve(&c->ports[p].ep[e], &rd, &wr);
 			after_pass(c);
 			vhu_flush_notify(&c->vhu);
+			/* With --fd the one frontend's end is the daemon's. */
+			if (c->vhu.ended)
+				return c->vhu.ended == 1 ? 0 : EXIT_RUNTIME;
 		}
 	}
 }
@@ -768,18 +800,20 @@ main(int argc, char **argv)
 {
 	struct daemon dm;
 	sigset_t waitmask;
+	int status;
 
 	memset(&dm, 0, sizeof dm);
 	parse_options(argc, argv, &dm.opt);
 	raise_fd_limit();
 	signals_setup(&waitmask);
 	start(&dm);
-	run(&dm, &waitmask);
+	status = run(&dm, &waitmask);
 	if (got_term)
 		logmsg("%s: shutting down", strsignal(got_term));
+	notify_service_manager("STOPPING=1");
 	cleanup(&dm);
 	free(dm.cons);
-	return 0;
+	return status;
 }
 
 /* ---- the console device --------------------------------------------------- */

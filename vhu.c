@@ -196,6 +196,31 @@ socket_in_use(const struct sockaddr_un *sa)
 }
 
 int
+vhu_adopt(struct vhu_dev *d, int fd, char *err, size_t errlen)
+{
+	struct stat st;
+	int type;
+	socklen_t len = sizeof type;
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    type != SOCK_STREAM) {
+		snprintf(err, errlen, "--fd=%d: not a connected stream socket", fd);
+		return -1;
+	}
+	if (fd >= FD_SETSIZE) {
+		snprintf(err, errlen, "--fd=%d: over FD_SETSIZE", fd);
+		return -1;
+	}
+	set_nonblock(fd);
+	set_cloexec(fd);
+	snprintf(d->path, sizeof d->path, "fd %d", fd);
+	d->conn_fd = fd;
+	d->adopted = 1;
+	return 0;
+}
+
+int
 vhu_listen(struct vhu_dev *d, const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
@@ -364,8 +389,13 @@ conn_close(struct vhu_dev *d, const char *why)
 {
 	unsigned i;
 
-	if (why)
+	if (why && d->adopted)
+		logmsg("%s: frontend %s", d->name, why);
+	else if (why)
 		logmsg("%s: frontend %s; waiting for a new one", d->name, why);
+	/* The only frontend there will be: an orderly end or not. */
+	if (d->adopted && why)
+		d->ended = strcmp(why, "disconnected") == 0 ? 1 : 2;
 	close_fd(&d->conn_fd);
 	close_fd(&d->backend_fd);
 	for (i = 0; i < d->rx.nfds; i++)

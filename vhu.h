@@ -177,6 +177,8 @@ struct vhu_dev {
 	char name[32];           /* "device 0", for messages */
 	char path[108];          /* the listening socket's path */
 	int listen_fd, conn_fd, backend_fd;
+	int adopted;             /* serving a connection given with --fd */
+	int ended;               /* adopted, and it ended: 1 orderly, 2 not */
 	unsigned max_queue_size;
 	uint64_t features;           /* acked by SET_FEATURES */
 	uint64_t protocol_features;  /* acked by SET_PROTOCOL_FEATURES */
@@ -197,6 +199,10 @@ struct vhu_dev {
 void vhu_init(struct vhu_dev *d, unsigned index, const struct vhu_ops *ops,
               void *opaque, unsigned max_queue_size);
 int vhu_listen(struct vhu_dev *d, const char *path, char *err, size_t errlen);
+/* Serve fd, a connected socket a management layer passed (--fd), instead
+ * of listening; when it ends, d->ended says how (the daemon exits then).
+ * Returns -1 with a reason in err if fd is not a usable socket. */
+int vhu_adopt(struct vhu_dev *d, int fd, char *err, size_t errlen);
 /* Close everything and unlink the socket (at exit). */
 void vhu_close(struct vhu_dev *d);
 

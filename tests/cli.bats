@@ -36,7 +36,7 @@ usage_fails() {
 }
 
 @test "no --socket-path is a usage error" {
-	usage_fails "--socket-path is required"
+	usage_fails "--socket-path (or --fd) is required"
 }
 
 @test "an unknown option is a usage error" {
