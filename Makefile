@@ -6,6 +6,7 @@ VERSION   = 0.1.0
 PREFIX    = /usr/local
 BINDIR    = $(PREFIX)/bin
 MANPREFIX = $(PREFIX)/share/man
+DATADIR   = $(PREFIX)/share
 DESTDIR   =
 
 CC      = cc
@@ -108,15 +109,22 @@ check-valgrind: $(BIN) $(TESTBIN)
 check-qemu: $(BIN)
 	bash tests/check-qemu.sh
 
+# The binary, the man page, and the vhost-user backend description that
+# management software (libvirt) finds in $(DATADIR)/qemu/vhost-user/.
+JSON = 50-$(BIN).json
 install: $(BIN)
-	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANPREFIX)/man1 \
+		$(DESTDIR)$(DATADIR)/qemu/vhost-user
 	cp -f $(BIN) $(DESTDIR)$(BINDIR)/$(BIN)
 	chmod 755 $(DESTDIR)$(BINDIR)/$(BIN)
 	cp -f $(BIN).1 $(DESTDIR)$(MANPREFIX)/man1/$(BIN).1
 	chmod 644 $(DESTDIR)$(MANPREFIX)/man1/$(BIN).1
+	sed 's|@BINDIR@|$(BINDIR)|' $(JSON).in > $(DESTDIR)$(DATADIR)/qemu/vhost-user/$(JSON)
+	chmod 644 $(DESTDIR)$(DATADIR)/qemu/vhost-user/$(JSON)
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/$(BIN) $(DESTDIR)$(MANPREFIX)/man1/$(BIN).1
+	rm -f $(DESTDIR)$(BINDIR)/$(BIN) $(DESTDIR)$(MANPREFIX)/man1/$(BIN).1 \
+		$(DESTDIR)$(DATADIR)/qemu/vhost-user/$(JSON)
 
 clean:
 	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ)

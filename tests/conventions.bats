@@ -78,3 +78,17 @@ start_fd() {
 	[ "$DAEMON_RC" -eq 0 ]
 	wait_until 5 grep -q 'STOPPING=1' "$T/notified"
 }
+
+@test "make install DESTDIR= installs the binary, the man page and the JSON description; uninstall removes them" {
+	make -s -C "$TOP" install DESTDIR="$T/root" PREFIX=/opt/vc >/dev/null
+	test -x "$T/root/opt/vc/bin/vhost-device-console"
+	test -f "$T/root/opt/vc/share/man/man1/vhost-device-console.1"
+	local json=$T/root/opt/vc/share/qemu/vhost-user/50-vhost-device-console.json
+	grep -q '"type": "console"' "$json"
+	grep -q '"binary": "/opt/vc/bin/vhost-device-console"' "$json"
+	if command -v python3 >/dev/null; then
+		python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["type"] == "console" and d["binary"].startswith("/")' "$json"
+	fi
+	make -s -C "$TOP" uninstall DESTDIR="$T/root" PREFIX=/opt/vc >/dev/null
+	[ -z "$(find "$T/root" -type f)" ]
+}
