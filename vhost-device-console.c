@@ -89,6 +89,7 @@ struct port {
 	int guest_open;              /* the guest has it open */
 	int host_open;               /* PORT_OPEN value last sent, -1: none */
 	int tx_held;                 /* a transmit chain waits for room */
+	unsigned long long bytes_in; /* host input given to the guest, ever */
 	struct sess sess;
 	struct endpoint ep[MAX_BACKENDS];
 	unsigned nep;
@@ -171,7 +172,7 @@ static const struct vhu_ops console_ops = {
 };
 
 /* The only state the signal handlers touch. */
-static volatile sig_atomic_t got_term, got_hup, got_winch;
+static volatile sig_atomic_t got_term, got_hup, got_winch, got_usr1;
 
 /* ---- command line ------------------------------------------------------ */
 
@@ -220,7 +221,8 @@ usage(FILE *f)
 "Frontends need 2 * (P + 1) virtqueues and a 12-byte config space: with one\n"
 "port, QEMU 10.2: -device vhost-user-test-device-pci,chardev=c0,virtio-id=3,\n"
 "num_vqs=4,config_size=12 (num_vqs=6 with one --port, and so on).\n"
-"SIGTERM or SIGINT stops the daemon; SIGHUP reopens the log files.\n",
+"SIGTERM or SIGINT stops the daemon; SIGHUP reopens the log files; SIGUSR1\n"
+"prints what is served, with byte counts.\n",
 	        MAX_DEVICES, DEFAULT_TCP_PORT, MAX_PORTS, SESS_DEFAULT_HISTORY);
 }
 
@@ -506,6 +508,8 @@ on_signal(int sig)
 {
 	if (sig == SIGWINCH)
 		got_winch = 1;
+	else if (sig == SIGUSR1)
+		got_usr1 = 1;
 	else if (sig == SIGHUP)
 		got_hup = 1;
 	else
@@ -520,7 +524,7 @@ on_signal(int sig)
 static void
 signals_setup(sigset_t *waitmask)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGWINCH };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGWINCH, SIGUSR1 };
 	struct sigaction sa;
 	sigset_t block;
 	size_t i;
@@ -698,11 +702,44 @@ start(struct daemon *dm)
 	notify_service_manager("READY=1");
 }
 
+/* SIGUSR1: what is served, one line per device and per console. */
+static void
+print_status(struct daemon *dm)
+{
+	unsigned i, p;
+
+	for (i = 0; i < dm->ncons; i++) {
+		struct console *c = &dm->cons[i];
+
+		logmsg("status: device %u (%s): %s%s%s", i, c->vhu.path,
+		       c->vhu.conn_fd >= 0 ? "frontend connected" : "no frontend",
+		       c->ports[0].added ? ", driver ready" : "",
+		       c->vhu.broken ? ", BROKEN" : "");
+		for (p = 0; p < c->nports; p++) {
+			struct port *pt = &c->ports[p];
+
+			logmsg("status:   console %u (port %u%s%s%s): %s, %u client%s, "
+			       "out %llu bytes, in %llu, skipped %llu, never read %llu",
+			       pt->k, p, pt->name ? " \"" : "", pt->name ? pt->name : "",
+			       pt->name ? "\"" : "",
+			       pt->guest_open ? "open in the guest" : "closed in the guest",
+			       pt->sess.nreaders, pt->sess.nreaders == 1 ? "" : "s",
+			       (unsigned long long)pt->sess.wpos, pt->bytes_in,
+			       pt->sess.skipped, pt->sess.unseen);
+		}
+	}
+}
+
 /* What a signal asks for, between two passes. */
 static void
 handle_signals(struct daemon *dm)
 {
 	unsigned i, p, e;
+
+	if (got_usr1) {
+		got_usr1 = 0;
+		print_status(dm);
+	}
 
 	if (got_hup && !got_term) {
 		got_hup = 0;
@@ -1220,6 +1257,7 @@ port_input(struct port *p, const void *buf, size_t len)
 		logmsg("console %u: %zu bytes of input lost: the receive buffer "
 		       "shrank", p->k, len - n);
 	vhu_queue_push(&c->vhu, p->rxq, &c->elem, n);
+	p->bytes_in += n;
 }
 
 void

@@ -145,3 +145,29 @@ start_net() {
 	# a RESIZE would be left over after the handshake: the harness fails
 	fe "$T/s0" init handshake write 'no resize\n'
 }
+
+@test "SIGUSR1 prints what is served: frontend, driver, port state, clients, bytes" {
+	start_net
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	"$FRONTEND" "$T/s0" init handshake write 'twelve bytes' expect 'typed' \
+		write '\nok\n' hold "$T/go" 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	read -r -N 12 -t 10 got <&5
+	[ "$got" = "twelve bytes" ]
+	printf typed >&5
+	read_line 5 ""
+	read_line 5 ok
+	kill -USR1 "$DAEMON_PID"
+	wait_log "$T/daemon.log" 'status:   console 0' 10
+	grep -q "status: device 0 ($T/s0): frontend connected, driver ready" "$T/daemon.log"
+	grep -q 'status:   console 0 (port 0): open in the guest, 1 client, out 16 bytes, in 5, skipped 0, never read 0' "$T/daemon.log"
+	touch "$T/go"
+	wait "$f" || { cat "$T/fe.err"; return 1; }
+	# and once the frontend is gone
+	exec 5>&-
+	wait_log "$T/daemon.log" 'client .* disconnected'
+	kill -USR1 "$DAEMON_PID"
+	wait_log "$T/daemon.log" "status: device 0 \($T/s0\): no frontend" 10
+	wait_log "$T/daemon.log" 'status:   console 0 \(port 0\): closed in the guest, 0 clients, out 16 bytes' 10
+}
