@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backends/backend.h"
@@ -54,6 +56,8 @@ enum resize_order { RESIZE_COLS_ROWS, RESIZE_ROWS_COLS };
 struct options {
 	const char *socket_path;
 	int fd;                      /* --fd: a connected socket, or -1 */
+	unsigned socket_mode;        /* of the vhost-user sockets */
+	long socket_gid;             /* their group, -1: ours */
 	unsigned socket_count;
 	const struct backend *backends[MAX_BACKENDS];
 	unsigned nbackends;
@@ -125,6 +129,8 @@ static unsigned parse_number(const char *opt, const char *s, unsigned lo,
 static int parse_escape(const char *s);
 static void parse_backends(const char *list, struct options *o);
 static void parse_size(const char *s, struct options *o);
+static unsigned parse_mode(const char *s);
+static long parse_group(const char *s);
 static void check_name(const char *opt, const char *name);
 static void raise_fd_limit(void);
 static void signals_setup(sigset_t *waitmask);
@@ -189,6 +195,9 @@ usage(FILE *f)
 "guest's hvc0).\n"
 "\n"
 "  -s, --socket-path=PATH     vhost-user socket prefix (required, or --fd)\n"
+"      --socket-mode=MODE     mode of the vhost-user sockets (default 0600)\n"
+"      --socket-group=GROUP   their group (the frontend may run as another\n"
+"                             user: e.g. --socket-mode=0660 --socket-group=kvm)\n"
 "      --fd=N                 serve the connected socket N instead (one\n"
 "                             device); exit when it ends: 0 after an orderly\n"
 "                             close, 1 after a protocol error\n"
@@ -308,6 +317,37 @@ has_backend(const struct options *o, const struct backend *be)
 	return 0;
 }
 
+/* An octal mode for the sockets, 0600 to 0777: the owner keeps access. */
+static unsigned
+parse_mode(const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 8);
+	if (errno || end == s || *end || v > 0777 || (v & 0600) != 0600)
+		usage_error("--socket-mode: '%s' is not an octal mode from 0600 to 0777", s);
+	return (unsigned)v;
+}
+
+/* A group name or number. */
+static long
+parse_group(const char *s)
+{
+	struct group *g;
+	char *end;
+	unsigned long v;
+
+	if ((g = getgrnam(s)))
+		return (long)g->gr_gid;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v > INT_MAX)
+		usage_error("--socket-group: no group '%s'", s);
+	return (long)v;
+}
+
 /* "80x24" */
 static void
 parse_size(const char *s, struct options *o)
@@ -344,11 +384,14 @@ static void
 parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_TCP_ADDRESS = 256, OPT_PORT, OPT_CONSOLE_NAME, OPT_HISTORY,
-	       OPT_LOG_FILE, OPT_SIZE, OPT_RESIZE_ORDER, OPT_FD };
+	       OPT_LOG_FILE, OPT_SIZE, OPT_RESIZE_ORDER, OPT_FD, OPT_SOCKET_MODE,
+	       OPT_SOCKET_GROUP };
 	static const struct option longopts[] = {
 		{ "socket-path",    required_argument, NULL, 's' },
 		{ "socket-count",   required_argument, NULL, 'c' },
 		{ "fd",             required_argument, NULL, OPT_FD },
+		{ "socket-mode",    required_argument, NULL, OPT_SOCKET_MODE },
+		{ "socket-group",   required_argument, NULL, OPT_SOCKET_GROUP },
 		{ "backend",        required_argument, NULL, 'b' },
 		{ "tcp-port",       required_argument, NULL, 'p' },
 		{ "tcp-address",    required_argument, NULL, OPT_TCP_ADDRESS },
@@ -375,6 +418,8 @@ parse_options(int argc, char **argv, struct options *o)
 		}
 	memset(o, 0, sizeof *o);
 	o->fd = -1;
+	o->socket_mode = 0600;
+	o->socket_gid = -1;
 	o->socket_count = 1;
 	o->backends[0] = &backend_nested;
 	o->nbackends = 1;
@@ -399,6 +444,12 @@ parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_FD:
 			o->fd = (int)parse_number("--fd", optarg, 0, INT_MAX);
+			break;
+		case OPT_SOCKET_MODE:
+			o->socket_mode = parse_mode(optarg);
+			break;
+		case OPT_SOCKET_GROUP:
+			o->socket_gid = parse_group(optarg);
 			break;
 		case 'b':
 			parse_backends(optarg, o);
@@ -673,6 +724,12 @@ start_console(struct daemon *dm, struct console *c, unsigned d)
 			die(EXIT_RUNTIME, "socket path too long: %s%u", o->socket_path, d);
 		if (vhu_listen(&c->vhu, path, err, sizeof err) < 0)
 			die(EXIT_RUNTIME, "%s", err);
+		/* Born 0600 (umask in main), then opened up as asked. */
+		if (chmod(path, o->socket_mode) < 0 ||
+		    (o->socket_gid >= 0 && chown(path, (uid_t)-1, (gid_t)o->socket_gid) < 0))
+			die(EXIT_RUNTIME, "%s: cannot set mode %04o%s: %s", path,
+			    o->socket_mode, o->socket_gid >= 0 ? " and group" : "",
+			    strerror(errno));
 	}
 	logmsg("device %u: vhost-user %s %s, %u port%s", d,
 	       o->fd >= 0 ? "connection" : "socket", c->vhu.path, c->nports,
@@ -841,6 +898,8 @@ main(int argc, char **argv)
 
 	memset(&dm, 0, sizeof dm);
 	parse_options(argc, argv, &dm.opt);
+	/* Sockets and log files are ours alone until opened up on purpose. */
+	umask(077);
 	raise_fd_limit();
 	signals_setup(&waitmask);
 	start(&dm);

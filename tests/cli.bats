@@ -243,3 +243,19 @@ usage_fails() {
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"--tcp-address: 'nowhere' is not an IP address"* ]]
 }
+
+@test "vhost-user sockets are 0600 unless --socket-mode and --socket-group say otherwise" {
+	start_daemon -s "$T/a" -b network -p "$(free_port)"
+	[ "$(stat -c %a "$T/a0")" = 600 ]
+	stop_daemon
+	start_daemon -s "$T/b" -b network -p "$(free_port)" --socket-mode=0660 \
+		--socket-group="$(id -gn)"
+	[ "$(stat -c %a "$T/b0")" = 660 ]
+	[ "$(stat -c %g "$T/b0")" = "$(id -g)" ]
+}
+
+@test "a bad --socket-mode or --socket-group is a usage error" {
+	usage_fails "--socket-mode: '0644x' is not an octal mode from 0600 to 0777" -s "$T/s" --socket-mode=0644x
+	usage_fails "--socket-mode: '0400' is not an octal mode" -s "$T/s" --socket-mode=0400
+	usage_fails "--socket-group: no group 'no-such-group'" -s "$T/s" --socket-group=no-such-group
+}
