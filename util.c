@@ -9,6 +9,7 @@
 #include <sys/select.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -182,6 +183,62 @@ close_fd(int *fd)
 	if (*fd >= 0)
 		close(*fd);
 	*fd = -1;
+}
+
+/* Is someone listening on sa?  Tells a live daemon from a stale file. */
+static int
+socket_in_use(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0), used;
+
+	if (fd < 0)
+		return 0;
+	used = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0;
+	close(fd);
+	return used;
+}
+
+int
+unix_listen(const char *path, int backlog, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sa.sun_path) {
+		snprintf(err, errlen, "socket path too long (max %zu bytes): %s",
+		         sizeof sa.sun_path - 1, path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "%s exists and is not a socket", path);
+			return -1;
+		}
+		if (socket_in_use(&sa)) {
+			snprintf(err, errlen, "%s: another process is listening there", path);
+			return -1;
+		}
+		unlink(path);  /* a stale socket from an earlier run */
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+	    listen(fd, backlog) < 0 || set_nonblock(fd) < 0 || set_cloexec(fd) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (fd >= FD_SETSIZE) {
+		snprintf(err, errlen, "%s: descriptor %d is over FD_SETSIZE", path, fd);
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	return fd;
 }
 
 static long long

@@ -48,6 +48,15 @@ ssize_t read_ready(int fd, void *buf, size_t len);
 void close_fd(int *fd);   /* close if >= 0 and set to -1 */
 
 /*
+ * Listen on the UNIX stream socket path: a stale socket file left by an
+ * earlier run is replaced; a socket someone still listens on, or a file
+ * that is not a socket, is refused.  The socket is born with the umask's
+ * mode (main sets 077: 0600).  Returns the fd (non-blocking, close-on-exec,
+ * below FD_SETSIZE), or -1 with a reason in err.
+ */
+int unix_listen(const char *path, int backlog, char *err, size_t errlen);
+
+/*
  * accept() for every listener.  Returns the new fd (non-blocking,
  * close-on-exec) or -1.  When accept() fails for want of fds or memory
  * (EMFILE, ENFILE, ENOBUFS, ENOMEM) the connection stays queued in the

@@ -206,9 +206,11 @@ usage(FILE *f)
 "  -b, --backend=LIST         ways in, comma-separated (default nested):\n"
 "                             nested: this terminal (console 0)\n"
 "                             network: TCP port --tcp-port + k\n"
+"                             unix (or uds): UNIX socket --unix-path + k\n"
 "  -p, --tcp-port=PORT        first TCP port (default %d)\n"
 "      --tcp-address=ADDR     address to listen on (default 127.0.0.1);\n"
 "                             anyone who reaches it gets the guest's console\n"
+"      --unix-path=PREFIX     unix backend socket prefix (mode 0600)\n"
 "      --port=NAME            add a generic port named NAME (repeatable,\n"
 "                             up to %d ports in all; '-' for no name)\n"
 "      --console-name=NAME    a name for port 0 too\n"
@@ -278,11 +280,14 @@ parse_escape(const char *s)
 	usage_error("--escape: '%s' is not ^X, one character, or 'none'", s);
 }
 
-/* "network,nested": each way in once. */
+/* "network,nested": each way in once ("uds" is "unix", as in the Rust tool). */
 static void
 parse_backends(const char *list, struct options *o)
 {
-	static const struct backend *known[] = { &backend_nested, &backend_network };
+	static const struct { const char *name; const struct backend *be; } known[] = {
+		{ "nested", &backend_nested }, { "network", &backend_network },
+		{ "unix", &backend_unix }, { "uds", &backend_unix },
+	};
 	const char *p = list;
 	size_t len, i, j;
 
@@ -290,16 +295,16 @@ parse_backends(const char *list, struct options *o)
 	for (;;) {
 		len = strcspn(p, ",");
 		for (i = 0; i < sizeof known / sizeof known[0]; i++)
-			if (strlen(known[i]->name) == len &&
-			    strncmp(known[i]->name, p, len) == 0)
+			if (strlen(known[i].name) == len &&
+			    strncmp(known[i].name, p, len) == 0)
 				break;
 		if (i == sizeof known / sizeof known[0])
-			usage_error("--backend: '%.*s' is not nested or network",
+			usage_error("--backend: '%.*s' is not nested, network or unix",
 			            (int)len, p);
 		for (j = 0; j < o->nbackends; j++)
-			if (o->backends[j] == known[i])
-				usage_error("--backend: %s is listed twice", known[i]->name);
-		o->backends[o->nbackends++] = known[i];
+			if (o->backends[j] == known[i].be)
+				usage_error("--backend: %s is listed twice", known[i].be->name);
+		o->backends[o->nbackends++] = known[i].be;
 		if (!p[len])
 			return;
 		p += len + 1;
@@ -385,7 +390,7 @@ parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_TCP_ADDRESS = 256, OPT_PORT, OPT_CONSOLE_NAME, OPT_HISTORY,
 	       OPT_LOG_FILE, OPT_SIZE, OPT_RESIZE_ORDER, OPT_FD, OPT_SOCKET_MODE,
-	       OPT_SOCKET_GROUP };
+	       OPT_SOCKET_GROUP, OPT_UNIX_PATH };
 	static const struct option longopts[] = {
 		{ "socket-path",    required_argument, NULL, 's' },
 		{ "socket-count",   required_argument, NULL, 'c' },
@@ -395,6 +400,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "backend",        required_argument, NULL, 'b' },
 		{ "tcp-port",       required_argument, NULL, 'p' },
 		{ "tcp-address",    required_argument, NULL, OPT_TCP_ADDRESS },
+		{ "unix-path",      required_argument, NULL, OPT_UNIX_PATH },
 		{ "port",           required_argument, NULL, OPT_PORT },
 		{ "console-name",   required_argument, NULL, OPT_CONSOLE_NAME },
 		{ "history",        required_argument, NULL, OPT_HISTORY },
@@ -462,6 +468,11 @@ parse_options(int argc, char **argv, struct options *o)
 			o->be.tcp_address = optarg;
 			o->tcp_given = 1;
 			break;
+		case OPT_UNIX_PATH:
+			if (!*optarg)
+				usage_error("--unix-path: empty path");
+			o->be.unix_path = optarg;
+			break;
 		case OPT_PORT:
 			if (o->nports == MAX_PORTS)
 				usage_error("--port: at most %d ports per device", MAX_PORTS);
@@ -528,11 +539,15 @@ parse_options(int argc, char **argv, struct options *o)
 	if (has_backend(o, &backend_nested) && o->socket_count > 1)
 		usage_error("the nested backend serves one device: use "
 		            "--socket-count=1 or --backend=network");
-	if (!has_backend(o, &backend_network) && o->nports > 1)
-		usage_error("--port: generic ports need --backend=network (the "
-		            "terminal carries console 0 only)");
+	if (!has_backend(o, &backend_network) && !has_backend(o, &backend_unix) &&
+	    o->nports > 1)
+		usage_error("--port: generic ports need --backend=network or unix "
+		            "(the terminal carries console 0 only)");
 	if (!has_backend(o, &backend_network) && o->tcp_given)
 		usage_error("--tcp-port and --tcp-address need --backend=network");
+	if (has_backend(o, &backend_unix) != (o->be.unix_path != NULL))
+		usage_error(o->be.unix_path ? "--unix-path needs --backend=unix"
+		                            : "--backend=unix needs --unix-path");
 	if (has_backend(o, &backend_network) &&
 	    o->be.tcp_port + o->socket_count * o->nports - 1 > 65535)
 		usage_error("--tcp-port: %u + %u consoles goes past port 65535",

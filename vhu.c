@@ -182,19 +182,6 @@ vhu_init(struct vhu_dev *d, unsigned index, const struct vhu_ops *ops,
 		d->rx.fds[i] = -1;
 }
 
-/* Is someone listening on path?  Tells a live daemon from a stale file. */
-static int
-socket_in_use(const struct sockaddr_un *sa)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0), used;
-
-	if (fd < 0)
-		return 0;
-	used = connect(fd, (const struct sockaddr *)sa, sizeof *sa) == 0;
-	close(fd);
-	return used;
-}
-
 int
 vhu_adopt(struct vhu_dev *d, int fd, char *err, size_t errlen)
 {
@@ -223,43 +210,10 @@ vhu_adopt(struct vhu_dev *d, int fd, char *err, size_t errlen)
 int
 vhu_listen(struct vhu_dev *d, const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sa;
-	struct stat st;
-	int fd;
+	int fd = unix_listen(path, 4, err, errlen);
 
-	memset(&sa, 0, sizeof sa);
-	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof sa.sun_path) {
-		snprintf(err, errlen, "socket path too long (max %zu bytes): %s",
-		         sizeof sa.sun_path - 1, path);
+	if (fd < 0)
 		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "%s exists and is not a socket", path);
-			return -1;
-		}
-		if (socket_in_use(&sa)) {
-			snprintf(err, errlen, "%s: another process is listening there", path);
-			return -1;
-		}
-		unlink(path);  /* a stale socket from an earlier run */
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-	    listen(fd, 4) < 0 || set_nonblock(fd) < 0 || set_cloexec(fd) < 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	if (fd >= FD_SETSIZE) {
-		snprintf(err, errlen, "%s: descriptor %d is over FD_SETSIZE", path, fd);
-		close(fd);
-		unlink(path);
-		return -1;
-	}
 	d->listen_fd = fd;
 	snprintf(d->path, sizeof d->path, "%s", path);
 	return 0;

@@ -41,6 +41,7 @@ struct backend_config {
 	const char *tcp_address;   /* network: address to bind */
 	unsigned tcp_port;         /* network: port of console 0 */
 	int escape;                /* nested: escape character, -1 = none */
+	const char *unix_path;     /* unix: socket of console k is this + k */
 };
 
 struct endpoint {
@@ -69,5 +70,6 @@ struct backend {
 
 extern const struct backend backend_network;
 extern const struct backend backend_nested;
+extern const struct backend backend_unix;
 
 #endif

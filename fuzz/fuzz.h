@@ -190,6 +190,7 @@ static int verbose;
  * them, nothing here opens them. */
 const struct backend backend_network = { .name = "network" };
 const struct backend backend_nested = { .name = "nested" };
+const struct backend backend_unix = { .name = "unix" };
 
 static void
 fuzz_fail(const char *fmt, ...)

@@ -1,0 +1,234 @@
+/* backends/clients.c - the clients of a listening socket.  See clients.h. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../util.h"
+#include "clients.h"
+
+void
+clients_init(struct clients *cs, int listen_fd, const char *where)
+{
+	memset(cs, 0, sizeof *cs);
+	cs->listen_fd = listen_fd;
+	snprintf(cs->where, sizeof cs->where, "%s", where);
+}
+
+static void
+client_close(struct endpoint *ep, struct clients *cs, struct client *cl,
+             const char *why)
+{
+	
+	unsigned i;
+
+	if (why && cl->hold_len)
+		logmsg("console %u: %s %s; %zu bytes of its input never reached "
+		       "the guest", ep->index, cl->name, why, cl->hold_len);
+	else if (why)
+		logmsg("console %u: %s %s", ep->index, cl->name, why);
+	reader_detach(ep->sess, &cl->rd);
+	close(cl->fd);
+	for (i = 0; cs->c[i] != cl; i++)
+		;
+	cs->c[i] = cs->c[--cs->n];
+	free(cl);
+}
+
+void
+clients_close(struct endpoint *ep, struct clients *cs)
+{
+	while (cs->n)
+		client_close(ep, cs, cs->c[0], NULL);
+	close_fd(&cs->listen_fd);
+}
+
+/* The peer's address as "host:port", for messages; -1 if it is gone. */
+static int
+peer_name(struct clients *cs, int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char host[64] = "?";
+	unsigned port = 0;
+
+	/* Fails when the client reset the connection before we took it. */
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	if (ss.ss_family == AF_UNIX) {          /* no address: a number */
+		snprintf(buf, len, "%lu", ++cs->serial);
+		return 0;
+	}
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
+		port = ntohs(s->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
+		port = ntohs(s->sin6_port);
+	}
+	snprintf(buf, len, "%s:%u", host, port);
+	return 0;
+}
+
+/* Tell a client why it is turned away, then close it.  A fresh socket's
+ * buffer is empty, so the one short write cannot block. */
+static void
+client_refuse(struct endpoint *ep, int fd, const char *name, const char *why,
+              const char *tell)
+{
+	char line[128];
+	int len;
+
+	logmsg("console %u: refusing client %s: %s", ep->index, name, why);
+	len = snprintf(line, sizeof line, PROGNAME ": %s\r\n", tell);
+	if (send(fd, line, len, MSG_NOSIGNAL) < 0) {
+		/* it has gone already: nothing to tell */
+	}
+	close(fd);
+}
+
+static void
+client_accept(struct endpoint *ep, struct clients *cs)
+{
+	
+	struct client *cl;
+	char name[64], tell[96];
+	int fd;
+
+	fd = accept_conn(cs->listen_fd, cs->where);
+	if (fd < 0)
+		return;
+	if (peer_name(cs, fd, name, sizeof name) < 0) {
+		close(fd);        /* gone already: nothing to serve or tell */
+		return;
+	}
+	if (cs->n == CLIENTS_MAX) {
+		snprintf(tell, sizeof tell, "console %u has %d clients already; "
+		         "try again later", ep->index, CLIENTS_MAX);
+		client_refuse(ep, fd, name, "too many clients", tell);
+		return;
+	}
+	if (fd >= FD_SETSIZE) {
+		client_refuse(ep, fd, name, "descriptor over FD_SETSIZE",
+		              "the daemon has too many connections; try again later");
+		return;
+	}
+	if (!(cl = malloc(sizeof *cl))) {
+		client_refuse(ep, fd, name, "out of memory",
+		              "the daemon is out of memory; try again later");
+		return;
+	}
+	cl->fd = fd;
+	cl->hold_len = 0;
+	snprintf(cl->name, sizeof cl->name, "client %s", name);
+	cs->c[cs->n++] = cl;
+	/* It starts with the history: the boot log, the last prompt. */
+	reader_attach(ep->sess, &cl->rd, cl->name);
+	logmsg("console %u: %s connected", ep->index, cl->name);
+}
+
+/*
+ * The client's input.  Straight to the guest while it has a receive
+ * buffer, at most that buffer's size per read; otherwise into the small
+ * hold, and once that is full not at all: the rest waits in the socket, so
+ * a flood costs no memory.  Reading into the hold while the guest is busy
+ * is what lets us see a client leave.  Returns -1 when it has gone.
+ */
+static int
+client_read(struct endpoint *ep, struct client *cl)
+{
+	char buf[4096];
+	size_t room;
+	ssize_t r;
+
+	port_feed(ep->port, cl->hold, &cl->hold_len);
+	for (;;) {
+		if (cl->hold_len == 0 && (room = port_input_room(ep->port)) > 0) {
+			r = read(cl->fd, buf, room < sizeof buf ? room : sizeof buf);
+			if (r > 0)
+				port_input(ep->port, buf, r);
+		} else if (cl->hold_len < sizeof cl->hold) {
+			r = read(cl->fd, cl->hold + cl->hold_len,
+			         sizeof cl->hold - cl->hold_len);
+			if (r > 0)
+				cl->hold_len += r;
+		} else {
+			return 0;         /* held full: stop reading */
+		}
+		if (r == 0)
+			return -1;
+		if (r < 0 && errno != EINTR)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+	}
+}
+
+int
+clients_add_fds(struct endpoint *ep, struct clients *cs, fd_set *rd,
+                fd_set *wr, int maxfd)
+{
+	
+	unsigned i;
+	int room;
+
+	/* Selected even when full: a client over the limit is told so. */
+	if (!accept_paused()) {
+		FD_SET(cs->listen_fd, rd);
+		if (cs->listen_fd > maxfd)
+			maxfd = cs->listen_fd;
+	}
+	/* Peek at the receive ring only when someone could type into it. */
+	room = cs->n && port_input_room(ep->port) > 0;
+	for (i = 0; i < cs->n; i++) {
+		struct client *cl = cs->c[i];
+
+		/* Selected for reading while the guest takes input, and
+		 * otherwise too while its hold has space, so that a client
+		 * that leaves is noticed. */
+		if (room || cl->hold_len < sizeof cl->hold)
+			FD_SET(cl->fd, rd);
+		if (reader_pending(ep->sess, &cl->rd))
+			FD_SET(cl->fd, wr);
+		if (cl->fd > maxfd)
+			maxfd = cl->fd;
+	}
+	return maxfd;
+}
+
+void
+clients_serve(struct endpoint *ep, struct clients *cs, const fd_set *rd,
+              const fd_set *wr)
+{
+	
+	unsigned i = 0;
+
+	(void)wr;
+	while (i < cs->n) {
+		struct client *cl = cs->c[i];
+
+		/* Output the device added this pass goes out now, without a
+		 * trip through select(); a full socket just says EAGAIN. */
+		if (reader_pending(ep->sess, &cl->rd) &&
+		    reader_flush(ep->sess, &cl->rd, cl->fd) < 0) {
+			client_close(ep, cs, cl, "went away");
+			continue;
+		}
+		/* The guest may have made room since the hold filled. */
+		if (cl->hold_len)
+			port_feed(ep->port, cl->hold, &cl->hold_len);
+		if (FD_ISSET(cl->fd, rd) && client_read(ep, cl) < 0) {
+			client_close(ep, cs, cl, "disconnected");
+			continue;
+		}
+		i++;
+	}
+	if (FD_ISSET(cs->listen_fd, rd))
+		client_accept(ep, cs);
+}

@@ -1,0 +1,52 @@
+/*
+ * backends/clients.h - the clients of one listening stream socket, shared
+ * by the network (TCP) and unix backends.
+ *
+ * Up to CLIENTS_MAX clients share a console: each is a reader of its
+ * session (history first, then live output; a client that does not keep
+ * up skips ahead and is told), and each may type.  Input goes to the guest
+ * only while it has a receive buffer, at most that buffer's size; while the
+ * guest is busy up to CLIENTS_HOLD bytes wait in the client's hold (so a
+ * client that leaves is seen), and past that the client is not read.  A
+ * client over the limit is told so in one line and closed.
+ */
+#ifndef CLIENTS_H
+#define CLIENTS_H
+
+#include <stddef.h>
+#include <sys/select.h>
+
+#include "backend.h"
+
+#define CLIENTS_MAX     16
+#define CLIENTS_HOLD    4096
+/* Connections the kernel queues for us: enough that a burst of clients is
+ * answered (served or told no) rather than left retrying. */
+#define CLIENTS_BACKLOG 64
+
+struct client {
+	int fd;
+	char name[80];               /* "client 127.0.0.1:40000", "client 7" */
+	struct reader rd;            /* its place in the console's output */
+	char hold[CLIENTS_HOLD];     /* input the guest could not take yet */
+	size_t hold_len;
+};
+
+struct clients {
+	int listen_fd;
+	char where[128];             /* "127.0.0.1:12345" or the socket path */
+	struct client *c[CLIENTS_MAX];
+	unsigned n;
+	unsigned long serial;        /* names clients that have no address */
+};
+
+/* Start with the listening socket fd (owned from now on). */
+void clients_init(struct clients *cs, int listen_fd, const char *where);
+/* Close every client and the listening socket. */
+void clients_close(struct endpoint *ep, struct clients *cs);
+int clients_add_fds(struct endpoint *ep, struct clients *cs, fd_set *rd,
+                    fd_set *wr, int maxfd);
+void clients_serve(struct endpoint *ep, struct clients *cs, const fd_set *rd,
+                   const fd_set *wr);
+
+#endif
