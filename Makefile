@@ -19,7 +19,7 @@ VC_CFLAGS   = -std=c11 -Wall -Wextra -Werror $(VC_CPPFLAGS) $(CFLAGS)
 TEST_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g
 
 BIN  = vhost-device-console
-SRC  = vhost-device-console.c vhu.c util.c backends/network.c backends/unix.c backends/clients.c backends/nested.c backends/session.c
+SRC  = vhost-device-console.c vhu.c util.c backends/network.c backends/unix.c backends/pty.c backends/clients.c backends/nested.c backends/session.c
 HDR  = vhu.h util.h virtio_console.h backends/backend.h backends/session.h backends/clients.h
 TESTBIN = tests/frontend tests/ptyrun tests/clients tests/fdrun
 

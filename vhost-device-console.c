@@ -207,10 +207,12 @@ usage(FILE *f)
 "                             nested: this terminal (console 0)\n"
 "                             network: TCP port --tcp-port + k\n"
 "                             unix (or uds): UNIX socket --unix-path + k\n"
+"                             pty: a pseudo-terminal per console\n"
 "  -p, --tcp-port=PORT        first TCP port (default %d)\n"
 "      --tcp-address=ADDR     address to listen on (default 127.0.0.1);\n"
 "                             anyone who reaches it gets the guest's console\n"
 "      --unix-path=PREFIX     unix backend socket prefix (mode 0600)\n"
+"      --pty-link=PREFIX      pty backend: symlink PREFIX + k to console k's pty\n"
 "      --port=NAME            add a generic port named NAME (repeatable,\n"
 "                             up to %d ports in all; '-' for no name)\n"
 "      --console-name=NAME    a name for port 0 too\n"
@@ -287,6 +289,7 @@ parse_backends(const char *list, struct options *o)
 	static const struct { const char *name; const struct backend *be; } known[] = {
 		{ "nested", &backend_nested }, { "network", &backend_network },
 		{ "unix", &backend_unix }, { "uds", &backend_unix },
+		{ "pty", &backend_pty },
 	};
 	const char *p = list;
 	size_t len, i, j;
@@ -299,7 +302,7 @@ parse_backends(const char *list, struct options *o)
 			    strncmp(known[i].name, p, len) == 0)
 				break;
 		if (i == sizeof known / sizeof known[0])
-			usage_error("--backend: '%.*s' is not nested, network or unix",
+			usage_error("--backend: '%.*s' is not nested, network, unix or pty",
 			            (int)len, p);
 		for (j = 0; j < o->nbackends; j++)
 			if (o->backends[j] == known[i].be)
@@ -390,7 +393,7 @@ parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_TCP_ADDRESS = 256, OPT_PORT, OPT_CONSOLE_NAME, OPT_HISTORY,
 	       OPT_LOG_FILE, OPT_SIZE, OPT_RESIZE_ORDER, OPT_FD, OPT_SOCKET_MODE,
-	       OPT_SOCKET_GROUP, OPT_UNIX_PATH };
+	       OPT_SOCKET_GROUP, OPT_UNIX_PATH, OPT_PTY_LINK };
 	static const struct option longopts[] = {
 		{ "socket-path",    required_argument, NULL, 's' },
 		{ "socket-count",   required_argument, NULL, 'c' },
@@ -401,6 +404,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "tcp-port",       required_argument, NULL, 'p' },
 		{ "tcp-address",    required_argument, NULL, OPT_TCP_ADDRESS },
 		{ "unix-path",      required_argument, NULL, OPT_UNIX_PATH },
+		{ "pty-link",       required_argument, NULL, OPT_PTY_LINK },
 		{ "port",           required_argument, NULL, OPT_PORT },
 		{ "console-name",   required_argument, NULL, OPT_CONSOLE_NAME },
 		{ "history",        required_argument, NULL, OPT_HISTORY },
@@ -467,6 +471,11 @@ parse_options(int argc, char **argv, struct options *o)
 		case OPT_TCP_ADDRESS:
 			o->be.tcp_address = optarg;
 			o->tcp_given = 1;
+			break;
+		case OPT_PTY_LINK:
+			if (!*optarg)
+				usage_error("--pty-link: empty path");
+			o->be.pty_link = optarg;
 			break;
 		case OPT_UNIX_PATH:
 			if (!*optarg)
@@ -540,11 +549,13 @@ parse_options(int argc, char **argv, struct options *o)
 		usage_error("the nested backend serves one device: use "
 		            "--socket-count=1 or --backend=network");
 	if (!has_backend(o, &backend_network) && !has_backend(o, &backend_unix) &&
-	    o->nports > 1)
+	    !has_backend(o, &backend_pty) && o->nports > 1)
 		usage_error("--port: generic ports need --backend=network or unix "
 		            "(the terminal carries console 0 only)");
 	if (!has_backend(o, &backend_network) && o->tcp_given)
 		usage_error("--tcp-port and --tcp-address need --backend=network");
+	if (o->be.pty_link && !has_backend(o, &backend_pty))
+		usage_error("--pty-link needs --backend=pty");
 	if (has_backend(o, &backend_unix) != (o->be.unix_path != NULL))
 		usage_error(o->be.unix_path ? "--unix-path needs --backend=unix"
 		                            : "--backend=unix needs --unix-path");

@@ -42,6 +42,7 @@ struct backend_config {
 	unsigned tcp_port;         /* network: port of console 0 */
 	int escape;                /* nested: escape character, -1 = none */
 	const char *unix_path;     /* unix: socket of console k is this + k */
+	const char *pty_link;      /* pty: symlink of console k is this + k */
 };
 
 struct endpoint {
@@ -71,5 +72,6 @@ struct backend {
 extern const struct backend backend_network;
 extern const struct backend backend_nested;
 extern const struct backend backend_unix;
+extern const struct backend backend_pty;
 
 #endif

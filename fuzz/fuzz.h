@@ -191,6 +191,7 @@ static int verbose;
 const struct backend backend_network = { .name = "network" };
 const struct backend backend_nested = { .name = "nested" };
 const struct backend backend_unix = { .name = "unix" };
+const struct backend backend_pty = { .name = "pty" };
 
 static void
 fuzz_fail(const char *fmt, ...)

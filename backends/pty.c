@@ -1,0 +1,180 @@
+/*
+ * backends/pty.c - consoles on pseudo-terminals ("pty").
+ *
+ * Console k gets a pty of its own; the start-up line prints the slave's
+ * path (/dev/pts/N), and --pty-link=PREFIX also makes the symlink PREFIX +
+ * k to it.  Any terminal program opens that: screen, minicom, picocom,
+ * cu, or tools that consume a pty.  The slave side is raw, so bytes pass
+ * unchanged.
+ *
+ * The master is one more reader of the console's session.  We keep a
+ * slave fd open ourselves: without it the master sees EIO (and select()
+ * says "readable" forever) whenever no program has the slave open, and a
+ * program closing and reopening the slave would find the pty gone.  So the
+ * port stays connected, like a serial line with nobody listening: output
+ * meanwhile fills the pty's own buffer, then skips (counted, as for a slow
+ * client), and a program that opens the slave gets what the buffer kept.
+ */
+/* posix_openpt(), grantpt(), unlockpt(), ptsname() are XSI. */
+#define _XOPEN_SOURCE 700
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../util.h"
+#include "backend.h"
+
+#define PTY_HOLD 4096
+
+struct pty {
+	int master, slave;
+	char path[64];               /* the slave's /dev/pts/N */
+	char link[128];              /* --pty-link + k, or "" */
+	struct reader rd;
+	char hold[PTY_HOLD];         /* input the guest could not take yet */
+	size_t hold_len;
+};
+
+/* Raw by hand on the slave: cfmakeraw() is not POSIX. */
+static int
+slave_raw(int fd)
+{
+	struct termios t;
+
+	if (tcgetattr(fd, &t) < 0)
+		return -1;
+	t.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
+	t.c_oflag &= ~OPOST;
+	t.c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+	t.c_cflag &= ~(CSIZE | PARENB);
+	t.c_cflag |= CS8;
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	return tcsetattr(fd, TCSANOW, &t);
+}
+
+static int
+pty_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
+         size_t errlen)
+{
+	struct pty *p = calloc(1, sizeof *p);
+	const char *name;
+
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	p->slave = -1;
+	p->master = posix_openpt(O_RDWR | O_NOCTTY);
+	if (p->master < 0 || grantpt(p->master) < 0 || unlockpt(p->master) < 0 ||
+	    !(name = ptsname(p->master)) || strlen(name) >= sizeof p->path) {
+		snprintf(err, errlen, "console %u: cannot make a pty: %s", ep->index,
+		         strerror(errno));
+		goto fail;
+	}
+	strcpy(p->path, name);
+	p->slave = open(p->path, O_RDWR | O_NOCTTY);
+	if (p->slave < 0 || slave_raw(p->slave) < 0 || set_nonblock(p->master) < 0 ||
+	    set_cloexec(p->master) < 0 || set_cloexec(p->slave) < 0) {
+		snprintf(err, errlen, "%s: %s", p->path, strerror(errno));
+		goto fail;
+	}
+	if (p->master >= FD_SETSIZE) {
+		snprintf(err, errlen, "%s: descriptor over FD_SETSIZE", p->path);
+		goto fail;
+	}
+	if (cfg->pty_link) {
+		snprintf(p->link, sizeof p->link, "%s%u", cfg->pty_link, ep->index);
+		unlink(p->link);   /* a link left by an earlier run */
+		if (symlink(p->path, p->link) < 0) {
+			snprintf(err, errlen, "--pty-link: %s: %s", p->link, strerror(errno));
+			p->link[0] = '\0';
+			goto fail;
+		}
+	}
+	reader_attach(ep->sess, &p->rd, p->path);
+	ep->priv = p;
+	return 0;
+fail:
+	if (p->master >= 0)
+		close(p->master);
+	if (p->slave >= 0)
+		close(p->slave);
+	free(p);
+	return -1;
+}
+
+static void
+pty_close(struct endpoint *ep)
+{
+	struct pty *p = ep->priv;
+
+	if (!p)
+		return;
+	reader_detach(ep->sess, &p->rd);
+	if (p->link[0])
+		unlink(p->link);
+	close(p->master);
+	close(p->slave);
+	free(p);
+	ep->priv = NULL;
+}
+
+static void
+pty_describe(struct endpoint *ep, char *buf, size_t len)
+{
+	struct pty *p = ep->priv;
+
+	if (p->link[0])
+		snprintf(buf, len, "pty %s (%s)", p->path, p->link);
+	else
+		snprintf(buf, len, "pty %s", p->path);
+}
+
+static int
+pty_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
+{
+	struct pty *p = ep->priv;
+
+	if (p->hold_len < sizeof p->hold || port_input_room(ep->port) > 0)
+		FD_SET(p->master, rd);
+	if (reader_pending(ep->sess, &p->rd))
+		FD_SET(p->master, wr);
+	return p->master > maxfd ? p->master : maxfd;
+}
+
+static void
+pty_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
+{
+	struct pty *p = ep->priv;
+	ssize_t n;
+
+	(void)wr;
+	if (reader_pending(ep->sess, &p->rd) &&
+	    reader_flush(ep->sess, &p->rd, p->master) < 0)
+		logmsg("console %u: %s: %s", ep->index, p->path, strerror(errno));
+	if (p->hold_len)
+		port_feed(ep->port, p->hold, &p->hold_len);
+	/* What a program typed: into the hold, then to the guest as its
+	 * buffers come; a full hold leaves the rest in the pty. */
+	if (FD_ISSET(p->master, rd) && p->hold_len < sizeof p->hold) {
+		n = read(p->master, p->hold + p->hold_len, sizeof p->hold - p->hold_len);
+		if (n > 0) {
+			p->hold_len += n;
+			port_feed(ep->port, p->hold, &p->hold_len);
+		}
+	}
+}
+
+const struct backend backend_pty = {
+	.name = "pty",
+	.open = pty_open,
+	.close = pty_close,
+	.add_fds = pty_add_fds,
+	.serve = pty_serve,
+	.describe = pty_describe,
+};
