@@ -209,6 +209,8 @@ usage(FILE *f)
 "                             unix (or uds): UNIX socket --unix-path + k\n"
 "                             pty: a pseudo-terminal per console\n"
 "  -p, --tcp-port=PORT        first TCP port (default %d)\n"
+"      --telnet               network: speak telnet (character mode, window\n"
+"                             size) so that plain `telnet HOST PORT` works\n"
 "      --tcp-address=ADDR     address to listen on (default 127.0.0.1);\n"
 "                             anyone who reaches it gets the guest's console\n"
 "      --unix-path=PREFIX     unix backend socket prefix (mode 0600)\n"
@@ -393,7 +395,7 @@ parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_TCP_ADDRESS = 256, OPT_PORT, OPT_CONSOLE_NAME, OPT_HISTORY,
 	       OPT_LOG_FILE, OPT_SIZE, OPT_RESIZE_ORDER, OPT_FD, OPT_SOCKET_MODE,
-	       OPT_SOCKET_GROUP, OPT_UNIX_PATH, OPT_PTY_LINK };
+	       OPT_SOCKET_GROUP, OPT_UNIX_PATH, OPT_PTY_LINK, OPT_TELNET };
 	static const struct option longopts[] = {
 		{ "socket-path",    required_argument, NULL, 's' },
 		{ "socket-count",   required_argument, NULL, 'c' },
@@ -405,6 +407,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "tcp-address",    required_argument, NULL, OPT_TCP_ADDRESS },
 		{ "unix-path",      required_argument, NULL, OPT_UNIX_PATH },
 		{ "pty-link",       required_argument, NULL, OPT_PTY_LINK },
+		{ "telnet",         no_argument,       NULL, OPT_TELNET },
 		{ "port",           required_argument, NULL, OPT_PORT },
 		{ "console-name",   required_argument, NULL, OPT_CONSOLE_NAME },
 		{ "history",        required_argument, NULL, OPT_HISTORY },
@@ -471,6 +474,9 @@ parse_options(int argc, char **argv, struct options *o)
 		case OPT_TCP_ADDRESS:
 			o->be.tcp_address = optarg;
 			o->tcp_given = 1;
+			break;
+		case OPT_TELNET:
+			o->be.telnet = 1;
 			break;
 		case OPT_PTY_LINK:
 			if (!*optarg)
@@ -554,6 +560,8 @@ parse_options(int argc, char **argv, struct options *o)
 		            "(the terminal carries console 0 only)");
 	if (!has_backend(o, &backend_network) && o->tcp_given)
 		usage_error("--tcp-port and --tcp-address need --backend=network");
+	if (o->be.telnet && !has_backend(o, &backend_network))
+		usage_error("--telnet needs --backend=network");
 	if (o->be.pty_link && !has_backend(o, &backend_pty))
 		usage_error("--pty-link needs --backend=pty");
 	if (has_backend(o, &backend_unix) != (o->be.unix_path != NULL))

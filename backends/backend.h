@@ -43,6 +43,7 @@ struct backend_config {
 	int escape;                /* nested: escape character, -1 = none */
 	const char *unix_path;     /* unix: socket of console k is this + k */
 	const char *pty_link;      /* pty: symlink of console k is this + k */
+	int telnet;                /* network: speak telnet to clients */
 };
 
 struct endpoint {

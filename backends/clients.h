@@ -9,6 +9,12 @@
  * guest is busy up to CLIENTS_HOLD bytes wait in the client's hold (so a
  * client that leaves is seen), and past that the client is not read.  A
  * client over the limit is told so in one line and closed.
+ *
+ * With telnet set, clients get a character-mode console with no stty
+ * dance: the daemon offers WILL ECHO and WILL SUPPRESS-GO-AHEAD and asks DO
+ * NAWS; commands are parsed out of the input (a window size report sets
+ * the console's size), CR NUL and CR LF become CR, and IAC in the output
+ * is doubled.
  */
 #ifndef CLIENTS_H
 #define CLIENTS_H
@@ -30,6 +36,10 @@ struct client {
 	struct reader rd;            /* its place in the console's output */
 	char hold[CLIENTS_HOLD];     /* input the guest could not take yet */
 	size_t hold_len;
+	/* telnet: where the input parser is, and a suboption being read */
+	unsigned char tn_state, tn_cr;
+	unsigned char sb[8];
+	size_t sb_len;
 };
 
 struct clients {
@@ -38,6 +48,7 @@ struct clients {
 	struct client *c[CLIENTS_MAX];
 	unsigned n;
 	unsigned long serial;        /* names clients that have no address */
+	int telnet;                  /* speak telnet (RFC 854) to clients */
 };
 
 /* Start with the listening socket fd (owned from now on). */

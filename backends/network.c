@@ -80,6 +80,7 @@ net_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 		free(n);
 		return -1;
 	}
+	n->telnet = cfg->telnet;
 	ep->priv = n;
 	return 0;
 }

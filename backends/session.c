@@ -181,7 +181,8 @@ reader_detach(struct sess *s, struct reader *r)
 int
 reader_pending(const struct sess *s, const struct reader *r)
 {
-	return r->pos < s->wpos || r->notice_off || r->skipped != r->told;
+	return r->pos < s->wpos || r->notice_off || r->skipped != r->told ||
+	       r->iac_owed;
 }
 
 /* Write from buf until done or the fd would block; bytes written, or -1. */
@@ -234,12 +235,21 @@ reader_flush(struct sess *s, struct reader *r, int fd)
 {
 	struct iovec iov[2];
 	size_t at, len;
+	char *iac;
 	ssize_t n;
 	int cnt;
 
 	if ((cnt = send_notice(r, fd)) <= 0)
 		return cnt;
-	while (r->pos < s->wpos) {
+	while (r->pos < s->wpos || r->iac_owed) {
+		if (r->iac_owed) {
+			iov[0].iov_base = "\xff";
+			iov[0].iov_len = 1;
+			if ((n = send_some(fd, iov, 1)) <= 0)
+				return (int)n;
+			r->iac_owed = 0;
+			continue;
+		}
 		at = r->pos % s->cap;
 		len = s->wpos - r->pos;
 		iov[0].iov_base = s->ring + at;
@@ -247,11 +257,20 @@ reader_flush(struct sess *s, struct reader *r, int fd)
 		iov[1].iov_base = s->ring;
 		iov[1].iov_len = len - iov[0].iov_len;
 		cnt = iov[1].iov_len ? 2 : 1;
+		/* Telnet: one piece at a time, up to and including an IAC,
+		 * which is then sent again. */
+		if (r->telnet) {
+			cnt = 1;
+			if ((iac = memchr(iov[0].iov_base, 0xff, iov[0].iov_len)))
+				iov[0].iov_len = iac - (char *)iov[0].iov_base + 1;
+		}
 		if ((n = send_some(fd, iov, cnt)) <= 0)
 			return (int)n;
 		r->pos += n;
 		if (r->pos > s->seen)
 			s->seen = r->pos;
+		if (r->telnet && n > 0 && s->ring[(r->pos - 1) % s->cap] == '\xff')
+			r->iac_owed = 1;
 	}
 	if (r->logged != r->skipped) {
 		logmsg("console %u: %s caught up; %llu bytes of output were "

@@ -38,6 +38,8 @@ struct reader {
 	char notice[96];              /* "[... N bytes ... skipped]" being sent */
 	size_t notice_len, notice_off;
 	unsigned long long notice_n;  /* the N in it */
+	int telnet;                   /* double every IAC (0xff) it is sent */
+	int iac_owed;                 /* an IAC went out, its double not yet */
 };
 
 struct sess {

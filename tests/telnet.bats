@@ -1,0 +1,68 @@
+#!/usr/bin/env bats
+# --telnet: the network backend speaks telnet, so that a plain
+# `telnet HOST PORT` gives a character-mode console with its window size.
+
+load helpers
+
+PTYRUN=$TOP/tests/ptyrun
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+start_telnet() {
+	PORT=$(free_port)
+	start_daemon --socket-path="$T/s" --backend=network --tcp-port="$PORT" --telnet "$@"
+}
+
+# hex FILE: its bytes as one line of hex pairs.
+hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
+
+@test "telnet: the offer, IAC doubled on output, commands and CR NUL stripped, NAWS sets the size" {
+	start_telnet
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	# WILL ECHO, WILL SUPPRESS-GO-AHEAD, DO NAWS
+	timeout 5 dd bs=9 count=1 iflag=fullblock status=none <&5 >"$T/offer"
+	[ "$(hex "$T/offer")" = fffb01fffb03fffd1f ] || { hex "$T/offer"; return 1; }
+	"$FRONTEND" "$T/s0" init --size handshake write 'a\xffb\n' expect 'x\xffy\r|' \
+		write 'seen\n' expect-resize 100 30 write 'done\n' 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	timeout 5 dd bs=5 count=1 iflag=fullblock status=none <&5 >"$T/out"
+	[ "$(hex "$T/out")" = 61ffff620a ] || { hex "$T/out"; return 1; }
+	# DO ECHO (an answer), x IAC IAC y, CR NUL, |
+	printf '\377\375\001x\377\377y\r\000|' >&5
+	read_line 5 seen
+	# NAWS: 100 columns, 30 rows
+	printf '\377\372\037\000\144\000\036\377\360' >&5
+	read_line 5 done
+	wait "$f" || { cat "$T/fe.err"; return 1; }
+}
+
+@test "telnet: Debian's telnet client gets a working console, and its window size" {
+	command -v telnet >/dev/null || skip "no telnet (package telnet)"
+	start_telnet
+	mkfifo "$T/in"
+	"$PTYRUN" -i "$T/in" -o "$T/tty.out" -t "$T/tty" -- telnet 127.0.0.1 "$PORT" \
+		</dev/null >/dev/null 2>"$T/ptyrun.err" 3>&- &
+	BG_PIDS+=("$!")
+	wait_log "$T/daemon.log" 'client .* connected'
+	# ptyrun's terminal is 80x24: telnet reports it when asked (NAWS)
+	"$FRONTEND" "$T/s0" init --size handshake --resize=80x24 write 'TELNET READY\n' \
+		expect 'typed\r' write 'GOT IT\n' expect-resize 100 30 write 'RESIZED\n' \
+		2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	wait_until 10 grep -q 'TELNET READY' "$T/tty.out"
+	# character mode: keys go out as typed, Enter as CR (CR NUL on the wire)
+	timeout 5 bash -c 'printf "typed\r" >"$1"' _ "$T/in"
+	wait_until 10 grep -q 'GOT IT' "$T/tty.out"
+	stty -F "$(cat "$T/tty")" cols 100 rows 30
+	wait_until 10 grep -q 'RESIZED' "$T/tty.out"
+	wait "$f" || { cat "$T/fe.err"; return 1; }
+}
+
+@test "--telnet without the network backend is a usage error" {
+	run "$DAEMON" --socket-path="$T/s" --telnet
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--telnet needs --backend=network"* ]]
+}
