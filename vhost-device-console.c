@@ -129,8 +129,8 @@ static unsigned parse_number(const char *opt, const char *s, unsigned lo,
 static int parse_escape(const char *s);
 static void parse_backends(const char *list, struct options *o);
 static void parse_size(const char *s, struct options *o);
-static unsigned parse_mode(const char *s);
-static long parse_group(const char *s);
+static unsigned parse_mode(const char *opt, const char *s);
+static long parse_group(const char *opt, const char *s);
 static void check_name(const char *opt, const char *name);
 static void raise_fd_limit(void);
 static void signals_setup(sigset_t *waitmask);
@@ -213,7 +213,9 @@ usage(FILE *f)
 "                             size) so that plain `telnet HOST PORT` works\n"
 "      --tcp-address=ADDR     address to listen on (default 127.0.0.1);\n"
 "                             anyone who reaches it gets the guest's console\n"
-"      --unix-path=PREFIX     unix backend socket prefix (mode 0600)\n"
+"      --unix-path=PREFIX     unix backend socket prefix\n"
+"      --unix-mode=MODE, --unix-group=GROUP   its sockets' mode (default\n"
+"                             0600) and group\n"
 "      --pty-link=PREFIX      pty backend: symlink PREFIX + k to console k's pty\n"
 "      --port=NAME            add a generic port named NAME (repeatable,\n"
 "                             up to %d ports in all; '-' for no name)\n"
@@ -329,7 +331,7 @@ has_backend(const struct options *o, const struct backend *be)
 
 /* An octal mode for the sockets, 0600 to 0777: the owner keeps access. */
 static unsigned
-parse_mode(const char *s)
+parse_mode(const char *opt, const char *s)
 {
 	char *end;
 	unsigned long v;
@@ -337,13 +339,13 @@ parse_mode(const char *s)
 	errno = 0;
 	v = strtoul(s, &end, 8);
 	if (errno || end == s || *end || v > 0777 || (v & 0600) != 0600)
-		usage_error("--socket-mode: '%s' is not an octal mode from 0600 to 0777", s);
+		usage_error("%s: '%s' is not an octal mode from 0600 to 0777", opt, s);
 	return (unsigned)v;
 }
 
 /* A group name or number. */
 static long
-parse_group(const char *s)
+parse_group(const char *opt, const char *s)
 {
 	struct group *g;
 	char *end;
@@ -354,7 +356,7 @@ parse_group(const char *s)
 	errno = 0;
 	v = strtoul(s, &end, 10);
 	if (errno || end == s || *end || v > INT_MAX)
-		usage_error("--socket-group: no group '%s'", s);
+		usage_error("%s: no group '%s'", opt, s);
 	return (long)v;
 }
 
@@ -395,7 +397,8 @@ parse_options(int argc, char **argv, struct options *o)
 {
 	enum { OPT_TCP_ADDRESS = 256, OPT_PORT, OPT_CONSOLE_NAME, OPT_HISTORY,
 	       OPT_LOG_FILE, OPT_SIZE, OPT_RESIZE_ORDER, OPT_FD, OPT_SOCKET_MODE,
-	       OPT_SOCKET_GROUP, OPT_UNIX_PATH, OPT_PTY_LINK, OPT_TELNET };
+	       OPT_SOCKET_GROUP, OPT_UNIX_PATH, OPT_PTY_LINK, OPT_TELNET,
+	       OPT_UNIX_MODE, OPT_UNIX_GROUP };
 	static const struct option longopts[] = {
 		{ "socket-path",    required_argument, NULL, 's' },
 		{ "socket-count",   required_argument, NULL, 'c' },
@@ -406,6 +409,8 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "tcp-port",       required_argument, NULL, 'p' },
 		{ "tcp-address",    required_argument, NULL, OPT_TCP_ADDRESS },
 		{ "unix-path",      required_argument, NULL, OPT_UNIX_PATH },
+		{ "unix-mode",      required_argument, NULL, OPT_UNIX_MODE },
+		{ "unix-group",     required_argument, NULL, OPT_UNIX_GROUP },
 		{ "pty-link",       required_argument, NULL, OPT_PTY_LINK },
 		{ "telnet",         no_argument,       NULL, OPT_TELNET },
 		{ "port",           required_argument, NULL, OPT_PORT },
@@ -431,8 +436,8 @@ parse_options(int argc, char **argv, struct options *o)
 		}
 	memset(o, 0, sizeof *o);
 	o->fd = -1;
-	o->socket_mode = 0600;
-	o->socket_gid = -1;
+	o->socket_mode = o->be.unix_mode = 0600;
+	o->socket_gid = o->be.unix_gid = -1;
 	o->socket_count = 1;
 	o->backends[0] = &backend_nested;
 	o->nbackends = 1;
@@ -459,10 +464,10 @@ parse_options(int argc, char **argv, struct options *o)
 			o->fd = (int)parse_number("--fd", optarg, 0, INT_MAX);
 			break;
 		case OPT_SOCKET_MODE:
-			o->socket_mode = parse_mode(optarg);
+			o->socket_mode = parse_mode("--socket-mode", optarg);
 			break;
 		case OPT_SOCKET_GROUP:
-			o->socket_gid = parse_group(optarg);
+			o->socket_gid = parse_group("--socket-group", optarg);
 			break;
 		case 'b':
 			parse_backends(optarg, o);
@@ -474,6 +479,12 @@ parse_options(int argc, char **argv, struct options *o)
 		case OPT_TCP_ADDRESS:
 			o->be.tcp_address = optarg;
 			o->tcp_given = 1;
+			break;
+		case OPT_UNIX_MODE:
+			o->be.unix_mode = parse_mode("--unix-mode", optarg);
+			break;
+		case OPT_UNIX_GROUP:
+			o->be.unix_gid = parse_group("--unix-group", optarg);
 			break;
 		case OPT_TELNET:
 			o->be.telnet = 1;
@@ -688,7 +699,7 @@ start_port(struct daemon *dm, struct console *c, unsigned p)
 {
 	const struct options *o = &dm->opt;
 	struct port *pt = &c->ports[p];
-	char err[256], where[512] = "", desc[160], log[PATH_MAX];
+	char err[256], log[PATH_MAX];
 	unsigned b;
 	int r;
 
@@ -711,18 +722,28 @@ start_port(struct daemon *dm, struct console *c, unsigned p)
 		if (r > 0)
 			continue;      /* this way in does not serve console k */
 		pt->nep++;
-		ep->be->describe(ep, desc, sizeof desc);
+	}
+}
+
+/* The start-up line of console k: how to reach it, every way in. */
+static void
+describe_port(const struct options *o, struct port *pt)
+{
+	char where[512] = "", desc[160], log[PATH_MAX];
+	unsigned e;
+
+	for (e = 0; e < pt->nep; e++) {
+		pt->ep[e].be->describe(&pt->ep[e], desc, sizeof desc);
+		append(where, sizeof where, e ? "; " : "");
 		append(where, sizeof where, desc);
-		append(where, sizeof where, "; ");
 	}
 	if (o->log_file) {
-		append(where, sizeof where, "log ");
+		snprintf(log, sizeof log, "%s%u", o->log_file, pt->k);
+		append(where, sizeof where, pt->nep ? "; log " : "log ");
 		append(where, sizeof where, log);
 	}
-	if (strlen(where) >= 2 && !strcmp(where + strlen(where) - 2, "; "))
-		where[strlen(where) - 2] = '\0';
-	logmsg("console %u: device %u port %u%s%s%s: %s", pt->k, c->index, p,
-	       pt->name ? " \"" : "", pt->name ? pt->name : "",
+	logmsg("console %u: device %u port %u%s%s%s: %s", pt->k, pt->con->index,
+	       pt->id, pt->name ? " \"" : "", pt->name ? pt->name : "",
 	       pt->name ? "\"" : "", where);
 }
 
@@ -765,30 +786,40 @@ start_console(struct daemon *dm, struct console *c, unsigned d)
 			    o->socket_mode, o->socket_gid >= 0 ? " and group" : "",
 			    strerror(errno));
 	}
-	logmsg("device %u: vhost-user %s %s, %u port%s", d,
-	       o->fd >= 0 ? "connection" : "socket", c->vhu.path, c->nports,
-	       c->nports == 1 ? "" : "s");
 	for (p = 0; p < c->nports; p++)
 		start_port(dm, c, p);
 }
 
+/*
+ * Everything is set up before anything is said: a start-up failure is one
+ * line on stderr.  Then one line per device and per console, and "ready".
+ */
 static void
 start(struct daemon *dm)
 {
 	const struct options *o = &dm->opt;
-	unsigned d;
+	unsigned d, p;
 
 	dm->cons = calloc(o->socket_count, sizeof *dm->cons);
 	if (!dm->cons)
 		die(EXIT_RUNTIME, "out of memory");
 	die_set_cleanup(cleanup, dm);
+	for (d = 0; d < o->socket_count; d++)
+		start_console(dm, &dm->cons[d], d);
 	if (has_backend(o, &backend_network) &&
 	    strcmp(o->be.tcp_address, "127.0.0.1") != 0 &&
 	    strcmp(o->be.tcp_address, "::1") != 0)
 		logmsg("warning: consoles listen on %s: anyone who can reach it gets "
 		       "the guest's console", o->be.tcp_address);
-	for (d = 0; d < o->socket_count; d++)
-		start_console(dm, &dm->cons[d], d);
+	for (d = 0; d < dm->ncons; d++) {
+		struct console *c = &dm->cons[d];
+
+		logmsg("device %u: vhost-user %s %s, %u port%s", d,
+		       o->fd >= 0 ? "connection" : "socket", c->vhu.path, c->nports,
+		       c->nports == 1 ? "" : "s");
+		for (p = 0; p < c->nports; p++)
+			describe_port(o, &c->ports[p]);
+	}
 	logmsg("ready: %u device%s listening", dm->ncons, dm->ncons == 1 ? "" : "s");
 	notify_service_manager("READY=1");
 }

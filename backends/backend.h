@@ -42,6 +42,8 @@ struct backend_config {
 	unsigned tcp_port;         /* network: port of console 0 */
 	int escape;                /* nested: escape character, -1 = none */
 	const char *unix_path;     /* unix: socket of console k is this + k */
+	unsigned unix_mode;        /* unix: its mode (0600) */
+	long unix_gid;             /* unix: its group, -1: ours */
 	const char *pty_link;      /* pty: symlink of console k is this + k */
 	int telnet;                /* network: speak telnet to clients */
 };

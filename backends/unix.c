@@ -2,8 +2,9 @@
  * backends/unix.c - consoles on UNIX stream sockets ("unix", or "uds" as
  * the Rust tool calls it).
  *
- * Console k listens on the socket --unix-path + k, mode 0600: only its
- * owner (and root) may connect, which makes this the safe way in on a
+ * Console k listens on the socket --unix-path + k, mode 0600 unless
+ * --unix-mode/--unix-group say otherwise: only its owner (and root) may
+ * connect, which makes this the safe way in on a
  * shared host, e.g. with
  *     socat -,raw,echo=0 UNIX-CONNECT:PATHk
  * A stale socket left by an earlier run is replaced; a live one or a file
@@ -51,8 +52,10 @@ uds_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 		free(u);
 		return -1;
 	}
-	/* 0600 whatever mode the vhost-user sockets were given. */
-	if (chmod(u->path, 0600) < 0 || lstat(u->path, &st) < 0) {
+	/* Born 0600 (the daemon's umask), then opened up as asked. */
+	if (chmod(u->path, cfg->unix_mode) < 0 ||
+	    (cfg->unix_gid >= 0 && chown(u->path, (uid_t)-1, (gid_t)cfg->unix_gid) < 0) ||
+	    lstat(u->path, &st) < 0) {
 		snprintf(err, errlen, "%s: %s", u->path, strerror(errno));
 		close(fd);
 		unlink(u->path);
