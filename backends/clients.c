@@ -28,7 +28,6 @@ static void
 client_close(struct endpoint *ep, struct clients *cs, struct client *cl,
              const char *why)
 {
-	
 	unsigned i;
 
 	if (why && cl->hold_len)
@@ -103,7 +102,6 @@ client_refuse(struct endpoint *ep, int fd, const char *name, const char *why,
 static void
 client_accept(struct endpoint *ep, struct clients *cs)
 {
-	
 	struct client *cl;
 	char name[64], tell[96];
 	int fd;
@@ -264,7 +262,6 @@ int
 clients_add_fds(struct endpoint *ep, struct clients *cs, fd_set *rd,
                 fd_set *wr, int maxfd)
 {
-	
 	unsigned i;
 	int room;
 
@@ -296,17 +293,12 @@ void
 clients_serve(struct endpoint *ep, struct clients *cs, const fd_set *rd,
               const fd_set *wr)
 {
-	
 	unsigned i = 0;
 
-	(void)wr;
 	while (i < cs->n) {
 		struct client *cl = cs->c[i];
 
-		/* Output the device added this pass goes out now, without a
-		 * trip through select(); a full socket just says EAGAIN. */
-		if (reader_pending(ep->sess, &cl->rd) &&
-		    reader_flush(ep->sess, &cl->rd, cl->fd) < 0) {
+		if (reader_serve(ep->sess, &cl->rd, cl->fd, FD_ISSET(cl->fd, wr)) < 0) {
 			client_close(ep, cs, cl, "went away");
 			continue;
 		}

@@ -270,11 +270,8 @@ nested_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 {
 	struct nested *n = ep->priv;
 
-	(void)wr;
-	/* What the guest wrote this pass goes out now; a full terminal just
-	 * says EAGAIN and we come back when it is writable. */
-	if (!n->out_failed && reader_pending(ep->sess, &n->rd) &&
-	    reader_flush(ep->sess, &n->rd, n->out_fd) < 0) {
+	if (!n->out_failed &&
+	    reader_serve(ep->sess, &n->rd, n->out_fd, FD_ISSET(n->out_fd, wr)) < 0) {
 		logmsg("console %u: stdout: %s; output is no longer shown",
 		       ep->index, strerror(errno));
 		n->out_failed = 1;

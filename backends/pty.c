@@ -153,9 +153,7 @@ pty_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 	struct pty *p = ep->priv;
 	ssize_t n;
 
-	(void)wr;
-	if (reader_pending(ep->sess, &p->rd) &&
-	    reader_flush(ep->sess, &p->rd, p->master) < 0)
+	if (reader_serve(ep->sess, &p->rd, p->master, FD_ISSET(p->master, wr)) < 0)
 		logmsg("console %u: %s: %s", ep->index, p->path, strerror(errno));
 	if (p->hold_len)
 		port_feed(ep->port, p->hold, &p->hold_len);

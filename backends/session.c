@@ -230,8 +230,8 @@ send_notice(struct reader *r, int fd)
 	return 1;
 }
 
-int
-reader_flush(struct sess *s, struct reader *r, int fd)
+static int
+flush_some(struct sess *s, struct reader *r, int fd)
 {
 	struct iovec iov[2];
 	size_t at, len;
@@ -279,6 +279,23 @@ reader_flush(struct sess *s, struct reader *r, int fd)
 	}
 	s->unseen_said = 0;
 	return 0;
+}
+
+int
+reader_flush(struct sess *s, struct reader *r, int fd)
+{
+	int rc = flush_some(s, r, fd);
+
+	r->blocked = rc == 0 && reader_pending(s, r);
+	return rc;
+}
+
+int
+reader_serve(struct sess *s, struct reader *r, int fd, int writable)
+{
+	if (!reader_pending(s, r) || (r->blocked && !writable))
+		return 0;
+	return reader_flush(s, r, fd);
 }
 
 size_t

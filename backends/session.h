@@ -40,6 +40,7 @@ struct reader {
 	unsigned long long notice_n;  /* the N in it */
 	int telnet;                   /* double every IAC (0xff) it is sent */
 	int iac_owed;                 /* an IAC went out, its double not yet */
+	int blocked;                  /* its fd said EAGAIN: wait for select() */
 };
 
 struct sess {
@@ -78,6 +79,11 @@ int reader_pending(const struct sess *s, const struct reader *r);
 /* Send what the reader has to fd until it would block; -1 on an error
  * (the reader's connection is gone). */
 int reader_flush(struct sess *s, struct reader *r, int fd);
+/* For a backend's serve(): flush now if the reader has something and its
+ * fd is writable (per select()) or was not full last time: output the
+ * device added this pass goes out without a trip through select(), and a
+ * full fd costs no syscall per pass.  -1 when the connection is gone. */
+int reader_serve(struct sess *s, struct reader *r, int fd, int writable);
 /* Bytes the guest may write before the slowest reader would have to skip
  * (for ports that hold the guest back instead of dropping). */
 size_t sess_room(const struct sess *s);
