@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <termios.h>
 #include <time.h>
 
 #define PROGNAME "vhost-device-console"
@@ -30,6 +31,9 @@ _Noreturn void die(int status, const char *fmt, ...) __attribute__((format(print
 /* systemd's readiness protocol: send STATE ("READY=1", "STOPPING=1") as
  * one datagram to $NOTIFY_SOCKET when it is set; nothing otherwise. */
 void notify_service_manager(const char *state);
+
+/* Raw mode by hand (cfmakeraw() is not POSIX): bytes pass unchanged. */
+void termios_raw(struct termios *t);
 
 int set_nonblock(int fd);
 int set_cloexec(int fd);

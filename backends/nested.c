@@ -86,20 +86,6 @@ catch_fatal_signals(void)
 		sigaction(sigs[i], &sa, NULL);
 }
 
-/* Raw mode by hand: cfmakeraw() is not POSIX. */
-static void
-make_raw(struct termios *t)
-{
-	t->c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL |
-	                IXON);
-	t->c_oflag &= ~OPOST;
-	t->c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
-	t->c_cflag &= ~(CSIZE | PARENB);
-	t->c_cflag |= CS8;
-	t->c_cc[VMIN] = 1;
-	t->c_cc[VTIME] = 0;
-}
-
 static int
 nested_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
             size_t errlen)
@@ -131,7 +117,7 @@ nested_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 		saved_tty_fd = n->in_fd;
 		catch_fatal_signals();
 		raw = saved_termios;
-		make_raw(&raw);
+		termios_raw(&raw);
 		if (tcsetattr(n->in_fd, TCSADRAIN, &raw) < 0) {
 			snprintf(err, errlen, "cannot set raw mode: %s", strerror(errno));
 			nested_restore();

@@ -39,7 +39,6 @@ struct pty {
 	size_t hold_len;
 };
 
-/* Raw by hand on the slave: cfmakeraw() is not POSIX. */
 static int
 slave_raw(int fd)
 {
@@ -47,13 +46,7 @@ slave_raw(int fd)
 
 	if (tcgetattr(fd, &t) < 0)
 		return -1;
-	t.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
-	t.c_oflag &= ~OPOST;
-	t.c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
-	t.c_cflag &= ~(CSIZE | PARENB);
-	t.c_cflag |= CS8;
-	t.c_cc[VMIN] = 1;
-	t.c_cc[VTIME] = 0;
+	termios_raw(&t);
 	return tcsetattr(fd, TCSANOW, &t);
 }
 
