@@ -1,0 +1,62 @@
+# bench/lib.sh - shared by the bench/ scripts (sourced, not run).
+#
+# Every benchmark prints its results as table rows through row(), so that
+# bench/run.sh (make bench) can gather them into one table:
+#
+#   row NAME FIGURE UNIT BASELINE RATIO TARGET
+#
+# NAME      what was measured, e.g. "guest->host daemon"
+# FIGURE    the daemon's figure, e.g. 812.4
+# UNIT      MiB/s, us, ctxsw, KiB, ...
+# BASELINE  the same measured without the daemon in this run, or "-"
+# RATIO     FIGURE/BASELINE (or what the target compares), or "-"
+# TARGET    the target, e.g. ">=0.8x", "<=2", or "-"
+#
+# A row goes to stdout as one tab-separated line starting with "ROW";
+# everything else a script prints is commentary for the reader.
+
+DAEMON=${VC_DAEMON:-./vhost-device-console}
+FRONTEND=${VC_FRONTEND:-tests/frontend}
+
+# now_ns: the monotonic-enough wall clock, in nanoseconds.
+now_ns() { date +%s%N; }
+
+# wait_for FILE REGEX [SECONDS]: until FILE has a line matching REGEX.
+wait_for() {
+	local end=$(( $(date +%s) + ${3:-10} ))
+	until grep -qE "$2" "$1" 2>/dev/null; do
+		if [ "$(date +%s)" -ge "$end" ]; then
+			echo "timed out waiting for '$2' in $1" >&2
+			return 1
+		fi
+		sleep 0.01
+	done
+}
+
+# median: of the numbers on stdin, one per line.
+median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+# free_port: a TCP port below the ephemeral range that nobody listens on.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 10000))
+		(exec 9<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
+# ratio A B: A/B with two decimals, "-" if B is 0 or not a number.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "-"; else printf "%.2f\n", a / b }'; }
+
+# mibs BYTES NS: MiB/s.
+mibs() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%.1f\n", b / 1048576 / (ns / 1e9) }'; }
+
+row() { printf 'ROW\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@"; }
+
+# need FILE...: every one exists and is executable, or say what to build.
+need() {
+	local f
+	for f; do
+		[ -x "$f" ] || { echo "missing $f: run make $f" >&2; exit 1; }
+	done
+}
