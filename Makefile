@@ -109,6 +109,13 @@ check-valgrind: $(BIN) $(TESTBIN)
 check-qemu: $(BIN)
 	bash tests/check-qemu.sh
 
+# The headline benchmark: the QEMU lab guest's console through the daemon
+# against QEMU's own virtconsole (LAB_DIR: where the lab is built).
+bench-qemu: $(BIN) bench/conread
+	bash bench/qemu.sh
+bench/conread: bench/conread.c
+	$(CC) $(TEST_CFLAGS) -o $@ bench/conread.c
+
 # The binary, the man page, and the vhost-user backend description that
 # management software (libvirt) finds in $(DATADIR)/qemu/vhost-user/.
 JSON = 50-$(BIN).json
@@ -127,6 +134,6 @@ uninstall:
 		$(DESTDIR)$(DATADIR)/qemu/vhost-user/$(JSON)
 
 clean:
-	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ)
+	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ) bench/conread
 
-.PHONY: all asan static run check check-asan check-valgrind bench check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean
+.PHONY: all asan static run check check-asan check-valgrind bench bench-qemu check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean
