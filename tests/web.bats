@@ -246,6 +246,21 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	ws /console/0/ws close
 }
 
+@test "web: a browser that reads gets all 8 MiB the guest writes, in order, unskipped" {
+	start_web
+	"$WSCLIENT" "$WPORT" /console/0/ws save '\nEND-OF-OUTPUT\n' "$T/got" \
+		>"$T/ws.out" 2>"$T/ws.err" 3>&- &
+	local reader=$!
+	BG_PIDS+=("$reader")
+	wait_log "$T/daemon.log" "console 0: web .* connected"
+	fe "$T/s0" init handshake write-bytes 8388608 write '\nEND-OF-OUTPUT\n'
+	wait "$reader" || { cat "$T/ws.err"; show_logs; return 1; }
+	{ "$FRONTEND" --pattern 8388608; printf '\nEND-OF-OUTPUT\n'; } >"$T/stream"
+	cmp "$T/stream" "$T/got"
+	! grep -q 'is not reading' "$T/daemon.log"
+	echo "# websocket: $(cat "$T/ws.out")" >&3
+}
+
 @test "web: a browser that does not read skips ahead and is told, as a TCP client" {
 	start_web
 	"$WSCLIENT" --timeout=60 --rcvbuf=4096 "$WPORT" /console/0/ws wait-file "$T/go" \

@@ -33,6 +33,8 @@
  *   big N             a binary frame header saying N bytes, and 16 of them
  *   ping TEXT         a ping; the next control frame must be its pong
  *   expect TEXT       read binary frames until TEXT has arrived
+ *   save TEXT FILE    the same, and write all that arrived through TEXT to
+ *                     FILE; prints "saved N bytes in S s"
  *   expect-close CODE read until a close frame with status CODE, then the
  *                     connection must end
  *   close             send close 1000; expect close 1000 and the end
@@ -58,7 +60,7 @@ static struct timespec deadline;
 static int fd = -1;
 /* Binary payload received and not yet matched by expect. */
 static char *got;
-static size_t got_len;
+static size_t got_len, got_cap;
 
 static _Noreturn void __attribute__((format(printf, 1, 2)))
 fail(const char *fmt, ...)
@@ -157,26 +159,40 @@ send_all(int s, const void *buf, size_t len)
 	}
 }
 
+/* What was received and not yet used: read in big pieces, as a browser
+ * does, so that the client keeps up with a guest writing megabytes. */
+static char inbuf[65536];
+static size_t in_off, in_len;
+
 /* Exactly len bytes, within the deadline; 0 when the peer closed first. */
 static int
 recv_exact(void *buf, size_t len)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	char *p = buf;
+	size_t take;
 	ssize_t n;
 
 	while (len) {
+		if (in_off < in_len) {
+			take = in_len - in_off < len ? in_len - in_off : len;
+			memcpy(p, inbuf + in_off, take);
+			in_off += take;
+			p += take;
+			len -= take;
+			continue;
+		}
 		if (poll(&pfd, 1, ms_left()) == 0)
 			fail("timeout after %d s", timeout_s);
-		n = recv(fd, p, len, 0);
+		n = recv(fd, inbuf, sizeof inbuf, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			fail("recv: %s", strerror(errno));
 		if (n == 0)
 			return 0;
-		p += n;
-		len -= n;
+		in_off = 0;
+		in_len = n;
 	}
 	return 1;
 }
@@ -239,9 +255,12 @@ recv_frame(unsigned char *ctl, size_t *ctl_len)
 		*ctl_len = f.len;
 		return f.opcode;
 	}
-	if (!(p = realloc(got, got_len + f.len + 1)))
-		fail("out of memory");
-	got = p;
+	if (got_len + f.len + 1 > got_cap) {
+		got_cap = 2 * (got_len + f.len + 1);
+		if (!(p = realloc(got, got_cap)))
+			fail("out of memory");
+		got = p;
+	}
 	if (!recv_exact(got + got_len, f.len))
 		fail("connection ended inside a frame");
 	got_len += f.len;
@@ -249,16 +268,23 @@ recv_frame(unsigned char *ctl, size_t *ctl_len)
 	return f.opcode;
 }
 
+/* Where want is in got; the search starts where the last one stopped
+ * (less n), so that megabytes arriving in frames cost linear time. */
+static size_t scanned;
+
 static char *
 find(const char *want, size_t n)
 {
-	size_t i;
+	size_t i = scanned > n ? scanned - n : 0;
 
-	for (i = 0; i + n <= got_len; i++)
+	for (; i + n <= got_len; i++)
 		if (memcmp(got + i, want, n) == 0)
 			return got + i;
+	scanned = i;
 	return NULL;
 }
+
+static size_t expect_end;   /* where the last expect's TEXT ended in got */
 
 static void
 expect(const char *text)
@@ -279,8 +305,16 @@ expect(const char *text)
 			fail("close frame before '%s'", text);
 	}
 	at += n;
-	got_len -= at - got;
-	memmove(got, at, got_len);
+	expect_end = at - got;
+}
+
+/* Forget what expect() matched, through its TEXT. */
+static void
+consume(void)
+{
+	got_len -= expect_end;
+	memmove(got, got + expect_end, got_len);
+	expect_end = scanned = 0;
 }
 
 /* Read until a control frame of this opcode; its payload in ctl. */
@@ -352,8 +386,8 @@ send_request(int s, unsigned port, const char *path, const char *key,
 	send_all(s, req, n);
 }
 
-/* The response headers, through the blank line, byte by byte (nothing of
- * the first frame is read). */
+/* The response headers, through the blank line (what follows stays in
+ * inbuf for the frames). */
 static void
 read_response(char *buf, size_t len)
 {
@@ -401,6 +435,7 @@ storm(unsigned port, const char *path, int n)
 			send_request(fds[i], port, path, key, NULL, NULL, 0);
 			fd = fds[i];
 			read_response(resp, sizeof resp);
+			in_off = in_len = 0;  /* the rest was this one's */
 		}
 	}
 	for (i = 0; i < n; i++)
@@ -508,6 +543,24 @@ main(int argc, char **argv)
 			expect_pong(buf, n);
 		} else if (strcmp(step, "expect") == 0) {
 			expect(argv[++i]);
+			consume();
+		} else if (strcmp(step, "save") == 0) {
+			struct timespec t0, t1;
+			FILE *f;
+
+			if (i + 2 >= argc)
+				fail("save TEXT FILE");
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			timeout_s *= 6;       /* megabytes take longer */
+			expect(argv[++i]);
+			timeout_s /= 6;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			if (!(f = fopen(argv[++i], "w")) ||
+			    fwrite(got, 1, expect_end, f) != expect_end || fclose(f) != 0)
+				fail("%s: %s", argv[i], strerror(errno));
+			printf("saved %zu bytes in %.3f s\n", expect_end,
+			       (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+			consume();
 		} else if (strcmp(step, "expect-close") == 0) {
 			expect_close((unsigned)atoi(argv[++i]));
 		} else if (strcmp(step, "close") == 0) {
