@@ -471,6 +471,7 @@ reason(int status)
 	switch (status) {
 	case 101: return "Switching Protocols";
 	case 200: return "OK";
+	case 204: return "No Content";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
@@ -856,6 +857,11 @@ handle_request(struct web_conn *c, size_t len)
 	}
 	if (strcmp(rq.path, "/assets/xterm.css") == 0) {
 		serve_asset(c, &rq, "css/xterm.css", "text/css");
+		return;
+	}
+	/* Every browser asks for one: no icon, and no 404 in the log. */
+	if (strcmp(rq.path, "/favicon.ico") == 0) {
+		respond(c, 204, "image/x-icon", NULL, "", 0);
 		return;
 	}
 	if (!token_ok(&rq)) {

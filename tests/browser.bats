@@ -3,14 +3,15 @@
 # chromium, headless, driven by playwright-core (tests/browser/console.mjs)
 # on the console of a user-mode Linux guest, shared with a TCP client.
 #
-# The screenshot of each run is kept: tests/artefacts/web-console.png
-# (VC_ARTEFACTS=DIR puts it elsewhere).
+# The screenshots of each run are kept: tests/artefacts/web-console.png and
+# web-plain.png (VC_ARTEFACTS=DIR puts them elsewhere).
 
 load helpers
 load uml
 
 ASSETS=$TOP/web/node_modules/@xterm/xterm
 DRIVER=$TOP/tests/browser/console.mjs
+PLAIN=$TOP/tests/browser/plain.mjs
 ARTEFACTS=${VC_ARTEFACTS:-$TOP/tests/artefacts}
 
 setup() {
@@ -58,4 +59,21 @@ teardown() {
 	# the TCP client saw the browser's command and its answer
 	uml_con_expect_line "$(( x * y ))" 20
 	grep -q "console 0: web 127.0.0.1:[0-9]* connected" "$T/daemon.log"
+}
+
+@test "browser: without xterm.js the page says what to install and works as plain text" {
+	WPORT=$(free_port)
+	start_daemon --socket-path="$T/vc.sock" --backend=web --web-port="$WPORT"
+	"$FRONTEND" --timeout=60 "$T/vc.sock0" init handshake \
+		write '\x1b[1mBOLD\x1b[0m plain\r\n' expect 'typed-in-plain\r' \
+		write 'plain-ok\r\n' 2>"$T/fe.err" 3>&- &
+	local guest=$!
+	BG_PIDS+=("$guest")
+	mkdir -p "$ARTEFACTS"
+	run timeout 120 node "$PLAIN" "http://127.0.0.1:$WPORT/console/0" \
+		"$ARTEFACTS/web-plain.png"
+	echo "$output"
+	echo "$output" | sed 's/^/# /' >&3
+	[ "$status" -eq 0 ]
+	wait "$guest" || { cat "$T/fe.err"; return 1; }
 }

@@ -228,6 +228,10 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
 	get / "X-Padding: $(head -c 9000 /dev/zero | tr '\0' a)\r\n"
 	[ "$STATUS" = "HTTP/1.1 431 Request Header Fields Too Large" ]
+	# a browser's icon request is answered without a 404 in the log
+	get /favicon.ico
+	[ "$STATUS" = "HTTP/1.1 204 No Content" ]
+	! grep -q favicon "$T/daemon.log"
 	# and the daemon still serves
 	get /
 	[ "$STATUS" = "HTTP/1.1 200 OK" ]
