@@ -697,14 +697,13 @@ page_add_text(char *buf, size_t len, size_t *at, const char *s)
 
 /* GET /: one row per console. */
 static void
-serve_index(struct web_conn *c, const struct request *rq)
+serve_index(struct web_conn *c)
 {
 	const struct backend_config *cfg = srv->cfg;
 	size_t len = 2048 + srv->neps * (512 + 6 * 128), at = 0;
 	char *page = malloc(len), row[512];
 	unsigned i, nports = cfg->nports ? cfg->nports : 1;
 
-	(void)rq;
 	if (!page) {
 		refuse(c, NULL, 500, NULL, "out of memory");
 		return;
@@ -743,7 +742,7 @@ serve_asset(struct web_conn *c, const struct request *rq, const char *file,
 {
 	char path[PATH_MAX + 32];
 	struct stat st;
-	char *body;
+	char *body = NULL;
 	int fd;
 
 	if (!srv->assets[0]) {
@@ -759,6 +758,7 @@ serve_asset(struct web_conn *c, const struct request *rq, const char *file,
 	    read(fd, body, st.st_size) != st.st_size) {
 		if (fd >= 0)
 			close(fd);
+		free(body);
 		refuse(c, rq, 500, NULL, "cannot read the asset");
 		return;
 	}
@@ -869,7 +869,7 @@ handle_request(struct web_conn *c, size_t len)
 		return;
 	}
 	if (strcmp(rq.path, "/") == 0) {
-		serve_index(c, &rq);
+		serve_index(c);
 		return;
 	}
 	if (!(ep = console_path(rq.path, &ws))) {
