@@ -52,7 +52,12 @@
 #define WEB_FRAME_MAX   4096     /* a client frame's payload; 1009 beyond */
 #define WEB_CONTROL_MAX 128      /* a text (control) message */
 #define WEB_HOLD        4096     /* typed input waiting for the guest */
-#define WEB_OUT         16384    /* a WebSocket's output buffer */
+/* A WebSocket's output buffer: a frame of up to 64 KiB (what the history
+ * ring holds at least, so a browser that keeps up gets one frame, one
+ * send() per pass, as a TCP client gets one writev()), and room for the
+ * control frames. */
+#define WEB_FRAME_OUT   65535
+#define WEB_OUT         (WEB_FRAME_OUT + 4 + 1024)
 #define WEB_ASSET_MAX   (8 << 20)
 #define WEB_BACKLOG     64
 /* The @xterm/xterm release the page is written for (web/package.json). */
@@ -1113,8 +1118,8 @@ ws_read(struct web_conn *c)
 }
 
 /* Session output into out as one binary frame, while out has room: the
- * frame's header is the longest it can be (4 bytes, out is under 64 KiB)
- * and moves up when the payload turns out short. */
+ * frame's header is the longest it can be (4 bytes: a payload of at most
+ * 65535) and moves up when the payload turns out short. */
 static void
 ws_fill(struct web_conn *c)
 {
@@ -1126,6 +1131,8 @@ ws_fill(struct web_conn *c)
 		return;
 	at = c->out + c->out_len;
 	room = c->out_cap - c->out_len - 4;
+	if (room > WEB_FRAME_OUT)
+		room = WEB_FRAME_OUT;
 	n = reader_take(c->ep->sess, &c->rd, at + 4, room);
 	if (n < 126)
 		memmove(at + 2, at + 4, n);
