@@ -61,6 +61,7 @@ static int fd = -1;
 /* Binary payload received and not yet matched by expect. */
 static char *got;
 static size_t got_len, got_cap;
+#define SAVE_RESERVE (16 << 20)
 
 static _Noreturn void __attribute__((format(printf, 1, 2)))
 fail(const char *fmt, ...)
@@ -550,6 +551,15 @@ main(int argc, char **argv)
 
 			if (i + 2 >= argc)
 				fail("save TEXT FILE");
+			/* Memory for 16 MiB, touched now: growing it while
+			 * megabytes arrive would stall the reader (a browser
+			 * that stalls skips output, by design). */
+			if (got_cap < SAVE_RESERVE) {
+				if (!(got = realloc(got, SAVE_RESERVE)))
+					fail("out of memory");
+				memset(got + got_len, 0, SAVE_RESERVE - got_len);
+				got_cap = SAVE_RESERVE;
+			}
 			clock_gettime(CLOCK_MONOTONIC, &t0);
 			timeout_s *= 6;       /* megabytes take longer */
 			expect(argv[++i]);
