@@ -277,11 +277,19 @@ static char *
 find(const char *want, size_t n)
 {
 	size_t i = scanned > n ? scanned - n : 0;
+	char *p;
 
-	for (; i + n <= got_len; i++)
-		if (memcmp(got + i, want, n) == 0)
-			return got + i;
-	scanned = i;
+	if (n == 0)
+		return got;
+	/* From one occurrence of want's first byte to the next: memchr()
+	 * is fast, and the reader keeps up with megabytes. */
+	while (i + n <= got_len &&
+	       (p = memchr(got + i, want[0], got_len - n + 1 - i))) {
+		if (memcmp(p, want, n) == 0)
+			return p;
+		i = p - got + 1;
+	}
+	scanned = got_len;
 	return NULL;
 }
 
