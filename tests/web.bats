@@ -134,6 +134,25 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	read_until_line 5 "after typing"
 }
 
+@test "web: one of three ways in (network,unix,web): all serve the console at once" {
+	WPORT=$(free_port) PORT=$(free_port)
+	# more ways in than the two a console had room for before (a crash)
+	start_daemon --socket-path="$T/s" --backend=network,unix,web --tcp-port="$PORT" \
+		--unix-path="$T/u" --web-port="$WPORT"
+	grep -q "console 0: device 0 port 0: tcp 127.0.0.1:$PORT; unix $T/u0; web http://127.0.0.1:$WPORT/console/0\$" "$T/daemon.log" ||
+		{ show_logs; return 1; }
+	guest init handshake write 'to all three\n' expect 'from the web' write 'done\n'
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	ws /console/0/ws expect 'to all three' send 'from the web' expect 'done'
+	read_until_line 5 "done"
+	# the unix client replays the history: the same console
+	exec 6< <(exec socat -u "UNIX-CONNECT:$T/u0" - 3>&-)
+	BG_PIDS+=("$!")
+	read_until_line 6 "to all three"
+	read_until_line 6 "done"
+	wait "$GUEST" || { cat "$T/fe.err"; return 1; }
+}
+
 @test "web: a fragmented message (with a ping between fragments) reaches the guest whole" {
 	start_web
 	guest init handshake write 'ready\n' expect 'one-two-three-four' write 'got it\n'
