@@ -269,6 +269,21 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	ws /console/0/ws close
 }
 
+@test "web: 40 silent connections cannot keep a request out: the oldest idle ones give way" {
+	start_web
+	local i fd fds=()
+	for i in $(seq 40); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$WPORT"
+		fds+=("$fd")
+	done
+	get /
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	# the first ones were closed to make room
+	run timeout 5 cat <&"${fds[0]}"
+	[ "$status" -eq 0 ]
+	for fd in "${fds[@]}"; do exec {fd}>&-; done
+}
+
 @test "web: a browser that reads gets all 8 MiB the guest writes, in order, unskipped" {
 	start_web
 	"$WSCLIENT" "$WPORT" /console/0/ws save '\nEND-OF-OUTPUT\n' "$T/got" \
