@@ -19,9 +19,9 @@ VC_CFLAGS   = -std=c11 -Wall -Wextra -Werror $(VC_CPPFLAGS) $(CFLAGS)
 TEST_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g
 
 BIN  = vhost-device-console
-SRC  = vhost-device-console.c vhu.c util.c backends/network.c backends/unix.c backends/pty.c backends/clients.c backends/nested.c backends/session.c
-HDR  = vhu.h util.h virtio_console.h backends/backend.h backends/session.h backends/clients.h
-TESTBIN = tests/frontend tests/ptyrun tests/clients tests/fdrun
+SRC  = vhost-device-console.c vhu.c util.c backends/network.c backends/unix.c backends/pty.c backends/clients.c backends/nested.c backends/session.c backends/web.c backends/websocket.c
+HDR  = vhu.h util.h virtio_console.h backends/backend.h backends/session.h backends/clients.h backends/websocket.h backends/web-page.h
+TESTBIN = tests/frontend tests/ptyrun tests/clients tests/fdrun tests/wsunit tests/wsclient
 
 # Where `make run` puts the vhost-user socket (device 0 is $(RUN_SOCKET)0).
 RUN_SOCKET = /tmp/vhost-device-console.sock
@@ -31,6 +31,27 @@ all: $(BIN)
 
 $(BIN): $(SRC) $(HDR)
 	$(CC) $(VC_CFLAGS) $(LDFLAGS) -o $@ $(SRC)
+
+# The web backend's page, web/console.html, as a C string (WEB_PAGE).
+backends/web-page.h: web/console.html
+	{ echo '/* Generated from web/console.html by the Makefile. */'; \
+	  echo '#define WEB_PAGE \'; \
+	  sed 's/\\/\\\\/g; s/"/\\"/g; s/^/"/; s/$$/\\n" \\/' web/console.html; \
+	  echo '""'; } >$@
+
+# xterm.js for the web backend's page (--web-assets $(WEB_ASSETS)), at the
+# version web/package-lock.json pins; never committed.
+WEB_ASSETS = web/node_modules/@xterm/xterm
+web-assets: $(WEB_ASSETS)/lib/xterm.js
+$(WEB_ASSETS)/lib/xterm.js: web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund
+	touch $@
+
+# The browser test's driver: playwright-core (pinned in tests/browser/).
+browser-deps: tests/browser/node_modules/playwright-core/package.json
+tests/browser/node_modules/playwright-core/package.json: tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund
+	touch $@
 
 # ASan + UBSan build for the test suite (clang's runtimes).
 asan: $(BIN).asan
@@ -53,6 +74,10 @@ tests/clients: tests/clients.c
 	$(CC) $(TEST_CFLAGS) -o $@ tests/clients.c
 tests/fdrun: tests/fdrun.c
 	$(CC) $(TEST_CFLAGS) -o $@ tests/fdrun.c
+tests/wsunit: tests/wsunit.c backends/websocket.c backends/websocket.h
+	$(CC) $(TEST_CFLAGS) -o $@ tests/wsunit.c backends/websocket.c
+tests/wsclient: tests/wsclient.c backends/websocket.c backends/websocket.h
+	$(CC) $(TEST_CFLAGS) -o $@ tests/wsclient.c backends/websocket.c
 
 run: $(BIN)
 	./$(BIN) --socket-path=$(RUN_SOCKET) $(RUN_ARGS)
@@ -61,6 +86,8 @@ run: $(BIN)
 # otherwise it names the one apt-get line to run and stops.
 check: $(BIN) $(TESTBIN)
 	sh tests/deps.sh
+	@if command -v npm >/dev/null; then $(MAKE) web-assets browser-deps; \
+	else echo "no npm: the web page and browser tests are skipped"; fi
 	bats tests
 
 check-asan: $(BIN).asan $(TESTBIN)
@@ -134,6 +161,6 @@ uninstall:
 		$(DESTDIR)$(DATADIR)/qemu/vhost-user/$(JSON)
 
 clean:
-	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ) bench/conread
+	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ) backends/web-page.h bench/conread
 
-.PHONY: all asan static run check check-asan check-valgrind bench bench-qemu check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean
+.PHONY: all asan static web-assets browser-deps run check check-asan check-valgrind bench bench-qemu check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean

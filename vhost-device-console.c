@@ -34,11 +34,12 @@
 
 #define MAX_DEVICES      256
 #define MAX_PORTS        31      /* 2 * (31 + 1) = VHU_MAX_QUEUES queues */
-#define MAX_BACKENDS     2       /* ways in that can serve one console */
+#define MAX_BACKENDS     5       /* ways in that can serve one console: all */
 #define MAX_NAME         127     /* a port name, in bytes */
 #define MAX_HISTORY      (64u << 20)
 #define CTRL_PENDING_MAX (4 * MAX_PORTS + 8)   /* messages waiting for buffers */
 #define DEFAULT_TCP_PORT 12345
+#define DEFAULT_WEB_PORT 8080
 #define DEFAULT_ESCAPE   0x1d    /* Ctrl-] */
 
 /*
@@ -64,6 +65,7 @@ struct options {
 	struct backend_config be;
 	unsigned max_queue_size;
 	int tcp_given;               /* --tcp-port or --tcp-address was used */
+	int web_given;               /* a --web-* option was used */
 	const char *names[MAX_PORTS];  /* port p's name, or NULL */
 	unsigned nports;             /* P: ports per device */
 	size_t history;
@@ -208,6 +210,7 @@ usage(FILE *f)
 "                             network: TCP port --tcp-port + k\n"
 "                             unix (or uds): UNIX socket --unix-path + k\n"
 "                             pty: a pseudo-terminal per console\n"
+"                             web: a browser, http://ADDR:PORT/console/k\n"
 "  -p, --tcp-port=PORT        first TCP port (default %d)\n"
 "      --telnet               network: speak telnet (character mode, window\n"
 "                             size) so that plain `telnet HOST PORT` works\n"
@@ -217,6 +220,13 @@ usage(FILE *f)
 "      --unix-mode=MODE, --unix-group=GROUP   its sockets' mode (default\n"
 "                             0600) and group\n"
 "      --pty-link=PREFIX      pty backend: symlink PREFIX + k to console k's pty\n"
+"      --web-port=PORT        web: the one port of every console (default %d)\n"
+"      --web-address=ADDR     web: address to listen on (default 127.0.0.1)\n"
+"      --web-assets=DIR       web: the @xterm/xterm npm package (or the folder\n"
+"                             npm installed it into); without it the page\n"
+"                             shows plain text\n"
+"      --web-token=TOKEN      web: every request must carry ?token=TOKEN or\n"
+"                             'Authorization: Bearer TOKEN'\n"
 "      --port=NAME            add a generic port named NAME (repeatable,\n"
 "                             up to %d ports in all; '-' for no name)\n"
 "      --console-name=NAME    a name for port 0 too\n"
@@ -240,7 +250,8 @@ usage(FILE *f)
 "num_vqs=4,config_size=12 (num_vqs=6 with one --port, and so on).\n"
 "SIGTERM or SIGINT stops the daemon; SIGHUP reopens the log files; SIGUSR1\n"
 "prints what is served, with byte counts.\n",
-	        MAX_DEVICES, DEFAULT_TCP_PORT, MAX_PORTS, SESS_DEFAULT_HISTORY);
+	        MAX_DEVICES, DEFAULT_TCP_PORT, DEFAULT_WEB_PORT, MAX_PORTS,
+	        SESS_DEFAULT_HISTORY);
 }
 
 static void
@@ -293,7 +304,7 @@ parse_backends(const char *list, struct options *o)
 	static const struct { const char *name; const struct backend *be; } known[] = {
 		{ "nested", &backend_nested }, { "network", &backend_network },
 		{ "unix", &backend_unix }, { "uds", &backend_unix },
-		{ "pty", &backend_pty },
+		{ "pty", &backend_pty }, { "web", &backend_web },
 	};
 	const char *p = list;
 	size_t len, i, j;
@@ -306,7 +317,8 @@ parse_backends(const char *list, struct options *o)
 			    strncmp(known[i].name, p, len) == 0)
 				break;
 		if (i == sizeof known / sizeof known[0])
-			usage_error("--backend: '%.*s' is not nested, network, unix or pty",
+			usage_error("--backend: '%.*s' is not nested, network, unix, pty "
+			            "or web",
 			            (int)len, p);
 		for (j = 0; j < o->nbackends; j++)
 			if (o->backends[j] == known[i].be)
@@ -398,7 +410,8 @@ parse_options(int argc, char **argv, struct options *o)
 	enum { OPT_TCP_ADDRESS = 256, OPT_PORT, OPT_CONSOLE_NAME, OPT_HISTORY,
 	       OPT_LOG_FILE, OPT_SIZE, OPT_RESIZE_ORDER, OPT_FD, OPT_SOCKET_MODE,
 	       OPT_SOCKET_GROUP, OPT_UNIX_PATH, OPT_PTY_LINK, OPT_TELNET,
-	       OPT_UNIX_MODE, OPT_UNIX_GROUP };
+	       OPT_UNIX_MODE, OPT_UNIX_GROUP, OPT_WEB_PORT, OPT_WEB_ADDRESS,
+	       OPT_WEB_ASSETS, OPT_WEB_TOKEN };
 	static const struct option longopts[] = {
 		{ "socket-path",    required_argument, NULL, 's' },
 		{ "socket-count",   required_argument, NULL, 'c' },
@@ -413,6 +426,10 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "unix-group",     required_argument, NULL, OPT_UNIX_GROUP },
 		{ "pty-link",       required_argument, NULL, OPT_PTY_LINK },
 		{ "telnet",         no_argument,       NULL, OPT_TELNET },
+		{ "web-port",       required_argument, NULL, OPT_WEB_PORT },
+		{ "web-address",    required_argument, NULL, OPT_WEB_ADDRESS },
+		{ "web-assets",     required_argument, NULL, OPT_WEB_ASSETS },
+		{ "web-token",      required_argument, NULL, OPT_WEB_TOKEN },
 		{ "port",           required_argument, NULL, OPT_PORT },
 		{ "console-name",   required_argument, NULL, OPT_CONSOLE_NAME },
 		{ "history",        required_argument, NULL, OPT_HISTORY },
@@ -443,6 +460,8 @@ parse_options(int argc, char **argv, struct options *o)
 	o->nbackends = 1;
 	o->be.tcp_address = "127.0.0.1";
 	o->be.tcp_port = DEFAULT_TCP_PORT;
+	o->be.web_address = "127.0.0.1";
+	o->be.web_port = DEFAULT_WEB_PORT;
 	o->be.escape = DEFAULT_ESCAPE;
 	o->max_queue_size = VIRTQ_MAX_SIZE;
 	o->nports = 1;
@@ -488,6 +507,28 @@ parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_TELNET:
 			o->be.telnet = 1;
+			break;
+		case OPT_WEB_PORT:
+			o->be.web_port = parse_number("--web-port", optarg, 1, 65535);
+			o->web_given = 1;
+			break;
+		case OPT_WEB_ADDRESS:
+			o->be.web_address = optarg;
+			o->web_given = 1;
+			break;
+		case OPT_WEB_ASSETS:
+			if (!*optarg)
+				usage_error("--web-assets: empty path");
+			o->be.web_assets = optarg;
+			o->web_given = 1;
+			break;
+		case OPT_WEB_TOKEN:
+			/* It goes in URLs as it is: no character needs escaping. */
+			if (!*optarg || optarg[strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			    "abcdefghijklmnopqrstuvwxyz0123456789-._~")])
+				usage_error("--web-token: use letters, digits and - . _ ~");
+			o->be.web_token = optarg;
+			o->web_given = 1;
 			break;
 		case OPT_PTY_LINK:
 			if (!*optarg)
@@ -566,13 +607,17 @@ parse_options(int argc, char **argv, struct options *o)
 		usage_error("the nested backend serves one device: use "
 		            "--socket-count=1 or --backend=network");
 	if (!has_backend(o, &backend_network) && !has_backend(o, &backend_unix) &&
-	    !has_backend(o, &backend_pty) && o->nports > 1)
+	    !has_backend(o, &backend_pty) && !has_backend(o, &backend_web) &&
+	    o->nports > 1)
 		usage_error("--port: generic ports need --backend=network or unix "
 		            "(the terminal carries console 0 only)");
 	if (!has_backend(o, &backend_network) && o->tcp_given)
 		usage_error("--tcp-port and --tcp-address need --backend=network");
 	if (o->be.telnet && !has_backend(o, &backend_network))
 		usage_error("--telnet needs --backend=network");
+	if (o->web_given && !has_backend(o, &backend_web))
+		usage_error("--web-port, --web-address, --web-assets and --web-token "
+		            "need --backend=web");
 	if (o->be.pty_link && !has_backend(o, &backend_pty))
 		usage_error("--pty-link needs --backend=pty");
 	if (has_backend(o, &backend_unix) != (o->be.unix_path != NULL))
@@ -582,6 +627,8 @@ parse_options(int argc, char **argv, struct options *o)
 	    o->be.tcp_port + o->socket_count * o->nports - 1 > 65535)
 		usage_error("--tcp-port: %u + %u consoles goes past port 65535",
 		            o->be.tcp_port, o->socket_count * o->nports);
+	o->be.nports = o->nports;
+	o->be.names = o->names;
 }
 
 /* ---- start, stop, and the loop ------------------------------------------ */

@@ -46,6 +46,12 @@ struct backend_config {
 	long unix_gid;             /* unix: its group, -1: ours */
 	const char *pty_link;      /* pty: symlink of console k is this + k */
 	int telnet;                /* network: speak telnet to clients */
+	const char *web_address;   /* web: address to bind */
+	unsigned web_port;         /* web: the one port of every console */
+	const char *web_assets;    /* web: the @xterm/xterm package, or NULL */
+	const char *web_token;     /* web: required in each request, or NULL */
+	unsigned nports;           /* P, ports per device: k = d * P + p */
+	const char *const *names;  /* port p's name (NULL: none), P entries */
 };
 
 struct endpoint {
@@ -76,5 +82,6 @@ extern const struct backend backend_network;
 extern const struct backend backend_nested;
 extern const struct backend backend_unix;
 extern const struct backend backend_pty;
+extern const struct backend backend_web;
 
 #endif

@@ -309,3 +309,59 @@ sess_room(const struct sess *s)
 			room = s->cap - (s->wpos - r->pos);
 	return room;
 }
+
+/* reader_take() starts a skip notice: the same words as send_notice(). */
+static void
+notice_begin(struct reader *r)
+{
+	r->notice_n = r->skipped - r->told;
+	r->notice_len = snprintf(r->notice, sizeof r->notice,
+	        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n", r->notice_n);
+}
+
+size_t
+reader_take(struct sess *s, struct reader *r, void *buf, size_t max)
+{
+	char *out = buf;
+	size_t n = 0, at, len;
+
+	/* The notice goes first, as in flush_some(): it marks the gap. */
+	while (n < max && (r->notice_off || r->skipped != r->told)) {
+		if (r->notice_off == 0)
+			notice_begin(r);
+		len = r->notice_len - r->notice_off;
+		if (len > max - n)
+			len = max - n;
+		memcpy(out + n, r->notice + r->notice_off, len);
+		n += len;
+		r->notice_off += len;
+		if (r->notice_off == r->notice_len) {
+			r->told += r->notice_n;
+			r->notice_off = 0;
+		}
+	}
+	if (r->notice_off || r->skipped != r->told)
+		return n;                     /* buf is full */
+	while (n < max && r->pos < s->wpos) {
+		at = r->pos % s->cap;
+		len = s->wpos - r->pos;
+		if (len > s->cap - at)
+			len = s->cap - at;    /* up to the ring's end, then again */
+		if (len > max - n)
+			len = max - n;
+		memcpy(out + n, s->ring + at, len);
+		n += len;
+		r->pos += len;
+	}
+	if (r->pos > s->seen)
+		s->seen = r->pos;
+	if (r->pos == s->wpos) {
+		if (r->logged != r->skipped) {
+			logmsg("console %u: %s caught up; %llu bytes of output were "
+			       "skipped", s->index, r->name, r->skipped - r->logged);
+			r->logged = r->skipped;
+		}
+		s->unseen_said = 0;
+	}
+	return n;
+}

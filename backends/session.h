@@ -88,4 +88,11 @@ int reader_serve(struct sess *s, struct reader *r, int fd, int writable);
  * (for ports that hold the guest back instead of dropping). */
 size_t sess_room(const struct sess *s);
 
+/* For a way in that wraps the output (the web backend frames it): copy
+ * up to max bytes the reader has pending (a skip notice first, then the
+ * stream) into buf and count them as sent.  Returns how many; 0 when
+ * nothing is pending.  The reader's policy is unchanged: one that does not
+ * take its bytes in time skips ahead and the notice says so. */
+size_t reader_take(struct sess *s, struct reader *r, void *buf, size_t max);
+
 #endif

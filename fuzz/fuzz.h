@@ -192,6 +192,7 @@ const struct backend backend_network = { .name = "network" };
 const struct backend backend_nested = { .name = "nested" };
 const struct backend backend_unix = { .name = "unix" };
 const struct backend backend_pty = { .name = "pty" };
+const struct backend backend_web = { .name = "web" };
 
 static void
 fuzz_fail(const char *fmt, ...)

@@ -58,7 +58,7 @@ usage_fails() {
 }
 
 @test "an unknown backend is a usage error" {
-	usage_fails "--backend: 'serial' is not nested, network, unix or pty" -s "$T/s" -b serial
+	usage_fails "--backend: 'serial' is not nested, network, unix, pty or web" -s "$T/s" -b serial
 }
 
 @test "nested with more than one device is a usage error" {
@@ -89,7 +89,7 @@ usage_fails() {
 
 @test "a backend listed twice is a usage error" {
 	usage_fails "--backend: network is listed twice" -s "$T/s" -b network,network
-	usage_fails "--backend: 'serial' is not nested, network, unix or pty" -s "$T/s" -b network,serial
+	usage_fails "--backend: 'serial' is not nested, network, unix, pty or web" -s "$T/s" -b network,serial
 }
 
 @test "a port name with a slash, a space or too many bytes is a usage error" {

@@ -1,0 +1,1247 @@
+/*
+ * backends/web.c - the consoles in a web browser.
+ *
+ * One HTTP/1.1 server on --web-address (127.0.0.1 by default) port
+ * --web-port serves every console:
+ *
+ *     GET /                      the consoles: device, port, name, clients
+ *     GET /console/k             console k's page (xterm.js, web/console.html)
+ *     GET /console/k/ws          console k as a WebSocket (RFC 6455)
+ *     GET /assets/xterm.js       the terminal emulator, from --web-assets
+ *     GET /assets/xterm.css
+ *
+ * A WebSocket is one more client of the console's shared session, like a
+ * TCP client (clients.h): it gets the history, then live output, in binary
+ * frames; binary frames it sends are typed into the guest, through the
+ * same bounded hold; a text frame {"cols":C,"rows":R} reports the
+ * browser's terminal size (most recent report wins).  A browser that does
+ * not keep up skips ahead and is told, as a TCP client is.
+ *
+ * Everything runs in the daemon's select() loop and nothing blocks: each
+ * connection has its own buffers and waits for select() when the socket
+ * is full or empty.  One request per connection (Connection: close),
+ * except the upgrade to a WebSocket.
+ *
+ * Who may connect: the Host header must name the loopback address we
+ * listen on (when we listen on loopback: a web page elsewhere that points
+ * its own name at 127.0.0.1, DNS rebinding, is refused), an Origin header
+ * must be this server, and with --web-token every request but the two
+ * assets must carry ?token=TOKEN or "Authorization: Bearer TOKEN".
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../util.h"
+#include "backend.h"
+#include "websocket.h"
+#include "web-page.h"            /* WEB_PAGE: web/console.html */
+
+#define WEB_CONNS_MAX   32       /* connections at once, every console */
+#define WEB_SOCKETS_MAX 16       /* WebSockets per console, as CLIENTS_MAX */
+#define WEB_REQUEST_MAX 8192     /* request line and headers; 431 beyond */
+#define WEB_FRAME_MAX   4096     /* a client frame's payload; 1009 beyond */
+#define WEB_CONTROL_MAX 128      /* a text (control) message */
+#define WEB_HOLD        4096     /* typed input waiting for the guest */
+/* A WebSocket's output buffer: a frame of up to 64 KiB (what the history
+ * ring holds at least, so a browser that keeps up gets one frame, one
+ * send() per pass, as a TCP client gets one writev()), and room for the
+ * control frames. */
+#define WEB_FRAME_OUT   65535
+#define WEB_OUT         (WEB_FRAME_OUT + 4 + 1024)
+#define WEB_ASSET_MAX   (8 << 20)
+#define WEB_BACKLOG     64
+/* The @xterm/xterm release the page is written for (web/package.json). */
+#define XTERM_VERSION   "6.0.0"
+
+/*
+ * A connection's life:
+ *   REQUEST    reading the request (the owner endpoint serves it)
+ *   WEBSOCKET  upgraded: a reader of console ep's session (ep serves it)
+ *   CLOSING    the last bytes (a response, a close frame) go out, then our
+ *              side is shut and what the peer still sends is read and
+ *              dropped until it closes: closing with unread input would
+ *              reset the connection and could lose those last bytes.
+ */
+enum conn_state { C_REQUEST, C_WEBSOCKET, C_CLOSING };
+
+struct web_conn {
+	int fd;
+	enum conn_state state;
+	unsigned long serial;        /* arrival order: the oldest goes first */
+	char name[80];               /* "web 127.0.0.1:40000" */
+	struct endpoint *ep;         /* its console, while a WebSocket */
+	char *out;                   /* to send: a response, or frames */
+	size_t out_len, out_off, out_cap;
+	int blocked;                 /* the socket was full: wait for select() */
+	int shut;                    /* CLOSING: our side is shut down */
+	char req[WEB_REQUEST_MAX];
+	size_t req_len;
+	/* WebSocket */
+	struct reader rd;
+	unsigned char rx[WS_HEADER_MAX + WEB_FRAME_MAX];  /* a whole frame fits */
+	size_t rx_len;
+	int msg_op;                  /* opcode of a fragmented message, or -1 */
+	char ctl[WEB_CONTROL_MAX];   /* a text message being put together */
+	size_t ctl_len;
+	char hold[WEB_HOLD];         /* input the guest could not take yet */
+	size_t hold_len;
+};
+
+/*
+ * The backend interface is per console, but a browser reaches every
+ * console through one port: so one server, file-static, made by the first
+ * open() and freed by the last close().  Its owner, the endpoint that made
+ * it, serves the listener and the connections not tied to a console (one
+ * request being read, a connection closing) in its add_fds()/serve(); each
+ * console's endpoint serves its own WebSockets, right after its device ran,
+ * so guest output goes out in the same pass.
+ */
+struct web_server {
+	int listen_fd;
+	char where[80];              /* "127.0.0.1:8080", "[::1]:8080" */
+	unsigned port;
+	int loopback;                /* listening on 127.0.0.1 or ::1 */
+	const struct backend_config *cfg;
+	char assets[PATH_MAX];       /* the xterm.js package, "" if not found */
+	struct endpoint **eps;       /* the consoles served */
+	unsigned neps;
+	struct endpoint *owner;
+	struct web_conn *c[WEB_CONNS_MAX];
+	unsigned n;
+	unsigned long serial;
+};
+
+static struct web_server *srv;
+
+/* ---- start and stop ---------------------------------------------------- */
+
+static int
+web_listen(struct web_server *w, const struct backend_config *cfg, char *err,
+           size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof ss);
+	if (inet_pton(AF_INET, cfg->web_address, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(cfg->web_port);
+		len = sizeof *sin;
+		snprintf(w->where, sizeof w->where, "%s:%u", cfg->web_address,
+		         cfg->web_port);
+		w->loopback = strcmp(cfg->web_address, "127.0.0.1") == 0;
+	} else if (inet_pton(AF_INET6, cfg->web_address, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(cfg->web_port);
+		len = sizeof *sin6;
+		snprintf(w->where, sizeof w->where, "[%s]:%u", cfg->web_address,
+		         cfg->web_port);
+		w->loopback = strcmp(cfg->web_address, "::1") == 0;
+	} else {
+		snprintf(err, errlen, "--web-address: '%s' is not an IP address",
+		         cfg->web_address);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, WEB_BACKLOG) < 0 ||
+	    set_nonblock(fd) < 0 || set_cloexec(fd) < 0) {
+		snprintf(err, errlen, "cannot listen on web %s: %s", w->where,
+		         strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (fd >= FD_SETSIZE) {
+		snprintf(err, errlen, "web %s: descriptor %d is over FD_SETSIZE",
+		         w->where, fd);
+		close(fd);
+		return -1;
+	}
+	w->listen_fd = fd;
+	w->port = cfg->web_port;
+	return 0;
+}
+
+static int
+is_file(const char *dir, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	return snprintf(path, sizeof path, "%s/%s", dir, name) < (int)sizeof path &&
+	       stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* --web-assets names the @xterm/xterm package (lib/xterm.js, css/xterm.css)
+ * or the folder npm installed it into. */
+static void
+find_assets(struct web_server *w, const char *dir)
+{
+	static const char *const where[] = { "", "/node_modules/@xterm/xterm" };
+	char pkg[PATH_MAX];
+	size_t i;
+
+	if (!dir) {
+		logmsg("web: no --web-assets: pages show plain text; for a terminal "
+		       "install xterm.js (README: the web backend)");
+		return;
+	}
+	for (i = 0; i < sizeof where / sizeof where[0]; i++) {
+		snprintf(pkg, sizeof pkg, "%s%s", dir, where[i]);
+		if (is_file(pkg, "lib/xterm.js") && is_file(pkg, "css/xterm.css")) {
+			snprintf(w->assets, sizeof w->assets, "%s", pkg);
+			return;
+		}
+	}
+	logmsg("warning: web: no lib/xterm.js and css/xterm.css in %s: pages show "
+	       "plain text; install with: npm install --prefix %s @xterm/xterm@"
+	       XTERM_VERSION, dir, dir);
+}
+
+static struct web_server *
+server_start(const struct backend_config *cfg, char *err, size_t errlen)
+{
+	struct web_server *w = calloc(1, sizeof *w);
+
+	if (!w) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (web_listen(w, cfg, err, errlen) < 0) {
+		free(w);
+		return NULL;
+	}
+	w->cfg = cfg;
+	if (!w->loopback)
+		logmsg("warning: web consoles listen on %s: anyone who can reach it "
+		       "gets the guest's console%s", w->where,
+		       cfg->web_token ? "" : " (no --web-token)");
+	find_assets(w, cfg->web_assets);
+	return w;
+}
+
+static int
+web_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
+         size_t errlen)
+{
+	struct endpoint **eps;
+
+	if (!srv && !(srv = server_start(cfg, err, errlen)))
+		return -1;
+	if (!(eps = realloc(srv->eps, (srv->neps + 1) * sizeof *eps))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	srv->eps = eps;
+	srv->eps[srv->neps++] = ep;
+	if (!srv->owner)
+		srv->owner = ep;
+	ep->priv = srv;
+	return 0;
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static void
+conn_free(struct web_conn *c, const char *why)
+{
+	unsigned i;
+
+	if (c->state == C_WEBSOCKET) {
+		if (why)
+			logmsg("console %u: %s %s%s", c->ep->index, c->name, why,
+			       c->hold_len ? "; some of its input never reached the "
+			       "guest" : "");
+		reader_detach(c->ep->sess, &c->rd);
+	}
+	close(c->fd);
+	for (i = 0; srv->c[i] != c; i++)
+		;
+	srv->c[i] = srv->c[--srv->n];
+	free(c->out);
+	free(c);
+}
+
+static void
+web_close(struct endpoint *ep)
+{
+	unsigned i;
+
+	if (!srv || ep->priv != srv)
+		return;
+	for (i = 0; i < srv->n; )
+		if (srv->c[i]->ep == ep)
+			conn_free(srv->c[i], NULL);
+		else
+			i++;
+	for (i = 0; srv->eps[i] != ep; i++)
+		;
+	srv->eps[i] = srv->eps[--srv->neps];
+	if (srv->owner == ep)
+		srv->owner = srv->neps ? srv->eps[0] : NULL;
+	ep->priv = NULL;
+	if (srv->neps)
+		return;
+	while (srv->n)
+		conn_free(srv->c[0], NULL);
+	close_fd(&srv->listen_fd);
+	free(srv->eps);
+	free(srv);
+	srv = NULL;
+}
+
+/* Send what is in out until done or the socket is full; -1 on an error. */
+static int
+conn_write(struct web_conn *c)
+{
+	ssize_t n;
+
+	while (c->out_off < c->out_len) {
+		n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+		         MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->blocked = 1;
+			return 0;
+		}
+		if (n < 0)
+			return -1;
+		c->out_off += n;
+	}
+	c->out_off = c->out_len = 0;
+	c->blocked = 0;
+	return 0;
+}
+
+/* Start the lingering close (see enum conn_state). */
+static void
+conn_closing(struct web_conn *c)
+{
+	if (c->state == C_WEBSOCKET)
+		reader_detach(c->ep->sess, &c->rd);
+	c->state = C_CLOSING;
+	c->ep = NULL;
+}
+
+/* CLOSING: send the rest, shut our side, drop what comes until the peer
+ * closes.  -1 when the connection can go. */
+static int
+conn_linger(struct web_conn *c, int readable)
+{
+	char buf[4096];
+	ssize_t n;
+
+	if (conn_write(c) < 0)
+		return -1;
+	if (c->out_len)
+		return 0;
+	if (!c->shut) {
+		shutdown(c->fd, SHUT_WR);
+		c->shut = 1;
+	}
+	while (readable && (n = read(c->fd, buf, sizeof buf)) != 0) {
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+	}
+	return readable ? -1 : 0;
+}
+
+/* The peer's address as "host:port"; -1 if it is gone. */
+static int
+peer_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char host[64] = "?";
+	unsigned port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
+		port = ntohs(s->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
+		port = ntohs(s->sin6_port);
+	}
+	snprintf(buf, len, "%s:%u", host, port);
+	return 0;
+}
+
+/* A fresh socket's buffer is empty: one short answer cannot block. */
+static void
+refuse_now(int fd, const char *why)
+{
+	char msg[256];
+	int len;
+
+	len = snprintf(msg, sizeof msg, "HTTP/1.1 503 Service Unavailable\r\n"
+	               "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
+	               "Connection: close\r\n\r\n%s\n", strlen(why) + 1, why);
+	if (send(fd, msg, len, MSG_NOSIGNAL) < 0) {
+		/* gone already: nothing to tell */
+	}
+	close(fd);
+}
+
+/* The oldest connection that is only being read from or closed, for a new
+ * one to take its place when all are in use: a browser that opens a
+ * connection and sends nothing cannot keep the others out. */
+static struct web_conn *
+oldest_idle(void)
+{
+	struct web_conn *old = NULL;
+	unsigned i;
+
+	for (i = 0; i < srv->n; i++)
+		if (srv->c[i]->state != C_WEBSOCKET &&
+		    (!old || srv->c[i]->serial < old->serial))
+			old = srv->c[i];
+	return old;
+}
+
+static void
+web_accept(void)
+{
+	struct web_conn *c, *old;
+	char name[64];
+	int fd;
+
+	fd = accept_conn(srv->listen_fd, srv->where);
+	if (fd < 0)
+		return;
+	if (peer_name(fd, name, sizeof name) < 0) {
+		close(fd);
+		return;
+	}
+	if (fd >= FD_SETSIZE) {
+		logmsg("web: refusing %s: descriptor over FD_SETSIZE", name);
+		refuse_now(fd, "the daemon has too many connections; try again later");
+		return;
+	}
+	if (srv->n == WEB_CONNS_MAX) {
+		if (!(old = oldest_idle())) {
+			logmsg("web: refusing %s: %d connections already", name,
+			       WEB_CONNS_MAX);
+			refuse_now(fd, "too many connections; try again later");
+			return;
+		}
+		conn_free(old, NULL);
+	}
+	if (!(c = calloc(1, sizeof *c))) {
+		refuse_now(fd, "the daemon is out of memory; try again later");
+		return;
+	}
+	c->fd = fd;
+	c->state = C_REQUEST;
+	c->serial = ++srv->serial;
+	c->msg_op = -1;
+	snprintf(c->name, sizeof c->name, "web %s", name);
+	srv->c[srv->n++] = c;
+}
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+struct request {
+	char *method, *target, *version;
+	char *path, *query;
+	const char *host, *origin, *upgrade, *connection, *key, *ws_version,
+	           *authorization;
+	int bad_header;
+};
+
+/* The reason phrases of the statuses we send (RFC 9110). */
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 101: return "Switching Protocols";
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 426: return "Upgrade Required";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	}
+	return "Error";
+}
+
+/* Answer and close: the whole response goes into out, then CLOSING. */
+static void
+respond(struct web_conn *c, int status, const char *type, const char *extra,
+        const void *body, size_t len)
+{
+	char head[512];
+	int hl;
+
+	hl = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+	              "Content-Length: %zu\r\nCache-Control: no-store\r\n"
+	              "X-Content-Type-Options: nosniff\r\n%sConnection: close\r\n\r\n",
+	              status, reason(status), type, len, extra ? extra : "");
+	free(c->out);
+	c->out_off = 0;
+	c->out_len = c->out_cap = 0;
+	if (!(c->out = malloc(hl + len))) {
+		conn_closing(c);
+		return;
+	}
+	memcpy(c->out, head, hl);
+	memcpy(c->out + hl, body, len);
+	c->out_len = c->out_cap = hl + len;
+	conn_closing(c);
+}
+
+/* An error answer: the status, and why in one line (also logged). */
+static void
+refuse(struct web_conn *c, const struct request *rq, int status,
+       const char *extra, const char *why)
+{
+	char body[256];
+	int len;
+
+	if (rq)
+		logmsg("web: %s: %s %s: %d %s", c->name, rq->method, rq->path,
+		       status, why);
+	else
+		logmsg("web: %s: %d %s", c->name, status, why);
+	len = snprintf(body, sizeof body, "%d %s: %s\n", status, reason(status), why);
+	respond(c, status, "text/plain; charset=utf-8", extra, body, len);
+}
+
+/* Whether the comma-separated header value list has token (any case). */
+static int
+has_token(const char *list, const char *token)
+{
+	size_t n = strlen(token);
+	const char *p = list;
+
+	while (p && *p) {
+		p += strspn(p, " \t,");
+		if (strncasecmp(p, token, n) == 0 && strchr(" \t,", p[n]))
+			return 1;
+		p = strchr(p, ',');
+	}
+	return 0;
+}
+
+/* Split the request (NUL-terminated, CRLF lines) into rq; -1: malformed. */
+static int
+parse_request(char *text, struct request *rq)
+{
+	char *line, *next, *colon, *v, *end;
+
+	memset(rq, 0, sizeof *rq);
+	if (!(next = strstr(text, "\r\n")))
+		return -1;
+	*next = '\0';
+	next += 2;
+	rq->method = text;
+	if (!(rq->target = strchr(text, ' ')))
+		return -1;
+	*rq->target++ = '\0';
+	if (!(rq->version = strchr(rq->target, ' ')))
+		return -1;
+	*rq->version++ = '\0';
+	if (!*rq->method || rq->target[0] != '/' ||
+	    (strcmp(rq->version, "HTTP/1.1") && strcmp(rq->version, "HTTP/1.0")))
+		return -1;
+	for (line = next; strncmp(line, "\r\n", 2) != 0; line = next) {
+		if (!(next = strstr(line, "\r\n")))
+			return -1;
+		*next = '\0';
+		next += 2;
+		if (!(colon = strchr(line, ':')) || colon == line)
+			return -1;
+		*colon = '\0';
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		for (end = v + strlen(v); end > v && (end[-1] == ' ' || end[-1] == '\t'); )
+			*--end = '\0';
+#define HEADER(field, hname) \
+		if (strcasecmp(line, hname) == 0) { \
+			if (rq->field) \
+				return -1;        /* twice: which one counts? */ \
+			rq->field = v; \
+		}
+		HEADER(host, "Host")
+		HEADER(origin, "Origin")
+		HEADER(upgrade, "Upgrade")
+		HEADER(connection, "Connection")
+		HEADER(key, "Sec-WebSocket-Key")
+		HEADER(ws_version, "Sec-WebSocket-Version")
+		HEADER(authorization, "Authorization")
+#undef HEADER
+	}
+	rq->path = rq->target;
+	if ((rq->query = strchr(rq->target, '?')))
+		*rq->query++ = '\0';
+	return 0;
+}
+
+/* Host names this server (see the comment at the top): when listening on
+ * loopback only the loopback names, otherwise any. */
+static int
+host_ok(const char *host)
+{
+	char want[96];
+	static const char *const names[] = { "127.0.0.1", "localhost", "[::1]" };
+	size_t i;
+
+	if (!srv->loopback)
+		return 1;
+	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+		snprintf(want, sizeof want, "%s:%u", names[i], srv->port);
+		if (strcasecmp(host, want) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Compare without stopping at the first difference: how long a wrong
+ * token takes says nothing about how much of it was right. */
+static int
+token_equal(const char *a, const char *b, size_t blen)
+{
+	size_t alen = strlen(a), i;
+	unsigned char d = alen != blen;
+
+	for (i = 0; i < blen; i++)
+		d |= (unsigned char)(i < alen ? a[i] : 0) ^ (unsigned char)b[i];
+	return d == 0;
+}
+
+static int
+token_ok(const struct request *rq)
+{
+	const char *want = srv->cfg->web_token, *p, *end;
+
+	if (!want)
+		return 1;
+	if (rq->authorization && strncasecmp(rq->authorization, "Bearer ", 7) == 0 &&
+	    token_equal(want, rq->authorization + 7, strlen(rq->authorization + 7)))
+		return 1;
+	for (p = rq->query; p && *p; p = *end ? end + 1 : end) {
+		end = p + strcspn(p, "&");
+		if (strncmp(p, "token=", 6) == 0 &&
+		    token_equal(want, p + 6, end - p - 6))
+			return 1;
+	}
+	return 0;
+}
+
+/* "/console/k" or "/console/k/ws": the console's endpoint, and whether it
+ * is the WebSocket; NULL if no such console is served. */
+static struct endpoint *
+console_path(const char *path, int *ws)
+{
+	const char *p = path + strlen("/console/");
+	unsigned long k;
+	char *end;
+	unsigned i;
+
+	if (strncmp(path, "/console/", 9) != 0 || *p < '0' || *p > '9')
+		return NULL;
+	errno = 0;
+	k = strtoul(p, &end, 10);
+	if (errno || (*end && strcmp(end, "/ws") != 0) || (*p == '0' && end - p > 1))
+		return NULL;
+	*ws = *end != '\0';
+	for (i = 0; i < srv->neps; i++)
+		if (srv->eps[i]->index == k)
+			return srv->eps[i];
+	return NULL;
+}
+
+/* Append s to the page buf (len bytes, *at used) as far as it fits. */
+static void
+page_add(char *buf, size_t len, size_t *at, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (*at + n < len) {
+		memcpy(buf + *at, s, n + 1);
+		*at += n;
+	}
+}
+
+/* The same with <>&" escaped: a port name is the guest owner's text. */
+static void
+page_add_text(char *buf, size_t len, size_t *at, const char *s)
+{
+	char one[2] = { 0, 0 };
+
+	for (; *s; s++) {
+		one[0] = *s;
+		page_add(buf, len, at, *s == '<' ? "&lt;" : *s == '>' ? "&gt;" :
+		         *s == '&' ? "&amp;" : *s == '"' ? "&quot;" : one);
+	}
+}
+
+/* GET /: one row per console. */
+static void
+serve_index(struct web_conn *c)
+{
+	const struct backend_config *cfg = srv->cfg;
+	size_t len = 2048 + srv->neps * (512 + 6 * 128), at = 0;
+	char *page = malloc(len), row[512];
+	unsigned i, nports = cfg->nports ? cfg->nports : 1;
+
+	if (!page) {
+		refuse(c, NULL, 500, NULL, "out of memory");
+		return;
+	}
+	page[0] = '\0';
+	page_add(page, len, &at, "<!DOCTYPE html>\n<html><head>"
+	        "<meta charset=\"utf-8\"><title>" PROGNAME "</title>"
+	        "<style>body{font-family:sans-serif}td,th{padding:2px 12px;"
+	        "text-align:left}</style></head><body>\n<h1>" PROGNAME "</h1>\n"
+	        "<table>\n<tr><th>console</th><th>device</th><th>port</th>"
+	        "<th>name</th><th>clients connected</th></tr>\n");
+	for (i = 0; i < srv->neps; i++) {
+		struct endpoint *ep = srv->eps[i];
+		const char *name = cfg->names ? cfg->names[ep->index % nports] : NULL;
+
+		snprintf(row, sizeof row, "<tr><td><a href=\"/console/%u%s%s\">"
+		         "console %u</a></td><td>%u</td><td>%u</td><td>", ep->index,
+		         cfg->web_token ? "?token=" : "",
+		         cfg->web_token ? cfg->web_token : "", ep->index,
+		         ep->index / nports, ep->index % nports);
+		page_add(page, len, &at, row);
+		page_add_text(page, len, &at, name ? name : "");
+		snprintf(row, sizeof row, "</td><td>%u</td></tr>\n", ep->sess->nreaders);
+		page_add(page, len, &at, row);
+	}
+	page_add(page, len, &at, "</table>\n</body></html>\n");
+	respond(c, 200, "text/html; charset=utf-8", NULL, page, at);
+	free(page);
+}
+
+/* GET /assets/xterm.js, /assets/xterm.css: these two files only, from
+ * the package --web-assets names (no path from the request is used). */
+static void
+serve_asset(struct web_conn *c, const struct request *rq, const char *file,
+            const char *type)
+{
+	char path[PATH_MAX + 32];
+	struct stat st;
+	char *body = NULL;
+	int fd;
+
+	if (!srv->assets[0]) {
+		refuse(c, rq, 404, NULL, "no --web-assets with xterm.js");
+		return;
+	}
+	snprintf(path, sizeof path, "%s/%s", srv->assets, file);
+	/* A regular file read whole at once: the asset is small and on
+	 * local disk, and then the response goes out without blocking. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0 ||
+	    !S_ISREG(st.st_mode) || st.st_size > WEB_ASSET_MAX ||
+	    !(body = malloc(st.st_size ? st.st_size : 1)) ||
+	    read(fd, body, st.st_size) != st.st_size) {
+		if (fd >= 0)
+			close(fd);
+		free(body);
+		refuse(c, rq, 500, NULL, "cannot read the asset");
+		return;
+	}
+	close(fd);
+	respond(c, 200, type, NULL, body, st.st_size);
+	free(body);
+}
+
+/* The opening handshake (RFC 6455 section 4.2): switch to frames, and
+ * become a reader of the console's session. */
+static void
+upgrade(struct web_conn *c, const struct request *rq, struct endpoint *ep,
+        size_t extra)
+{
+	char accept[WS_ACCEPT_LEN];
+	unsigned i, n = 0;
+
+	if (!rq->upgrade || strcasecmp(rq->upgrade, "websocket") != 0 ||
+	    !rq->connection || !has_token(rq->connection, "upgrade") || !rq->key) {
+		refuse(c, rq, 400, NULL, "not a WebSocket handshake");
+		return;
+	}
+	if (!rq->ws_version || strcmp(rq->ws_version, "13") != 0) {
+		refuse(c, rq, 426, "Sec-WebSocket-Version: 13\r\n",
+		       "WebSocket version 13 only");
+		return;
+	}
+	if (!ws_key_valid(rq->key)) {
+		refuse(c, rq, 400, NULL, "Sec-WebSocket-Key is not 16 bytes in base64");
+		return;
+	}
+	for (i = 0; i < srv->n; i++)
+		n += srv->c[i]->ep == ep;
+	if (n >= WEB_SOCKETS_MAX) {
+		refuse(c, rq, 503, NULL, "this console has too many web clients");
+		return;
+	}
+	if (extra > sizeof c->rx) {
+		refuse(c, rq, 400, NULL, "frames sent before the handshake ended");
+		return;
+	}
+	if (!(c->out = malloc(WEB_OUT))) {
+		refuse(c, rq, 503, NULL, "out of memory");
+		return;
+	}
+	c->out_cap = WEB_OUT;
+	ws_accept(rq->key, accept);
+	c->out_len = snprintf(c->out, c->out_cap, "HTTP/1.1 101 Switching Protocols\r\n"
+	                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+	                      "Sec-WebSocket-Accept: %s\r\n\r\n", accept);
+	c->state = C_WEBSOCKET;
+	c->ep = ep;
+	/* Frames a client sent right behind its request are the first input. */
+	memcpy(c->rx, c->req + c->req_len - extra, extra);
+	c->rx_len = extra;
+	reader_attach(ep->sess, &c->rd, c->name);
+	logmsg("console %u: %s connected", ep->index, c->name);
+}
+
+/* A whole request is in req (len bytes through the blank line): answer. */
+static void
+handle_request(struct web_conn *c, size_t len)
+{
+	struct request rq;
+	struct endpoint *ep;
+	char text[WEB_REQUEST_MAX + 1];
+	int ws = 0;
+
+	memcpy(text, c->req, len);
+	text[len] = '\0';
+	if (parse_request(text, &rq) < 0) {
+		refuse(c, NULL, 400, NULL, "malformed request");
+		return;
+	}
+	if (strcmp(rq.method, "GET") != 0) {
+		refuse(c, &rq, 405, "Allow: GET\r\n", "only GET is served");
+		return;
+	}
+	if (!rq.host) {
+		refuse(c, &rq, 400, NULL, "no Host header");
+		return;
+	}
+	if (!host_ok(rq.host)) {
+		refuse(c, &rq, 403, NULL, "Host is not this server");
+		return;
+	}
+	/* A browser says which page made the request: only our own. */
+	if (rq.origin && (strncmp(rq.origin, "http://", 7) != 0 ||
+	                  strcasecmp(rq.origin + 7, rq.host) != 0)) {
+		refuse(c, &rq, 403, NULL, "Origin is not this server");
+		return;
+	}
+	if (strcmp(rq.path, "/assets/xterm.js") == 0) {
+		serve_asset(c, &rq, "lib/xterm.js", "text/javascript");
+		return;
+	}
+	if (strcmp(rq.path, "/assets/xterm.css") == 0) {
+		serve_asset(c, &rq, "css/xterm.css", "text/css");
+		return;
+	}
+	/* Every browser asks for one: no icon, and no 404 in the log. */
+	if (strcmp(rq.path, "/favicon.ico") == 0) {
+		respond(c, 204, "image/x-icon", NULL, "", 0);
+		return;
+	}
+	if (!token_ok(&rq)) {
+		refuse(c, &rq, 403, NULL, "wrong or missing token");
+		return;
+	}
+	if (strcmp(rq.path, "/") == 0) {
+		serve_index(c);
+		return;
+	}
+	if (!(ep = console_path(rq.path, &ws))) {
+		refuse(c, &rq, 404, NULL, "no such page or console");
+		return;
+	}
+	if (ws)
+		upgrade(c, &rq, ep, c->req_len - len);
+	else
+		respond(c, 200, "text/html; charset=utf-8", NULL, WEB_PAGE,
+		        sizeof WEB_PAGE - 1);
+}
+
+/* Just past the CR LF CR LF that ends the headers, or NULL (memmem() is
+ * not POSIX). */
+static char *
+blank_line(char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i + 4 <= len; i++)
+		if (memcmp(buf + i, "\r\n\r\n", 4) == 0)
+			return buf + i + 4;
+	return NULL;
+}
+
+/* REQUEST: read until the blank line that ends the headers.  -1 when the
+ * peer has gone. */
+static int
+request_read(struct web_conn *c)
+{
+	char *end;
+	ssize_t n;
+
+	for (;;) {
+		n = read(c->fd, c->req + c->req_len, sizeof c->req - c->req_len);
+		if (n == 0)
+			return -1;
+		if (n < 0)
+			return errno == EINTR ? 0 :
+			       errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		c->req_len += n;
+		if ((end = blank_line(c->req, c->req_len))) {
+			handle_request(c, end - c->req);
+			return 0;
+		}
+		if (c->req_len == sizeof c->req) {
+			refuse(c, NULL, 431, NULL, "request headers over 8 KiB");
+			return 0;
+		}
+	}
+}
+
+/* ---- WebSocket frames ---------------------------------------------------- */
+
+/* Move what is left to send to the front of out. */
+static void
+out_compact(struct web_conn *c)
+{
+	memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+	c->out_len -= c->out_off;
+	c->out_off = 0;
+}
+
+/* Append a frame to out if there is room; 0 if there is not. */
+static int
+frame_append(struct web_conn *c, int opcode, const void *payload, size_t len)
+{
+	unsigned char head[WS_HEADER_MAX];
+	size_t hl = ws_put_header(head, opcode, len);
+
+	if (c->out_cap - c->out_len < hl + len)
+		return 0;
+	memcpy(c->out + c->out_len, head, hl);
+	memcpy(c->out + c->out_len + hl, payload, len);
+	c->out_len += hl + len;
+	return 1;
+}
+
+/* Fail the connection (section 7.1.7): a close frame with status and
+ * reason, then the lingering close. */
+static void
+ws_fail(struct web_conn *c, int status, const char *why)
+{
+	unsigned char body[WS_CONTROL_MAX];
+	size_t n = strlen(why);
+
+	logmsg("console %u: %s: %s; closing it", c->ep->index, c->name, why);
+	if (n > WS_CONTROL_MAX - 2)
+		n = WS_CONTROL_MAX - 2;
+	body[0] = status >> 8;
+	body[1] = status & 0xff;
+	memcpy(body + 2, why, n);
+	/* What is queued goes first; without room for the close frame the
+	 * connection just ends. */
+	out_compact(c);
+	frame_append(c, WS_CLOSE, body, n + 2);
+	conn_closing(c);
+}
+
+/* A text message: the page's size report {"cols":C,"rows":R}. */
+static void
+ws_control(struct web_conn *c)
+{
+	unsigned long cols = 0, rows = 0;
+	const char *p;
+
+	c->ctl[c->ctl_len] = '\0';
+	if ((p = strstr(c->ctl, "\"cols\":")))
+		cols = strtoul(p + 7, NULL, 10);
+	if ((p = strstr(c->ctl, "\"rows\":")))
+		rows = strtoul(p + 7, NULL, 10);
+	if (cols >= 1 && cols <= 65535 && rows >= 1 && rows <= 65535)
+		port_set_size(c->ep->port, (unsigned)cols, (unsigned)rows);
+}
+
+/*
+ * One whole frame in rx: act on it.  1 when it was used up, 0 when it must
+ * wait (the hold or out has no room for it yet), -1 when the connection
+ * was failed.
+ */
+static int
+ws_frame(struct web_conn *c, const struct ws_frame *f, unsigned char *payload)
+{
+	unsigned char code[2] = { WS_NORMAL >> 8, WS_NORMAL & 0xff };
+
+	switch (f->opcode) {
+	case WS_PING:                 /* answered with the same payload */
+		if (c->out_cap - c->out_len < f->len + 2)
+			return 0;
+		ws_unmask(payload, f->len, f->mask, 0);
+		frame_append(c, WS_PONG, payload, f->len);
+		return 1;
+	case WS_PONG:
+		return 1;
+	case WS_CLOSE:                /* echo its status, then close */
+		ws_unmask(payload, f->len, f->mask, 0);
+		if (f->len >= 2)
+			memcpy(code, payload, 2);
+		logmsg("console %u: %s disconnected", c->ep->index, c->name);
+		frame_append(c, WS_CLOSE, code, 2);
+		conn_closing(c);
+		return -1;
+	}
+	/* Data: a new message, or the next fragment of the current one. */
+	if ((f->opcode == WS_CONTINUATION) != (c->msg_op >= 0)) {
+		ws_fail(c, WS_PROTOCOL_ERROR, f->opcode ? "new message inside a "
+		        "fragmented one" : "continuation of no message");
+		return -1;
+	}
+	if (f->opcode == WS_BINARY || c->msg_op == WS_BINARY) {
+		/* Keystrokes: straight to the hold, fragment by fragment. */
+		if (sizeof c->hold - c->hold_len < f->len)
+			return 0;
+		ws_unmask(payload, f->len, f->mask, 0);
+		memcpy(c->hold + c->hold_len, payload, f->len);
+		c->hold_len += f->len;
+	} else {
+		if (sizeof c->ctl - 1 - c->ctl_len < f->len) {
+			ws_fail(c, WS_TOO_BIG, "text message too big");
+			return -1;
+		}
+		ws_unmask(payload, f->len, f->mask, 0);
+		memcpy(c->ctl + c->ctl_len, payload, f->len);
+		c->ctl_len += f->len;
+		if (f->fin)
+			ws_control(c);
+	}
+	if (f->opcode != WS_CONTINUATION)
+		c->msg_op = f->opcode;
+	if (f->fin) {
+		c->msg_op = -1;
+		c->ctl_len = 0;
+	}
+	return 1;
+}
+
+/* The frames in rx, in order, as far as they can be used now.  A header is
+ * checked as soon as it is in: a frame we will refuse is not waited for. */
+static void
+ws_frames(struct web_conn *c)
+{
+	struct ws_frame f;
+	size_t used = 0;
+	int r;
+
+	while (c->state == C_WEBSOCKET &&
+	       ws_parse_header(c->rx + used, c->rx_len - used, &f)) {
+		const char *bad = NULL;
+
+		if (f.rsv)
+			bad = "reserved bits set";
+		else if (!f.masked)
+			bad = "unmasked frame from the client";
+		else if (f.opcode >= 3 && f.opcode <= 7)
+			bad = "unknown data opcode";
+		else if (f.opcode > 0xa)
+			bad = "unknown control opcode";
+		else if ((f.opcode & 8) && (!f.fin || f.len > WS_CONTROL_MAX))
+			bad = "fragmented or long control frame";
+		if (bad) {
+			ws_fail(c, WS_PROTOCOL_ERROR, bad);
+			return;
+		}
+		if (f.len > WEB_FRAME_MAX) {
+			ws_fail(c, WS_TOO_BIG, "frame over 4096 bytes");
+			return;
+		}
+		if (c->rx_len - used < f.header_len + f.len)
+			break;                /* the rest is on its way */
+		r = ws_frame(c, &f, c->rx + used + f.header_len);
+		if (r <= 0)
+			break;
+		used += f.header_len + f.len;
+	}
+	if (c->state == C_WEBSOCKET) {
+		memmove(c->rx, c->rx + used, c->rx_len - used);
+		c->rx_len -= used;
+	}
+}
+
+/* Read frames while rx has room.  -1 when the peer has gone. */
+static int
+ws_read(struct web_conn *c)
+{
+	ssize_t n;
+
+	while (c->state == C_WEBSOCKET && c->rx_len < sizeof c->rx) {
+		n = read(c->fd, c->rx + c->rx_len, sizeof c->rx - c->rx_len);
+		if (n == 0)
+			return -1;
+		if (n < 0)
+			return errno == EINTR ? 0 :
+			       errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		c->rx_len += n;
+		ws_frames(c);
+		if (c->state == C_WEBSOCKET && c->hold_len)
+			port_feed(c->ep->port, c->hold, &c->hold_len);
+	}
+	return 0;
+}
+
+/* Session output into out as one binary frame, while out has room: the
+ * frame's header is the longest it can be (4 bytes: a payload of at most
+ * 65535) and moves up when the payload turns out short. */
+static void
+ws_fill(struct web_conn *c)
+{
+	size_t room, n;
+	char *at;
+
+	out_compact(c);
+	if (!reader_pending(c->ep->sess, &c->rd) || c->out_cap - c->out_len < 256)
+		return;
+	at = c->out + c->out_len;
+	room = c->out_cap - c->out_len - 4;
+	if (room > WEB_FRAME_OUT)
+		room = WEB_FRAME_OUT;
+	n = reader_take(c->ep->sess, &c->rd, at + 4, room);
+	if (n < 126)
+		memmove(at + 2, at + 4, n);
+	c->out_len += ws_put_header((unsigned char *)at, WS_BINARY, n) + n;
+}
+
+/* ---- the select() loop ---------------------------------------------------- */
+
+static int
+add_fd(int fd, fd_set *set, int maxfd)
+{
+	FD_SET(fd, set);
+	return fd > maxfd ? fd : maxfd;
+}
+
+static int
+web_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
+{
+	unsigned i;
+
+	if (srv->owner == ep && !accept_paused())
+		maxfd = add_fd(srv->listen_fd, rd, maxfd);
+	for (i = 0; i < srv->n; i++) {
+		struct web_conn *c = srv->c[i];
+
+		if (c->ep != ep && !(c->ep == NULL && srv->owner == ep))
+			continue;
+		/* Reading is how input comes, and how a peer that left is
+		 * seen; a WebSocket is read while a whole frame fits, a
+		 * closing connection once its last bytes are out. */
+		if (c->state == C_REQUEST || (c->state == C_CLOSING && c->shut) ||
+		    (c->state == C_WEBSOCKET && c->rx_len < sizeof c->rx))
+			maxfd = add_fd(c->fd, rd, maxfd);
+		if (c->out_off < c->out_len)
+			maxfd = add_fd(c->fd, wr, maxfd);
+	}
+	return maxfd;
+}
+
+/* One WebSocket's turn: output, held input, new input.  -1: gone. */
+static int
+ws_serve(struct web_conn *c, int readable, int writable)
+{
+	if (c->hold_len)
+		port_feed(c->ep->port, c->hold, &c->hold_len);
+	/* Frames that waited for room in the hold or in out. */
+	if (c->rx_len)
+		ws_frames(c);
+	if (c->state == C_WEBSOCKET && readable && ws_read(c) < 0)
+		return -1;
+	if (c->state != C_WEBSOCKET)
+		return 0;
+	do {
+		ws_fill(c);
+		if ((!c->blocked || writable) && conn_write(c) < 0)
+			return -1;
+	} while (!c->blocked && reader_pending(c->ep->sess, &c->rd));
+	return 0;
+}
+
+static void
+web_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
+{
+	unsigned i = 0;
+
+	while (i < srv->n) {
+		struct web_conn *c = srv->c[i];
+		int readable = FD_ISSET(c->fd, rd), writable = FD_ISSET(c->fd, wr);
+
+		if (c->ep == ep && c->state == C_WEBSOCKET) {
+			if (ws_serve(c, readable, writable) < 0) {
+				conn_free(c, "went away");
+				continue;
+			}
+		} else if (c->ep == NULL && srv->owner == ep) {
+			if (c->state == C_REQUEST && readable && request_read(c) < 0) {
+				conn_free(c, NULL);
+				continue;
+			}
+		} else {
+			i++;
+			continue;
+		}
+		/* A request answered or a WebSocket failed: on to closing. */
+		if (c->state == C_CLOSING &&
+		    conn_linger(c, readable && c->shut) < 0) {
+			conn_free(c, NULL);
+			continue;
+		}
+		i++;
+	}
+	if (srv->owner == ep && FD_ISSET(srv->listen_fd, rd))
+		web_accept();
+}
+
+static void
+web_describe(struct endpoint *ep, char *buf, size_t len)
+{
+	const char *token = srv->cfg->web_token;
+
+	snprintf(buf, len, "web http://%s/console/%u%s%s", srv->where, ep->index,
+	         token ? "?token=" : "", token ? token : "");
+}
+
+const struct backend backend_web = {
+	.name = "web",
+	.open = web_open,
+	.close = web_close,
+	.add_fds = web_add_fds,
+	.serve = web_serve,
+	.describe = web_describe,
+};

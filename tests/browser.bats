@@ -1,0 +1,79 @@
+#!/usr/bin/env bats
+# The web backend's page in a real browser against a real guest: Debian's
+# chromium, headless, driven by playwright-core (tests/browser/console.mjs)
+# on the console of a user-mode Linux guest, shared with a TCP client.
+#
+# The screenshots of each run are kept: tests/artefacts/web-console.png and
+# web-plain.png (VC_ARTEFACTS=DIR puts them elsewhere).
+
+load helpers
+load uml
+
+ASSETS=$TOP/web/node_modules/@xterm/xterm
+DRIVER=$TOP/tests/browser/console.mjs
+PLAIN=$TOP/tests/browser/plain.mjs
+ARTEFACTS=${VC_ARTEFACTS:-$TOP/tests/artefacts}
+
+setup() {
+	common_setup
+	command -v "$UML_BIN" >/dev/null || skip "no $UML_BIN (package user-mode-linux)"
+	command -v node >/dev/null || skip "no node (nodejs)"
+	[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || skip "no chromium (package chromium)"
+	[ -f "$ASSETS/lib/xterm.js" ] || skip "no xterm.js (make web-assets)"
+	[ -d "$TOP/tests/browser/node_modules/playwright-core" ] ||
+		skip "no playwright-core (make browser-deps)"
+	uml_rootfs "$T/root"
+}
+
+teardown() {
+	local rc=0
+	uml_con_close
+	uml_stop || rc=1
+	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+		echo "--- daemon.log:" >&2
+		cat "$T/daemon.log" >&2 2>/dev/null
+		echo "--- uml.log (guest lines):" >&2
+		grep -aE 'UML-|hvc|Kernel panic' "$T/uml.log" >&2 2>/dev/null
+	fi
+	common_teardown || rc=1
+	return $rc
+}
+
+@test "browser: type into a UML guest's console in chromium, see the product, resize, share" {
+	WPORT=$(free_port) PORT=$(free_port)
+	start_daemon --socket-path="$T/vc.sock" --backend=network,web --tcp-port="$PORT" \
+		--web-port="$WPORT" --web-assets="$ASSETS"
+	uml_boot "$T/vc.sock0"
+	uml_wait_ready 60
+	# a TCP client on the same console, all along
+	uml_con_open "$PORT"
+	local x=$(( RANDOM % 90000 + 10000 )) y=$(( RANDOM % 90000 + 10000 ))
+	mkdir -p "$ARTEFACTS"
+	run timeout 180 node "$DRIVER" "http://127.0.0.1:$WPORT/console/0" \
+		"$ARTEFACTS/web-console.png" "$x" "$y"
+	echo "$output"
+	echo "$output" | sed 's/^/# /' >&3
+	[ "$status" -eq 0 ]
+	[ -s "$ARTEFACTS/web-console.png" ]
+	echo "screenshot: $ARTEFACTS/web-console.png" >&3
+	# the TCP client saw the browser's command and its answer
+	uml_con_expect_line "$(( x * y ))" 20
+	grep -q "console 0: web 127.0.0.1:[0-9]* connected" "$T/daemon.log"
+}
+
+@test "browser: without xterm.js the page says what to install and works as plain text" {
+	WPORT=$(free_port)
+	start_daemon --socket-path="$T/vc.sock" --backend=web --web-port="$WPORT"
+	"$FRONTEND" --timeout=60 "$T/vc.sock0" init handshake \
+		write '\x1b[1mBOLD\x1b[0m plain\r\n' expect 'typed-in-plain\r' \
+		write 'plain-ok\r\n' 2>"$T/fe.err" 3>&- &
+	local guest=$!
+	BG_PIDS+=("$guest")
+	mkdir -p "$ARTEFACTS"
+	run timeout 120 node "$PLAIN" "http://127.0.0.1:$WPORT/console/0" \
+		"$ARTEFACTS/web-plain.png"
+	echo "$output"
+	echo "$output" | sed 's/^/# /' >&3
+	[ "$status" -eq 0 ]
+	wait "$guest" || { cat "$T/fe.err"; return 1; }
+}

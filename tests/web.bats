@@ -1,0 +1,335 @@
+#!/usr/bin/env bats
+# The web backend (backends/web.c): its HTTP answers, and WebSockets played
+# by tests/wsclient (see the top of tests/wsclient.c) against a guest played
+# by tests/frontend.  The page in a real browser: tests/browser.bats.
+
+load helpers
+
+WSCLIENT=$TOP/tests/wsclient
+WSUNIT=$TOP/tests/wsunit
+ASSETS=$TOP/web/node_modules/@xterm/xterm
+
+setup() { common_setup; }
+teardown() { common_teardown; }
+
+# start_web ARGS...: one device on $T/s0, its console on the web at $WPORT.
+start_web() {
+	WPORT=$(free_port)
+	start_daemon --socket-path="$T/s" --backend=web --web-port="$WPORT" "$@"
+}
+
+# http RAW-REQUEST: send it (printf %b) to $WPORT; the response goes to
+# $T/resp and its status line (without the CR) to $STATUS.
+http() {
+	exec 7<>"/dev/tcp/127.0.0.1/$WPORT"
+	printf '%b' "$1" >&7
+	timeout 5 cat <&7 >"$T/resp"
+	exec 7>&-
+	STATUS=$(head -n 1 "$T/resp" | tr -d '\r')
+}
+
+# get PATH [HEADER-LINES]: a plain GET with the right Host.
+get() {
+	http "GET $1 HTTP/1.1\r\nHost: 127.0.0.1:$WPORT\r\n${2:-}\r\n"
+}
+
+# ws [--OPTION...] PATH STEP...: run wsclient against $WPORT; show why on
+# failure.
+ws() {
+	local -a opts=()
+	while [[ "$1" == --* ]]; do opts+=("$1"); shift; done
+	local path=$1; shift
+	run "$WSCLIENT" "${opts[@]}" "$WPORT" "$path" "$@"
+	if [ "$status" -ne 0 ]; then
+		echo "wsclient $path $* -> status $status: $output"
+		show_logs
+		return 1
+	fi
+}
+
+# guest STEP...: the frontend in the background, as the guest; GUEST is
+# its pid (wait "$GUEST" at the end).
+guest() {
+	"$FRONTEND" "$T/s0" "$@" 2>"$T/fe.err" 3>&- &
+	GUEST=$!
+	BG_PIDS+=("$GUEST")
+}
+
+daemon_fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
+fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
+
+@test "web: SHA-1 (FIPS 180 vectors), base64, and the accept value of RFC 6455's example" {
+	run "$WSUNIT"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ok accept for RFC 6455's example key: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="* ]]
+	[[ "$output" == *"ok sha1 one million 'a': 34aa973cd4c4daa4f61eeb2bdbad27316534016f"* ]]
+}
+
+@test "web: one start-up line per console, and GET / lists device, port, name and clients" {
+	WPORT=$(free_port)
+	start_daemon --socket-path="$T/s" --socket-count=2 --port=serial0 \
+		--backend=web --web-port="$WPORT"
+	for k in 0 1 2 3; do
+		grep -q "console $k: .*: web http://127.0.0.1:$WPORT/console/$k\$" "$T/daemon.log"
+	done
+	get /
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	grep -q '<td><a href="/console/3">console 3</a></td><td>1</td><td>1</td><td>serial0</td><td>0</td>' "$T/resp" ||
+		{ cat "$T/resp"; return 1; }
+	# a WebSocket on console 0 is a client of it
+	"$WSCLIENT" --timeout=20 "$WPORT" /console/0/ws wait-file "$T/done" 2>"$T/ws.err" 3>&- &
+	BG_PIDS+=("$!")
+	wait_log "$T/daemon.log" "console 0: web .* connected"
+	get /
+	grep -q '<td>console 0</a></td><td>0</td><td>0</td><td></td><td>1</td>' <(sed 's|<a href="/console/0">||' "$T/resp") ||
+		{ cat "$T/resp"; return 1; }
+	touch "$T/done"
+}
+
+@test "web: GET /console/k is the terminal page; the assets come from --web-assets" {
+	[ -f "$ASSETS/lib/xterm.js" ] || skip "no xterm.js (make web-assets)"
+	# the folder npm installed into (its node_modules/@xterm/xterm) is found
+	start_web --web-assets="$TOP/web"
+	! grep -q warning "$T/daemon.log"
+	get /console/0
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	grep -q '<script src="/assets/xterm.js"></script>' "$T/resp"
+	grep -q 'new WebSocket' "$T/resp"
+	get /assets/xterm.js
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	grep -qi '^Content-Type: text/javascript' "$T/resp"
+	# the body is the file, byte for byte
+	cmp <(sed '1,/^\r$/d' "$T/resp") "$ASSETS/lib/xterm.js"
+	get /assets/xterm.css
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	cmp <(sed '1,/^\r$/d' "$T/resp") "$ASSETS/css/xterm.css"
+}
+
+@test "web: without xterm.js the page says what to install, and the assets are 404" {
+	start_web --web-assets="$T"
+	grep -q "warning: web: no lib/xterm.js and css/xterm.css in $T: pages show plain text; install with: npm install --prefix $T @xterm/xterm@6.0.0" "$T/daemon.log"
+	get /console/0
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	grep -q 'npm install --prefix DIR @xterm/xterm@6.0.0' "$T/resp"
+	get /assets/xterm.js
+	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
+	# no path from the request is ever used
+	get /assets/../../etc/passwd
+	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
+}
+
+@test "web: a WebSocket gets the history then live output, types into the guest, shared with a TCP client" {
+	WPORT=$(free_port) PORT=$(free_port)
+	start_daemon --socket-path="$T/s" --backend=network,web --web-port="$WPORT" \
+		--tcp-port="$PORT"
+	guest init handshake write 'before anyone\n' expect 'typed in the browser' \
+		write 'after typing\n'
+	wait_log "$T/daemon.log" "the guest's console port is ready"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	ws /console/0/ws expect 'before anyone\n' send 'typed in the browser' \
+		expect 'after typing\n'
+	wait "$GUEST" || { cat "$T/fe.err"; return 1; }
+	# the TCP client saw the same console
+	read_until_line 5 "after typing"
+}
+
+@test "web: one of three ways in (network,unix,web): all serve the console at once" {
+	WPORT=$(free_port) PORT=$(free_port)
+	# more ways in than the two a console had room for before (a crash)
+	start_daemon --socket-path="$T/s" --backend=network,unix,web --tcp-port="$PORT" \
+		--unix-path="$T/u" --web-port="$WPORT"
+	grep -q "console 0: device 0 port 0: tcp 127.0.0.1:$PORT; unix $T/u0; web http://127.0.0.1:$WPORT/console/0\$" "$T/daemon.log" ||
+		{ show_logs; return 1; }
+	guest init handshake write 'to all three\n' expect 'from the web' write 'done\n'
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	ws /console/0/ws expect 'to all three' send 'from the web' expect 'done'
+	read_until_line 5 "done"
+	# the unix client replays the history: the same console
+	exec 6< <(exec socat -u "UNIX-CONNECT:$T/u0" - 3>&-)
+	BG_PIDS+=("$!")
+	read_until_line 6 "to all three"
+	read_until_line 6 "done"
+	wait "$GUEST" || { cat "$T/fe.err"; return 1; }
+}
+
+@test "web: a fragmented message (with a ping between fragments) reaches the guest whole" {
+	start_web
+	guest init handshake write 'ready\n' expect 'one-two-three-four' write 'got it\n'
+	ws /console/0/ws expect 'ready' frag 4 'one-two-three-four' expect 'got it'
+	wait "$GUEST" || { cat "$T/fe.err"; return 1; }
+}
+
+@test "web: a ping is answered with a pong carrying its payload" {
+	start_web
+	ws /console/0/ws ping 'are you there' ping '' close
+}
+
+@test "web: an unmasked client frame is refused: close 1002" {
+	start_web
+	ws /console/0/ws unmasked 'no mask' expect-close 1002
+	[[ "$output" == "close 1002 unmasked frame from the client" ]]
+	wait_log "$T/daemon.log" "web .*: unmasked frame from the client; closing it"
+}
+
+@test "web: an oversize frame is refused: close 1009" {
+	start_web
+	ws /console/0/ws big 1048576 expect-close 1009
+	[[ "$output" == "close 1009 frame over 4096 bytes" ]]
+}
+
+@test "web: the page's size report {\"cols\":C,\"rows\":R} sets the console's size" {
+	start_web
+	guest init --size handshake write 'ready\n' expect-resize 132 43 write 'resized\n'
+	ws /console/0/ws expect ready text '{"cols":132,"rows":43}' expect resized
+	wait "$GUEST" || { cat "$T/fe.err"; return 1; }
+}
+
+@test "web: a WebSocket from another Origin is refused: 403" {
+	start_web
+	ws --origin=http://evil.example --refused=403 /console/0/ws
+	[ "$output" = "HTTP/1.1 403 Forbidden" ]
+	grep -q "GET /console/0/ws: 403 Origin is not this server" "$T/daemon.log"
+	# no Origin (not a browser) is fine
+	ws --no-origin /console/0/ws close
+}
+
+@test "web: a request for another Host name is refused: 403 (DNS rebinding)" {
+	start_web
+	http "GET / HTTP/1.1\r\nHost: attacker.example:$WPORT\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+	http "GET / HTTP/1.1\r\nHost: localhost:$WPORT\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+}
+
+@test "web: --web-token: a wrong or missing token is refused: 403" {
+	start_web --web-token=s3cr3t
+	grep -q "web http://127.0.0.1:$WPORT/console/0?token=s3cr3t\$" "$T/daemon.log"
+	get /
+	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+	grep -q 'wrong or missing token' "$T/resp"
+	get '/console/0?token=wrong'
+	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+	ws --refused=403 '/console/0/ws?token=s3cr3t0'
+	ws --refused=403 --header='Authorization: Bearer wrong' /console/0/ws
+	# right, in the URL or in a header
+	get '/console/0?token=s3cr3t'
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	get / 'Authorization: Bearer s3cr3t\r\n'
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	grep -q 'href="/console/0?token=s3cr3t"' "$T/resp"
+	ws '/console/0/ws?x=1&token=s3cr3t' close
+	ws --header='Authorization: Bearer s3cr3t' /console/0/ws close
+}
+
+@test "web: bad requests get 400, 404, 405, 426 and 431" {
+	start_web
+	http "NONSENSE\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
+	http "GET / HTTP/1.1\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
+	grep -q 'no Host header' "$T/resp"
+	get /nothing-here
+	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
+	get /console/1
+	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
+	get /console/00
+	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
+	http "POST / HTTP/1.1\r\nHost: 127.0.0.1:$WPORT\r\nContent-Length: 0\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 405 Method Not Allowed" ]
+	grep -q '^Allow: GET' "$T/resp"
+	get /console/0/ws 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n'
+	[ "$STATUS" = "HTTP/1.1 426 Upgrade Required" ]
+	grep -q '^Sec-WebSocket-Version: 13' "$T/resp"
+	get /console/0/ws 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n'
+	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
+	get /console/0/ws
+	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
+	get / "X-Padding: $(head -c 9000 /dev/zero | tr '\0' a)\r\n"
+	[ "$STATUS" = "HTTP/1.1 431 Request Header Fields Too Large" ]
+	# a browser's icon request is answered without a 404 in the log
+	get /favicon.ico
+	[ "$STATUS" = "HTTP/1.1 204 No Content" ]
+	! grep -q favicon "$T/daemon.log"
+	# and the daemon still serves
+	get /
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+}
+
+@test "web: 100 connections opened and dropped leave no fd behind" {
+	start_web
+	local before
+	before=$(daemon_fds)
+	run "$WSCLIENT" --storm=100 "$WPORT" /console/0/ws
+	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
+	wait_until 10 fds_are "$before" ||
+		{ echo "daemon fds: $(daemon_fds), want $before"; ls -l "/proc/$DAEMON_PID/fd"; return 1; }
+	# over the limit of 16 per console, the rest were told
+	grep -q 'GET /console/0/ws: 503 this console has too many web clients' "$T/daemon.log"
+	ws /console/0/ws close
+}
+
+@test "web: 40 silent connections cannot keep a request out: the oldest idle ones give way" {
+	start_web
+	local i fd fds=()
+	for i in $(seq 40); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$WPORT"
+		fds+=("$fd")
+	done
+	get /
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	# the first ones were closed to make room
+	run timeout 5 cat <&"${fds[0]}"
+	[ "$status" -eq 0 ]
+	for fd in "${fds[@]}"; do exec {fd}>&-; done
+}
+
+@test "web: a browser that reads gets all 8 MiB the guest writes, in order, unskipped" {
+	start_web
+	"$WSCLIENT" "$WPORT" /console/0/ws save '\nEND-OF-OUTPUT\n' "$T/got" \
+		>"$T/ws.out" 2>"$T/ws.err" 3>&- &
+	local reader=$!
+	BG_PIDS+=("$reader")
+	wait_log "$T/daemon.log" "console 0: web .* connected"
+	fe "$T/s0" init handshake write-bytes 8388608 write '\nEND-OF-OUTPUT\n'
+	wait "$reader" || { cat "$T/ws.err"; show_logs; return 1; }
+	{ "$FRONTEND" --pattern 8388608; printf '\nEND-OF-OUTPUT\n'; } >"$T/stream"
+	cmp "$T/stream" "$T/got"
+	! grep -q 'is not reading' "$T/daemon.log"
+	echo "# websocket: $(cat "$T/ws.out")" >&3
+}
+
+@test "web: a browser that does not read skips ahead and is told, as a TCP client" {
+	start_web
+	"$WSCLIENT" --timeout=60 --rcvbuf=4096 "$WPORT" /console/0/ws wait-file "$T/go" \
+		expect 'bytes of output skipped]' expect '\nEND-OF-OUTPUT\n' \
+		>"$T/ws.out" 2>"$T/ws.err" 3>&- &
+	local stalled=$!
+	BG_PIDS+=("$stalled")
+	wait_log "$T/daemon.log" "console 0: web .* connected"
+	# the guest is never held up (each frontend wait is bounded)
+	fe "$T/s0" init handshake write-bytes 8388608 write '\nEND-OF-OUTPUT\n'
+	grep -q "web .* is not reading; it skips output it cannot take" "$T/daemon.log" ||
+		{ show_logs; return 1; }
+	touch "$T/go"
+	wait "$stalled" || { cat "$T/ws.err"; show_logs; return 1; }
+	wait_log "$T/daemon.log" "web .* caught up; [0-9]+ bytes of output were skipped"
+}
+
+@test "web: --web-* options without --backend=web are a usage error" {
+	run "$DAEMON" --socket-path="$T/s" --backend=network --web-port=8000
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--web-port, --web-address, --web-assets and --web-token need --backend=web"* ]]
+	run "$DAEMON" --socket-path="$T/s" --backend=web --web-token='a b'
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--web-token: use letters, digits and - . _ ~"* ]]
+	run "$DAEMON" --socket-path="$T/s" --backend=web --web-address=nowhere
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"--web-address: 'nowhere' is not an IP address"* ]]
+}
+
+@test "web: listening beyond loopback warns" {
+	WPORT=$(free_port)
+	start_daemon --socket-path="$T/s" --backend=web --web-port="$WPORT" --web-address=0.0.0.0
+	grep -q "warning: web consoles listen on 0.0.0.0:$WPORT: anyone who can reach it gets the guest's console (no --web-token)" "$T/daemon.log"
+}
