@@ -94,9 +94,13 @@ fuzz-run: $(FUZZ) tests/frontend $(BIN)
 fuzz-cov:
 	sh fuzz/cov.sh
 
-# Benchmarks (bench/): each prints its figures and a baseline from the same run.
-bench: $(BIN) tests/frontend tests/clients
-	bash bench/slow-client.sh
+# Benchmarks (bench/): each prints its figures and a baseline from the same
+# run; bench/run.sh gathers them into one table (README, "Performance").
+BENCHBIN = bench/tcpbench
+bench/tcpbench: bench/tcpbench.c
+	$(CC) $(VC_CFLAGS) $(LDFLAGS) -o $@ bench/tcpbench.c
+bench: $(BIN) tests/frontend tests/clients $(BENCHBIN)
+	bash bench/run.sh
 
 # The user-mode Linux guest end to end with the daemon under valgrind.
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
@@ -127,6 +131,6 @@ uninstall:
 		$(DESTDIR)$(DATADIR)/qemu/vhost-user/$(JSON)
 
 clean:
-	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ)
+	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ) $(BENCHBIN)
 
 .PHONY: all asan static run check check-asan check-valgrind bench check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean
