@@ -1399,14 +1399,14 @@ port_input(struct port *p, const void *buf, size_t len)
  */
 #define RX_CHAINS_PER_READ 64
 
-int
+size_t
 port_read_input(struct port *p, int fd, ssize_t *n)
 {
 	static struct iovec iov[VHU_MAX_SEGS];
 	static struct { uint16_t head; size_t len; } chain[RX_CHAINS_PER_READ];
 	struct console *c = p->con;
 	unsigned nchains = 0, niov = 0, i;
-	size_t left, fill;
+	size_t left, fill, room = 0;
 
 	if (p->id != 0 && !p->guest_open)
 		return 0;         /* see port_input_room() */
@@ -1424,6 +1424,7 @@ port_read_input(struct port *p, int fd, ssize_t *n)
 		niov += c->elem.in_num;
 		chain[nchains].head = c->elem.head;
 		chain[nchains].len = c->elem.in_len;
+		room += c->elem.in_len;
 		nchains++;
 	}
 	if (!nchains)
@@ -1439,7 +1440,7 @@ port_read_input(struct port *p, int fd, ssize_t *n)
 	}
 	vhu_queue_unpop(&c->vhu, p->rxq, nchains - i);
 	p->bytes_in += *n > 0 ? (size_t)*n : 0;
-	return 1;
+	return room;
 }
 
 void

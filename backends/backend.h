@@ -34,10 +34,10 @@ struct port;   /* a console port of a device (vhost-device-console.c) */
 size_t port_input_room(struct port *p);
 void port_input(struct port *p, const void *buf, size_t len);
 /* Read from fd straight into the guest's receive buffers, as many as are
- * posted (up to a bound) with one readv(): 0 when the guest has none (fd
- * not read), else 1 and *n is readv()'s result (bytes, 0 at EOF, -1 with
- * errno). */
-int port_read_input(struct port *p, int fd, ssize_t *n);
+ * posted (up to a bound) with one readv().  Returns the bytes those
+ * buffers could take, 0 when the guest has none (fd not read); *n is
+ * readv()'s result (bytes, 0 at EOF, -1 with errno). */
+size_t port_read_input(struct port *p, int fd, ssize_t *n);
 /* Hand held input to the guest, as much as its receive buffers take; the
  * rest moves to the front of buf and *len says how much is left. */
 void port_feed(struct port *p, char *buf, size_t *len);

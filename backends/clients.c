@@ -227,6 +227,7 @@ static int
 client_read(struct endpoint *ep, struct client *cl)
 {
 	char buf[4096];
+	size_t room;
 	ssize_t r;
 
 	port_feed(ep->port, cl->hold, &cl->hold_len);
@@ -238,8 +239,13 @@ client_read(struct endpoint *ep, struct client *cl)
 				telnet_input(ep, cl, (unsigned char *)buf, r);
 				port_feed(ep->port, cl->hold, &cl->hold_len);
 			}
-		} else if (cl->hold_len == 0 && port_read_input(ep->port, cl->fd, &r)) {
-			/* straight into the guest's buffers */
+		} else if (cl->hold_len == 0 &&
+		           (room = port_read_input(ep->port, cl->fd, &r)) > 0) {
+			/* Straight into the guest's buffers.  Less than they
+			 * take: the socket is empty for now (a keystroke), and
+			 * select() says when more comes; no read for EAGAIN. */
+			if (r > 0 && (size_t)r < room)
+				return 0;
 		} else if (cl->hold_len < sizeof cl->hold) {
 			r = read(cl->fd, cl->hold + cl->hold_len,
 			         sizeof cl->hold - cl->hold_len);
