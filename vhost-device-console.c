@@ -1427,7 +1427,9 @@ port_read_input(struct port *p, int fd, ssize_t *n)
 		room += c->elem.in_len;
 		nchains++;
 	}
-	if (!nchains)
+	/* A corrupt chain after good ones broke the device: read nothing
+	 * (what it read could not be given to the guest). */
+	if (!nchains || c->vhu.broken)
 		return 0;
 	do
 		*n = readv(fd, iov, (int)niov);

@@ -14,7 +14,7 @@ COUNTS=${*:-1 16 32 64}
 TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
 need "$DAEMON" "$FRONTEND" "$TCPBENCH"
 T=$(mktemp -d /tmp/vc-bench.XXXXXX)
-trap 'touch "$T/done"; kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+trap 'touch "$T/done"; kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 
 private_kib() { awk '/^Private_(Clean|Dirty):/ { n += $2 } END { print n }' "/proc/$1/smaps_rollup"; }
 

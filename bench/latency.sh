@@ -17,7 +17,7 @@ RUNS=${2:-3}
 TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
 need "$DAEMON" "$FRONTEND" "$TCPBENCH"
 T=$(mktemp -d /tmp/vc-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 
 # daemon_rtt: "p50 p99" in us through the daemon and the echoing guest.
 daemon_rtt() {

@@ -17,7 +17,7 @@ RUNS=${2:-5}
 SIZE=$((MIB * 1048576))
 TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
 T=$(mktemp -d /tmp/vc-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 need "$DAEMON" "$FRONTEND" tests/clients "$TCPBENCH"
 
 # one_run STALLED(0|1): MiB/s the fast client saw.

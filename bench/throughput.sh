@@ -23,7 +23,7 @@ SIZE=$((MIB * 1048576))
 TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
 need "$DAEMON" "$FRONTEND" "$TCPBENCH"
 T=$(mktemp -d /tmp/vc-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 
 # start_daemon: one device on a free TCP port ($port), big enough a history
 # that the one fast reader never skips (a skip would void the figure).
