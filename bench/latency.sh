@@ -8,12 +8,12 @@
 # the medians of their p50 and p99 are compared: the daemon's cost is the
 # difference at p99.
 #
-# usage: bench/latency.sh [N] [RUNS]      (defaults 5000 and 3)
+# usage: bench/latency.sh [N] [RUNS]      (defaults 10000 and 5)
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-N=${1:-5000}
-RUNS=${2:-3}
+N=${1:-10000}
+RUNS=${2:-5}
 TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
 need "$DAEMON" "$FRONTEND" "$TCPBENCH"
 T=$(mktemp -d /tmp/vc-bench.XXXXXX)
@@ -46,5 +46,7 @@ b50=$(cut -d' ' -f1 "$T/b" | median); b99=$(cut -d' ' -f2 "$T/b" | median)
 echo "keystroke round trip, $N per run, medians of $RUNS alternating runs (us, p50 p99):"
 echo "  TCP echo baseline:         $b50 $b99   [$(paste -sd, "$T/b")]"
 echo "  through the daemon+guest:  $d50 $d99   [$(paste -sd, "$T/d")]"
-row "keystroke rtt p50" "$d50" us "$b50" "+$(awk -v a="$d50" -v b="$b50" 'BEGIN { printf "%.1f", a - b }')us" "-"
-row "keystroke rtt p99" "$d99" us "$b99" "+$(awk -v a="$d99" -v b="$b99" 'BEGIN { printf "%.1f", a - b }')us" "<+50us"
+# added A B: what the daemon (and the guest's echo) adds, "+12.3us"
+added() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1fus\n", a - b }'; }
+row "keystroke rtt p50" "$d50" us "$b50" "$(added "$d50" "$b50")" "-"
+row "keystroke rtt p99" "$d99" us "$b99" "$(added "$d99" "$b99")" "<+50us"

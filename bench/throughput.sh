@@ -13,12 +13,12 @@
 # Baseline: tcpbench loop, SIZE bytes in 4096-byte writes over loopback.
 # Daemon and baseline runs alternate, RUNS each; the medians are compared.
 #
-# usage: bench/throughput.sh [SIZE_MIB] [RUNS]      (defaults 64 and 5)
+# usage: bench/throughput.sh [SIZE_MIB] [RUNS]      (defaults 64 and 7)
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 MIB=${1:-64}
-RUNS=${2:-5}
+RUNS=${2:-7}
 SIZE=$((MIB * 1048576))
 TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
 need "$DAEMON" "$FRONTEND" "$TCPBENCH"
