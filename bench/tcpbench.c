@@ -10,10 +10,13 @@
  *                                writes them); prints "BYTES NS", timed
  *                                from the GO to the last byte
  *   tcpbench source PORT BYTES   wait for "GO" from the guest, then write
- *                                BYTES of the data pattern (4096 per write)
+ *                                BYTES, 64 KiB per write (one buffer of
+ *                                the data pattern, sent again and again:
+ *                                the writer costs nothing but the writes)
  *   tcpbench rtt PORT N          N one-byte round trips through the guest
  *                                (which echoes); prints "p50 p99" in us
- *   tcpbench loop BYTES          baseline: BYTES in 4096-byte writes over
+ *   tcpbench loop BYTES [CHUNK]  baseline: BYTES in CHUNK-byte writes
+ *                                (default 4096, at most 256 KiB) over
  *                                loopback TCP to a reader; prints "BYTES NS"
  *   tcpbench echo-rtt N          baseline: N one-byte round trips against
  *                                a TCP echo server; prints "p50 p99" in us
@@ -172,21 +175,6 @@ pattern(unsigned char *b, size_t len, unsigned long long k)
 		b[i] = (unsigned char)((x >> 24) ^ (x >> 13));
 }
 
-/* BYTES in CHUNK-byte writes, each of the data pattern at its offset. */
-static void
-write_pattern(int fd, unsigned long long bytes)
-{
-	unsigned char b[CHUNK];
-	unsigned long long k;
-	size_t l;
-
-	for (k = 0; k < bytes; k += l) {
-		l = bytes - k < CHUNK ? bytes - k : CHUNK;
-		pattern(b, l, k);
-		write_all(fd, b, l);
-	}
-}
-
 /* Wait for "GO" from the guest (the history before it, if any, is
  * skipped: GO is the last thing the guest wrote). */
 static void
@@ -239,6 +227,10 @@ round_trips(int fd, unsigned long long n)
 	free(t);
 }
 
+static unsigned long long loop_bytes;
+static size_t loop_chunk = CHUNK;
+static void loop_writer(int fd);
+
 static int
 cmd_sink(unsigned port, unsigned long long bytes)
 {
@@ -258,7 +250,9 @@ cmd_source(unsigned port, unsigned long long bytes)
 	int fd = connect_port(port);
 
 	expect_go(fd);
-	write_pattern(fd, bytes);
+	loop_chunk = 65536;
+	loop_bytes = bytes;
+	loop_writer(fd);
 	return 0;
 }
 
@@ -294,20 +288,18 @@ pair(void (*fn)(int), pid_t *child)
 	return fd;
 }
 
-static unsigned long long loop_bytes;
-
 /* The guest's side costs nothing here: one buffer of the pattern, sent
  * again and again (the harness fills its buffers just as cheaply). */
 static void
 loop_writer(int fd)
 {
-	unsigned char b[CHUNK];
+	static unsigned char b[READBUF];
 	unsigned long long k;
 	size_t l;
 
-	pattern(b, CHUNK, 0);
+	pattern(b, loop_chunk, 0);
 	for (k = 0; k < loop_bytes; k += l) {
-		l = loop_bytes - k < CHUNK ? loop_bytes - k : CHUNK;
+		l = loop_bytes - k < loop_chunk ? loop_bytes - k : loop_chunk;
 		write_all(fd, b, l);
 	}
 }
@@ -403,13 +395,19 @@ main(int argc, char **argv)
 		return cmd_source(number(argv[2]), number(argv[3]));
 	if (argc == 4 && strcmp(cmd, "rtt") == 0)
 		return cmd_rtt(number(argv[2]), number(argv[3]));
-	if (argc == 3 && strcmp(cmd, "loop") == 0 && number(argv[2]) > 0)
+	if ((argc == 3 || argc == 4) && strcmp(cmd, "loop") == 0 &&
+	    number(argv[2]) > 0) {
+		if (argc == 4 && (number(argv[3]) < 1 || number(argv[3]) > READBUF))
+			fail("'%s': a write is 1 to 262144 bytes", argv[3]);
+		if (argc == 4)
+			loop_chunk = number(argv[3]);
 		return cmd_loop(number(argv[2]));
+	}
 	if (argc == 3 && strcmp(cmd, "echo-rtt") == 0)
 		return cmd_echo_rtt(number(argv[2]));
 	if (argc == 4 && strcmp(cmd, "hold") == 0)
 		return cmd_hold(number(argv[2]), number(argv[3]));
-	fprintf(stderr, "usage: tcpbench sink|source|rtt PORT N | loop BYTES | "
+	fprintf(stderr, "usage: tcpbench sink|source|rtt PORT N | loop BYTES [CHUNK] | "
 	        "echo-rtt N | hold PORT COUNT\n");
 	return 2;
 }

@@ -10,7 +10,10 @@
 # full.  bench/tcpbench reads them as a TCP client.
 # Host -> guest: tcpbench writes SIZE bytes, the harness keeps all 256
 # receive buffers posted and counts what arrives.
-# Baseline: tcpbench loop, SIZE bytes in 4096-byte writes over loopback.
+# Baselines: tcpbench loop, SIZE bytes over loopback TCP in 4096-byte
+# writes (what the guest writes), and in 256 KiB writes (the path's limit:
+# the daemon batches its writes, so it can beat the first).  The targets
+# are judged against the stricter of the two, the bulk one.
 # Daemon and baseline runs alternate, RUNS each; the medians are compared.
 #
 # usage: bench/throughput.sh [SIZE_MIB] [RUNS]      (defaults 64 and 7)
@@ -71,24 +74,28 @@ h2g() {
 	mibs $out
 }
 
-baseline() { mibs $("$TCPBENCH" loop "$SIZE"); }
+baseline() { mibs $("$TCPBENCH" loop "$SIZE" "$1"); }
 
-: >"$T/g1"; : >"$T/gf"; : >"$T/h"; : >"$T/b"
+: >"$T/g1"; : >"$T/gf"; : >"$T/h"; : >"$T/b"; : >"$T/bb"
 for _ in $(seq "$RUNS"); do
 	g2h 1 >>"$T/g1"
-	baseline >>"$T/b"
+	baseline 4096 >>"$T/b"
 	g2h 256 >>"$T/gf"
+	baseline 262144 >>"$T/bb"
 	h2g >>"$T/h"
 done
 b=$(median <"$T/b")
+bb=$(median <"$T/bb")
 g1=$(median <"$T/g1")
 gf=$(median <"$T/gf")
 h=$(median <"$T/h")
 echo "throughput, $MIB MiB per run, medians of $RUNS alternating runs (MiB/s):"
-echo "  loopback TCP baseline:            $b   [$(tr '\n' ' ' <"$T/b")]"
+echo "  loopback TCP, 4 KiB writes:       $b   [$(tr '\n' ' ' <"$T/b")]"
+echo "  loopback TCP, 256 KiB writes:     $bb   [$(tr '\n' ' ' <"$T/bb")]"
 echo "  guest->host, 1 buffer in flight:  $g1   [$(tr '\n' ' ' <"$T/g1")]"
 echo "  guest->host, ring kept full:      $gf   [$(tr '\n' ' ' <"$T/gf")]"
 echo "  host->guest, 256 rx buffers:      $h   [$(tr '\n' ' ' <"$T/h")]"
-row "guest->host, 1 in flight" "$g1" MiB/s "$b" "$(ratio "$g1" "$b")" "-"
-row "guest->host, ring full" "$gf" MiB/s "$b" "$(ratio "$gf" "$b")" ">=0.8x"
-row "host->guest" "$h" MiB/s "$b" "$(ratio "$h" "$b")" ">=0.5x"
+row "guest->host, 1 in flight (vs 4K)" "$g1" MiB/s "$b" "$(ratio "$g1" "$b")" "-"
+row "guest->host, ring full (vs 4K)" "$gf" MiB/s "$b" "$(ratio "$gf" "$b")" "-"
+row "guest->host, ring full (vs bulk)" "$gf" MiB/s "$bb" "$(ratio "$gf" "$bb")" ">=0.8x"
+row "host->guest (vs bulk)" "$h" MiB/s "$bb" "$(ratio "$h" "$bb")" ">=0.5x"
