@@ -95,6 +95,7 @@ struct port {
 	int host_open;               /* PORT_OPEN value last sent, -1: none */
 	int tx_held;                 /* a transmit chain waits for room */
 	unsigned long long bytes_in; /* host input given to the guest, ever */
+	unsigned rx_chains;          /* receive chains the next read offers */
 	struct sess sess;
 	struct endpoint ep[MAX_BACKENDS];
 	unsigned nep;
@@ -1394,8 +1395,11 @@ port_input(struct port *p, const void *buf, size_t len)
  * (each walked once), their segments gathered, and one readv() fills them
  * in order; the chains it did not reach go back to the ring.  Bounded by
  * RX_CHAINS_PER_READ chains and VHU_MAX_SEGS segments, so that a guest
- * with a huge ring cannot make one read unbounded.  The scratch is shared
- * by every port: it lives only for this call.
+ * with a huge ring cannot make one read unbounded.  How many chains are
+ * offered adapts, as TCP's window does: twice as many after a read that
+ * filled them all (a paste, a flood), as many as the last read used
+ * after a short one (a keystroke walks one chain, not the whole ring).
+ * The scratch is shared by every port: it lives only for this call.
  */
 #define RX_CHAINS_PER_READ 64
 
@@ -1410,7 +1414,9 @@ port_read_input(struct port *p, int fd, ssize_t *n)
 
 	if (p->id != 0 && !p->guest_open)
 		return 0;         /* see port_input_room() */
-	while (nchains < RX_CHAINS_PER_READ &&
+	if (p->rx_chains < 1 || p->rx_chains > RX_CHAINS_PER_READ)
+		p->rx_chains = 1;
+	while (nchains < p->rx_chains &&
 	       vhu_queue_pop(&c->vhu, p->rxq, &c->elem) == 1) {
 		if (c->elem.out_num) {
 			vhu_set_broken(&c->vhu, "receive buffer is device-readable");
@@ -1441,6 +1447,11 @@ port_read_input(struct port *p, int fd, ssize_t *n)
 		left -= fill;
 	}
 	vhu_queue_unpop(&c->vhu, p->rxq, nchains - i);
+	if (*n > 0 && (size_t)*n == room && nchains == p->rx_chains)
+		p->rx_chains = 2 * nchains < RX_CHAINS_PER_READ ?
+		               2 * nchains : RX_CHAINS_PER_READ;
+	else if (*n > 0)
+		p->rx_chains = i;
 	p->bytes_in += *n > 0 ? (size_t)*n : 0;
 	return room;
 }
