@@ -121,9 +121,15 @@ fuzz-run: $(FUZZ) tests/frontend $(BIN)
 fuzz-cov:
 	sh fuzz/cov.sh
 
-# Benchmarks (bench/): each prints its figures and a baseline from the same run.
-bench: $(BIN) tests/frontend tests/clients
-	bash bench/slow-client.sh
+# Benchmarks (bench/): each prints its figures and a baseline from the same
+# run; bench/run.sh gathers them into one table (README, "Performance").
+BENCHBIN = bench/tcpbench bench/conread
+bench/tcpbench: bench/tcpbench.c
+	$(CC) $(VC_CFLAGS) $(LDFLAGS) -o $@ bench/tcpbench.c
+bench/conread: bench/conread.c
+	$(CC) $(VC_CFLAGS) $(LDFLAGS) -o $@ bench/conread.c
+bench: $(BIN) tests/frontend tests/clients $(BENCHBIN)
+	bash bench/run.sh
 
 # The user-mode Linux guest end to end with the daemon under valgrind.
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
@@ -140,8 +146,6 @@ check-qemu: $(BIN)
 # against QEMU's own virtconsole (LAB_DIR: where the lab is built).
 bench-qemu: $(BIN) bench/conread
 	bash bench/qemu.sh
-bench/conread: bench/conread.c
-	$(CC) $(TEST_CFLAGS) -o $@ bench/conread.c
 
 # The binary, the man page, and the vhost-user backend description that
 # management software (libvirt) finds in $(DATADIR)/qemu/vhost-user/.
@@ -161,6 +165,6 @@ uninstall:
 		$(DESTDIR)$(DATADIR)/qemu/vhost-user/$(JSON)
 
 clean:
-	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ) backends/web-page.h bench/conread
+	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ) $(BENCHBIN) backends/web-page.h
 
 .PHONY: all asan static web-assets browser-deps run check check-asan check-valgrind bench bench-qemu check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean

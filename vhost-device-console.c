@@ -25,6 +25,7 @@
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "backends/backend.h"
@@ -96,6 +97,7 @@ struct port {
 	int host_open;               /* PORT_OPEN value last sent, -1: none */
 	int tx_held;                 /* a transmit chain waits for room */
 	unsigned long long bytes_in; /* host input given to the guest, ever */
+	unsigned rx_chains;          /* receive chains the next read offers */
 	struct sess sess;
 	struct endpoint ep[MAX_BACKENDS];
 	unsigned nep;
@@ -989,6 +991,10 @@ run(struct daemon *dm, const sigset_t *waitmask)
 			struct console *c = &dm->cons[i];
 
 			vhu_serve(&c->vhu, &rd);
+			/* The guest gets its transmit buffers back before the
+			 * backends write their bytes out: it refills the ring
+			 * while we write (one notification each, see vhu.h). */
+			vhu_flush_notify(&c->vhu);
 			for (p = 0; p < c->nports; p++)
 				for (e = 0; e < c->ports[p].nep; e++)
 					c->ports[p].ep[e].be->serve(&c->ports[p].ep[e], &rd, &wr);
@@ -1429,6 +1435,72 @@ port_input(struct port *p, const void *buf, size_t len)
 		       "shrank", p->k, len - n);
 	vhu_queue_push(&c->vhu, p->rxq, &c->elem, n);
 	p->bytes_in += n;
+}
+
+/*
+ * Host input, the fast way: the receive chains the guest posted are taken
+ * (each walked once), their segments gathered, and one readv() fills them
+ * in order; the chains it did not reach go back to the ring.  Bounded by
+ * RX_CHAINS_PER_READ chains and VHU_MAX_SEGS segments, so that a guest
+ * with a huge ring cannot make one read unbounded.  How many chains are
+ * offered adapts, as TCP's window does: twice as many after a read that
+ * filled them all (a paste, a flood), as many as the last read used
+ * after a short one (a keystroke walks one chain, not the whole ring).
+ * The scratch is shared by every port: it lives only for this call.
+ */
+#define RX_CHAINS_PER_READ 64
+
+size_t
+port_read_input(struct port *p, int fd, ssize_t *n)
+{
+	static struct iovec iov[VHU_MAX_SEGS];
+	static struct { uint16_t head; size_t len; } chain[RX_CHAINS_PER_READ];
+	struct console *c = p->con;
+	unsigned nchains = 0, niov = 0, i;
+	size_t left, fill, room = 0;
+
+	if (p->id != 0 && !p->guest_open)
+		return 0;         /* see port_input_room() */
+	if (p->rx_chains < 1 || p->rx_chains > RX_CHAINS_PER_READ)
+		p->rx_chains = 1;
+	while (nchains < p->rx_chains &&
+	       vhu_queue_pop(&c->vhu, p->rxq, &c->elem) == 1) {
+		if (c->elem.out_num) {
+			vhu_set_broken(&c->vhu, "receive buffer is device-readable");
+			return 0;
+		}
+		if (niov + c->elem.in_num > VHU_MAX_SEGS) {
+			vhu_queue_unpop(&c->vhu, p->rxq, 1);
+			break;
+		}
+		memcpy(iov + niov, c->elem.iov, c->elem.in_num * sizeof iov[0]);
+		niov += c->elem.in_num;
+		chain[nchains].head = c->elem.head;
+		chain[nchains].len = c->elem.in_len;
+		room += c->elem.in_len;
+		nchains++;
+	}
+	/* A corrupt chain after good ones broke the device: read nothing
+	 * (what it read could not be given to the guest). */
+	if (!nchains || c->vhu.broken)
+		return 0;
+	do
+		*n = readv(fd, iov, (int)niov);
+	while (*n < 0 && errno == EINTR);
+	left = *n > 0 ? (size_t)*n : 0;
+	for (i = 0; i < nchains && left; i++) {
+		fill = left < chain[i].len ? left : chain[i].len;
+		vhu_queue_complete(&c->vhu, p->rxq, chain[i].head, (uint32_t)fill);
+		left -= fill;
+	}
+	vhu_queue_unpop(&c->vhu, p->rxq, nchains - i);
+	if (*n > 0 && (size_t)*n == room && nchains == p->rx_chains)
+		p->rx_chains = 2 * nchains < RX_CHAINS_PER_READ ?
+		               2 * nchains : RX_CHAINS_PER_READ;
+	else if (*n > 0)
+		p->rx_chains = i;
+	p->bytes_in += *n > 0 ? (size_t)*n : 0;
+	return room;
 }
 
 void

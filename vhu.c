@@ -1391,14 +1391,18 @@ vring_kicked(struct vhu_dev *d, unsigned q)
 
 	/*
 	 * An eventfd holds one counter, a pipe one byte per kick: read until
-	 * nothing is left.  Each read only when poll() says it cannot block:
-	 * the frontend shares this file description and may have cleared its
-	 * O_NONBLOCK.  A pipe flooded with kicks is left for the next pass
-	 * after KICK_READS_PER_PASS reads, so that other devices get theirs.
+	 * nothing is left.  One read empties an eventfd (8 bytes) and a pipe
+	 * that gave less than asked for, so only a full pipe read is tried
+	 * again: one read per wakeup.  Each read only when poll() says it
+	 * cannot block: the frontend shares this file description and may
+	 * have cleared its O_NONBLOCK.  A pipe flooded with kicks is left for
+	 * the next pass after KICK_READS_PER_PASS reads, so that other devices
+	 * get theirs.
 	 */
 	do
 		n = read_ready(d->vq[q].kick_fd, buf, sizeof buf);
-	while ((n > 0 || (n < 0 && errno == EINTR)) && ++reads < KICK_READS_PER_PASS);
+	while ((n == (ssize_t)sizeof buf || (n < 0 && errno == EINTR)) &&
+	       ++reads < KICK_READS_PER_PASS);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		/* The writer closed its end, or the fd failed: no more kicks
 		 * will come (and select() would keep saying "readable"). */
@@ -1635,13 +1639,26 @@ void
 vhu_queue_push(struct vhu_dev *d, unsigned q, const struct vhu_elem *e,
                uint32_t len)
 {
+	vhu_queue_complete(d, q, e->head, len);
+}
+
+void
+vhu_queue_unpop(struct vhu_dev *d, unsigned q, unsigned n)
+{
+	if (queue_running(d, q))
+		d->vq[q].last_avail -= n;
+}
+
+void
+vhu_queue_complete(struct vhu_dev *d, unsigned q, uint16_t head, uint32_t len)
+{
 	struct vhu_vring *vq = &d->vq[q];
 	uint8_t *slot;
 
 	if (!queue_running(d, q))
 		return;
 	slot = vq->used + 4 + 8 * (vq->used_idx % vq->num);
-	store32(slot, e->head);
+	store32(slot, head);
 	store32(slot + 4, len);
 	/* The entry must be visible before the index that publishes it. */
 	atomic_thread_fence(memory_order_release);

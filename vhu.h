@@ -238,6 +238,13 @@ int vhu_queue_peek(struct vhu_dev *d, unsigned q, struct vhu_elem *e);
  * sent by vhu_flush_notify() (one per batch). */
 void vhu_queue_push(struct vhu_dev *d, unsigned q, const struct vhu_elem *e,
                     uint32_t len);
+/* The same by head alone, for a device that keeps several chains popped
+ * (their segments copied out of the scratch element). */
+void vhu_queue_complete(struct vhu_dev *d, unsigned q, uint16_t head,
+                        uint32_t len);
+/* Put back the last n chains popped and not pushed: the next pops take
+ * them again (a read that filled fewer buffers than were taken). */
+void vhu_queue_unpop(struct vhu_dev *d, unsigned q, unsigned n);
 void vhu_set_broken(struct vhu_dev *d, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -15,7 +15,8 @@
  *
  * Host -> guest: a backend reads input only when the guest has a receive
  * buffer, and at most that buffer's size: port_input_room() says how much,
- * port_input() hands the bytes over.  A flood of input waits in the
+ * port_input() hands the bytes over; or port_read_input() reads an fd
+ * straight into all the buffers posted.  A flood of input waits in the
  * kernel's socket buffer, not in our memory.
  */
 #ifndef BACKEND_H
@@ -23,6 +24,7 @@
 
 #include <stddef.h>
 #include <sys/select.h>
+#include <sys/types.h>
 
 #include "session.h"
 
@@ -31,6 +33,11 @@ struct port;   /* a console port of a device (vhost-device-console.c) */
 /* Implemented by the device. */
 size_t port_input_room(struct port *p);
 void port_input(struct port *p, const void *buf, size_t len);
+/* Read from fd straight into the guest's receive buffers, as many as are
+ * posted (up to a bound) with one readv().  Returns the bytes those
+ * buffers could take, 0 when the guest has none (fd not read); *n is
+ * readv()'s result (bytes, 0 at EOF, -1 with errno). */
+size_t port_read_input(struct port *p, int fd, ssize_t *n);
 /* Hand held input to the guest, as much as its receive buffers take; the
  * rest moves to the front of buf and *len says how much is left. */
 void port_feed(struct port *p, char *buf, size_t *len);

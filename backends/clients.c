@@ -217,8 +217,8 @@ telnet_input(struct endpoint *ep, struct client *cl, const unsigned char *in,
 }
 
 /*
- * The client's input.  Straight to the guest while it has a receive
- * buffer, at most that buffer's size per read; otherwise into the small
+ * The client's input.  Straight to the guest while it has receive
+ * buffers, at most what they hold, one readv() into them; otherwise into the small
  * hold, and once that is full not at all: the rest waits in the socket, so
  * a flood costs no memory.  Reading into the hold while the guest is busy
  * is what lets us see a client leave.  Returns -1 when it has gone.
@@ -239,10 +239,13 @@ client_read(struct endpoint *ep, struct client *cl)
 				telnet_input(ep, cl, (unsigned char *)buf, r);
 				port_feed(ep->port, cl->hold, &cl->hold_len);
 			}
-		} else if (cl->hold_len == 0 && (room = port_input_room(ep->port)) > 0) {
-			r = read(cl->fd, buf, room < sizeof buf ? room : sizeof buf);
-			if (r > 0)
-				port_input(ep->port, buf, r);
+		} else if (cl->hold_len == 0 &&
+		           (room = port_read_input(ep->port, cl->fd, &r)) > 0) {
+			/* Straight into the guest's buffers.  Less than they
+			 * take: the socket is empty for now (a keystroke), and
+			 * select() says when more comes; no read for EAGAIN. */
+			if (r > 0 && (size_t)r < room)
+				return 0;
 		} else if (cl->hold_len < sizeof cl->hold) {
 			r = read(cl->fd, cl->hold + cl->hold_len,
 			         sizeof cl->hold - cl->hold_len);

@@ -101,6 +101,17 @@ both_ways() {
 	fe_wait
 }
 
+@test "8 MiB host -> guest into 256 posted buffers (one readv fills many) arrives intact" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe_bg init handshake --rx-bufs=256 write 'READY\n' read-bytes 8388608 --check 30 \
+		write 'DONE\n' check-memory
+	read_line 5 READY
+	"$FRONTEND" --pattern 8388608 >&5
+	read_line 5 DONE
+	fe_wait
+}
+
 @test "kick and call fds as pipes (user-mode-linux)" {
 	start_one
 	both_ways --pipes

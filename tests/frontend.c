@@ -68,13 +68,24 @@
  *                         together with one kick
  *   write-bytes N [--inflight=K]
  *                         N bytes of the data pattern in 4096-byte buffers,
- *                         up to K (default 8) in flight
+ *                         up to K (default 8, at most 256: a full ring) in
+ *                         flight; --repeat: the first buffer's bytes in
+ *                         every buffer (benchmarks: the guest costs little)
  *   expect TEXT [SECONDS] wait until TEXT is in what the device wrote into
  *                         the port0 receive buffers; consumes through TEXT
  *   expect-all N T1..TN [SECONDS]
  *                         wait until all N texts appeared, in any order
  *   expect-bytes N [SECONDS]
  *                         the next N bytes received are the data pattern
+ *   read-bytes N [--check] [SECONDS]
+ *                         host -> guest throughput: receive N bytes, each
+ *                         buffer posted again as soon as it is used; the
+ *                         bytes are counted, not kept (--check: they are
+ *                         the data pattern); prints "read-bytes: N bytes
+ *                         in T ns" on stdout (handshake --rx-bufs=256 keeps
+ *                         a 256-entry ring full)
+ *   echo-loop N [SECONDS] write back every byte received, at once, until N
+ *                         bytes went back (keystroke round trips)
  *   check-memory          every byte never handed to the device as
  *                         device-writable (buffers, used rings) still holds
  *                         what the frontend put there
@@ -165,10 +176,13 @@ static const char usage_text[] =
 "       [--tx-cross] [--base=B]          QEMU start sequence, 4 rings\n"
 "  handshake [--rx-bufs=N]               MULTIPORT handshake for port 0\n"
 "  write TEXT | write-chain TEXT | write-indirect TEXT\n"
-"  write-bytes N [--inflight=K]          N pattern bytes guest -> host\n"
+"  write-bytes N [--inflight=K] [--repeat]  N pattern bytes guest -> host\n"
 "  expect TEXT [SECONDS]                 host -> guest text\n"
 "  expect-all N T1..TN [SECONDS]         N texts in any order\n"
 "  expect-bytes N [SECONDS]              N pattern bytes host -> guest\n"
+"  read-bytes N [--check] [SECONDS]      N bytes host -> guest, counted and\n"
+"                                        timed (benchmarks)\n"
+"  echo-loop N [SECONDS]                 write back every byte received\n"
 "  check-memory                          no write outside writable buffers\n"
 "  reset                                 guest reset + handshake again\n"
 "  reset-device                          RESET_DEVICE + rings again\n"
@@ -240,8 +254,9 @@ enum {
 #define UADDR0      0x10000000000ull	/* frontend "virtual" address, region 0 */
 #define UADDR1      0x20000000000ull	/* region 1: not contiguous with 0 */
 #define BUF_SIZE    4096u
-#define RX0_MAX     64
-#define TX0_SLOTS   32
+#define RX0_MAX     256	/* handshake --rx-bufs up to this */
+#define RX0_DEFAULT 64
+#define TX0_SLOTS   256	/* write-bytes --inflight up to this: a full ring */
 #define CRX_MAX     16
 #define CTX_SLOTS   16
 #define CTX_SIZE    64u
@@ -298,6 +313,10 @@ static bool ind_busy[IND_SLOTS], rx0_busy[RX0_MAX], tx0_busy[TX0_SLOTS];
 static bool crx_busy[CRX_MAX], ctx_busy[CTX_SLOTS];
 static unsigned rx0_nbufs, crx_nbufs;	/* how many to keep posted */
 static unsigned tx0_next;
+/* write-bytes --repeat: slots that hold the repeated buffer already (its
+ * length), so that the guest's cost is the ring, not copying */
+static bool tx_repeat;
+static size_t tx0_repeat_len[TX0_SLOTS];
 
 static int sock = -1;
 static bool sock_eof;
@@ -323,6 +342,8 @@ static struct initopt {
 static uint8_t *rxd;
 static size_t rxd_len, rxd_cap;
 static uint64_t rx_total;
+/* read-bytes: received bytes are counted (and checked), not kept */
+static struct { bool on, check; uint64_t got; } rx_sink;
 
 /* control messages received, not yet consumed */
 struct cmsg { uint32_t id; uint16_t event, value; uint32_t len; uint8_t payload[8]; };
@@ -566,7 +587,7 @@ static void layout(unsigned n, bool tx_cross)
 		fail("queue size %u too large for the memory layout", n);
 	if (tx_cross) {
 		tx0_base = cross;
-		rx0_base = BOUNDARY + 0x20000 + 0x100;
+		rx0_base = BOUNDARY + 0x100000 + 0x100;
 	} else {
 		rx0_base = cross;
 		tx0_base = BOUNDARY + 0x100000 + 0x100;
@@ -1214,6 +1235,18 @@ static void rxd_append(const uint8_t *p, size_t n)
 	rx_total += n;
 }
 
+static void rx_sink_take(const uint8_t *p, size_t n)
+{
+	size_t i;
+	if (rx_sink.check)
+		for (i = 0; i < n; i++)
+			if (p[i] != data_pat(rx_sink.got + i))
+				fail("read-bytes: byte %" PRIu64 " is 0x%02x, want 0x%02x",
+				     rx_sink.got + i, p[i], data_pat(rx_sink.got + i));
+	rx_sink.got += n;
+	rx_total += n;
+}
+
 static void rxd_consume(size_t n)
 {
 	if (!n)
@@ -1273,7 +1306,10 @@ static void process_used(int qi)
 			case TK_RX0:
 				if (len > t->wlen)
 					fail("%s: used len %u > buffer size %u", qname[qi], len, t->wlen);
-				rxd_append(g2h(rx0_gpa(t->slot), len), len);
+				if (rx_sink.on)
+					rx_sink_take(g2h(rx0_gpa(t->slot), len), len);
+				else
+					rxd_append(g2h(rx0_gpa(t->slot), len), len);
 				note("%s: %u bytes received", qname[qi], len);
 				rx0_busy[t->slot] = false;
 				break;
@@ -1830,7 +1866,7 @@ static void handshake(unsigned rx_bufs)
 
 static unsigned default_rx_bufs(void)
 {
-	return iopt.qsize < RX0_MAX ? iopt.qsize : RX0_MAX;
+	return iopt.qsize < RX0_DEFAULT ? iopt.qsize : RX0_DEFAULT;
 }
 
 static void expect_resize(unsigned long long cols, unsigned long long rows);
@@ -1850,8 +1886,10 @@ static void step_handshake(void)
 		} else
 			fail("unknown handshake option %s", o);
 	}
-	if (rx > default_rx_bufs())
-		rx = default_rx_bufs();
+	if (rx > iopt.qsize)
+		rx = iopt.qsize;
+	if (rx > RX0_MAX)
+		rx = RX0_MAX;
 	handshake(rx);
 	if (cols)
 		expect_resize(cols, rows);
@@ -1884,7 +1922,9 @@ static void tx_submit(const uint8_t *data, size_t len, int mode)
 		fail("port0 transmitq: no buffer came back within %g s", timeout_s);
 	s = (int)(tx0_next++ % TX0_SLOTS);
 	tx0_busy[s] = true;
-	gw(tx0_gpa(s), data, len);
+	if (!tx_repeat || tx0_repeat_len[s] != len)
+		gw(tx0_gpa(s), data, len);
+	tx0_repeat_len[s] = tx_repeat ? len : 0;
 	for (i = 0; i < n; i++) {
 		size_t l = i == n - 1 ? len - off : len / (size_t)n;
 		sg[i] = (struct seg){ tx0_gpa(s) + off, (uint32_t)l, false };
@@ -1915,6 +1955,7 @@ static void step_write_burst(void)
 	s = (int)(tx0_next++ % TX0_SLOTS);
 	tx0_busy[s] = true;
 	gw(tx0_gpa(s), t, len);
+	tx0_repeat_len[s] = 0;
 	for (i = 0; i < n; i++) {
 		sg = (struct seg){ tx0_gpa(s), (uint32_t)len, false };
 		vq_add(q, &sg, 1, false, TK_TX0, s);
@@ -1953,9 +1994,12 @@ static void step_write_bytes(void)
 	struct inflight_arg ia = { 8 };
 	const char *o, *v;
 	uint8_t b[BUF_SIZE];
+	bool repeat = false;
 	while ((o = opt_next())) {
 		if ((v = opt_value(o, "--inflight")))
 			ia.max = (unsigned)parse_ull(v, "inflight");
+		else if (!strcmp(o, "--repeat"))
+			repeat = true;
 		else
 			fail("unknown write-bytes option %s", o);
 	}
@@ -1968,14 +2012,97 @@ static void step_write_bytes(void)
 		ia.max = TX0_SLOTS;
 	while (k < n) {
 		size_t l = n - k < BUF_SIZE ? (size_t)(n - k) : BUF_SIZE, i;
-		for (i = 0; i < l; i++)
-			b[i] = data_pat(k + i);
+		/* data_pat(k + i), stepping the product: the benchmarks must
+		 * not wait for the pattern */
+		uint32_t x = (uint32_t)(repeat ? 0 : k) * 2654435761u;
+		for (i = 0; i < l && (!repeat || k == 0); i++, x += 2654435761u)
+			b[i] = (uint8_t)((x >> 24) ^ (x >> 13));
 		if (!service(deadline_in(timeout_s), cond_inflight, &ia, false))
 			fail("write-bytes: port0 transmitq stalled after %llu bytes", k);
+		tx_repeat = repeat;
 		tx_submit(b, l, 0);
+		tx_repeat = false;
 		k += l;
 	}
 	wait_q_idle(VIRTIO_CONSOLE_PORT0_TXQ, "write-bytes");
+}
+
+static bool cond_sink(void *arg)
+{
+	return rx_sink.got >= *(uint64_t *)arg;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* read-bytes N [--check] [SECONDS]: host -> guest throughput.  Every
+ * receive buffer goes back to the device as soon as it is used; the bytes
+ * are counted, not kept (--check: they must be the data pattern).  Prints
+ * "read-bytes: N bytes in T ns" on stdout, timed from the step's start. */
+static void step_read_bytes(void)
+{
+	uint64_t n = parse_ull(arg_next("N"), "byte count");
+	const char *o;
+	double secs;
+	int64_t t0;
+	bool check = false;
+	while ((o = opt_next())) {
+		if (!strcmp(o, "--check"))
+			check = true;
+		else
+			fail("unknown read-bytes option %s", o);
+	}
+	secs = opt_seconds(timeout_s);
+	need_rings();
+	rx_sink.on = true;
+	rx_sink.check = check;
+	rx_sink.got = 0;
+	t0 = now_ns();
+	/* What came during the steps before counts (the writer may start at
+	 * once): it is the start of the N bytes. */
+	rx_sink_take(rxd, rxd_len);
+	rx_total -= rxd_len;
+	rxd_consume(rxd_len);
+	if (!service(deadline_in(secs), cond_sink, &n, false))
+		fail("read-bytes: got %" PRIu64 " of %" PRIu64 " bytes within %g s",
+		     rx_sink.got, n, secs);
+	printf("read-bytes: %" PRIu64 " bytes in %" PRId64 " ns\n", rx_sink.got,
+	       now_ns() - t0);
+	fflush(stdout);
+	rx_sink.on = false;
+	if (rx_sink.got > n)
+		fail("read-bytes: %" PRIu64 " bytes, more than %" PRIu64, rx_sink.got, n);
+}
+
+static bool cond_rx_any(void *arg)
+{
+	(void)arg;
+	return rxd_len > 0;
+}
+
+/* echo-loop N [SECONDS]: write back every byte received, as soon as it is
+ * received (one transmit buffer per receive), until N bytes went back: the
+ * guest end of the keystroke latency benchmark. */
+static void step_echo_loop(void)
+{
+	uint64_t n = parse_ull(arg_next("N"), "byte count"), done = 0;
+	double secs = opt_seconds(timeout_s);
+	need_rings();
+	while (done < n) {
+		size_t l;
+		if (!service(deadline_in(secs), cond_rx_any, NULL, false))
+			fail("echo-loop: nothing received within %g s after %" PRIu64 " bytes",
+			     secs, done);
+		l = rxd_len < BUF_SIZE ? rxd_len : BUF_SIZE;
+		tx_submit(rxd, l, 0);
+		rxd_consume(l);
+		done += l;
+	}
+	wait_q_idle(VIRTIO_CONSOLE_PORT0_TXQ, "echo-loop");
 }
 
 struct find_arg { const uint8_t *t; size_t len; };
@@ -2237,6 +2364,7 @@ static void hostile(int kind)
 		mark_writable(buf, 64);
 	} else {
 		buf = tx0_gpa(TX0_SLOTS - 1);
+		tx0_repeat_len[TX0_SLOTS - 1] = 0;
 		gw(buf, "hostile", 7);
 	}
 	switch (kind) {
@@ -3198,6 +3326,8 @@ static const struct step steps[] = {
 	{ "expect", step_expect },
 	{ "expect-all", step_expect_all },
 	{ "expect-bytes", step_expect_bytes },
+	{ "read-bytes", step_read_bytes },
+	{ "echo-loop", step_echo_loop },
 	{ "check-memory", step_check_memory },
 	{ "reset", step_reset },
 	{ "reset-device", step_reset_device },
