@@ -1,6 +1,9 @@
 /* util.c - messages, die(), fd helpers.  See util.h. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -252,6 +255,84 @@ unix_listen(const char *path, int backlog, char *err, size_t errlen)
 		return -1;
 	}
 	return fd;
+}
+
+int
+tcp_listen(const char *opt, const char *what, const char *address,
+           unsigned port, int backlog, char *where, size_t wherelen,
+           int *loopback, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof ss);
+	if (inet_pton(AF_INET, address, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		len = sizeof *sin;
+		snprintf(where, wherelen, "%s:%u", address, port);
+		*loopback = strcmp(address, "127.0.0.1") == 0;
+	} else if (inet_pton(AF_INET6, address, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		len = sizeof *sin6;
+		snprintf(where, wherelen, "[%s]:%u", address, port);
+		*loopback = strcmp(address, "::1") == 0;
+	} else {
+		snprintf(err, errlen, "%s: '%s' is not an IP address", opt, address);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog) < 0 ||
+	    set_nonblock(fd) < 0 || set_cloexec(fd) < 0) {
+		snprintf(err, errlen, "cannot listen on %s %s: %s", what, where,
+		         strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (fd >= FD_SETSIZE) {
+		snprintf(err, errlen, "%s %s: descriptor %d is over FD_SETSIZE",
+		         what, where, fd);
+		close(fd);
+		return -1;
+	}
+	/* Where it fails (not on Linux or the BSDs), clients are only slower. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+int
+peer_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char host[64] = "?";
+	unsigned port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	if (ss.ss_family == AF_UNIX) {
+		snprintf(buf, len, "%s", "");
+		return 0;
+	}
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
+		port = ntohs(s->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
+		port = ntohs(s->sin6_port);
+	}
+	snprintf(buf, len, "%s:%u", host, port);
+	return 0;
 }
 
 static long long

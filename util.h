@@ -61,6 +61,23 @@ void close_fd(int *fd);   /* close if >= 0 and set to -1 */
 int unix_listen(const char *path, int backlog, char *err, size_t errlen);
 
 /*
+ * Listen on TCP port of address, an IPv4 or IPv6 literal, for the backend
+ * named what ("tcp", "web"); opt is its address option, for the message
+ * when address is no IP address.  Sets where to "ADDR:PORT" or
+ * "[ADDR]:PORT" for messages, and *loopback when address is 127.0.0.1 or
+ * ::1.  Accepted sockets inherit TCP_NODELAY: a keystroke's echo goes out
+ * at once, not after the ACK of the one before (Nagle), since output is
+ * already batched per pass.  Returns the fd (non-blocking, close-on-exec,
+ * below FD_SETSIZE), or -1 with a reason in err.
+ */
+int tcp_listen(const char *opt, const char *what, const char *address,
+               unsigned port, int backlog, char *where, size_t wherelen,
+               int *loopback, char *err, size_t errlen);
+/* The peer of a connected socket as "HOST:PORT" ("" for a UNIX socket's
+ * nameless peer); -1 when it is gone (reset before we took it). */
+int peer_name(int fd, char *buf, size_t len);
+
+/*
  * accept() for every listener.  Returns the new fd (non-blocking,
  * close-on-exec) or -1.  When accept() fails for want of fds or memory
  * (EMFILE, ENFILE, ENOBUFS, ENOMEM) the connection stays queued in the

@@ -1,7 +1,5 @@
 /* backends/clients.c - the clients of a listening socket.  See clients.h. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,34 +49,16 @@ clients_close(struct endpoint *ep, struct clients *cs)
 	close_fd(&cs->listen_fd);
 }
 
-/* The peer's address as "host:port", for messages; -1 if it is gone. */
+/* The peer's address as "host:port", or a number for a UNIX socket's
+ * nameless peer, for messages; -1 if it is gone. */
 static int
-peer_name(struct clients *cs, int fd, char *buf, size_t len)
+client_name(struct clients *cs, int fd, char *buf, size_t len)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	char host[64] = "?";
-	unsigned port = 0;
-
 	/* Fails when the client reset the connection before we took it. */
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+	if (peer_name(fd, buf, len) < 0)
 		return -1;
-	if (ss.ss_family == AF_UNIX) {          /* no address: a number */
+	if (!buf[0])
 		snprintf(buf, len, "%lu", ++cs->serial);
-		return 0;
-	}
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
-		port = ntohs(s->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
-		port = ntohs(s->sin6_port);
-	}
-	snprintf(buf, len, "%s:%u", host, port);
 	return 0;
 }
 
@@ -109,7 +89,7 @@ client_accept(struct endpoint *ep, struct clients *cs)
 	fd = accept_conn(cs->listen_fd, cs->where);
 	if (fd < 0)
 		return;
-	if (peer_name(cs, fd, name, sizeof name) < 0) {
+	if (client_name(cs, fd, name, sizeof name) < 0) {
 		close(fd);        /* gone already: nothing to serve or tell */
 		return;
 	}

@@ -28,11 +28,9 @@
  * must be this server, and with --web-token every request but the two
  * assets must carry ?token=TOKEN or "Authorization: Bearer TOKEN".
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,51 +127,11 @@ static int
 web_listen(struct web_server *w, const struct backend_config *cfg, char *err,
            size_t errlen)
 {
-	struct sockaddr_storage ss;
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	socklen_t len;
-	int fd, one = 1;
-
-	memset(&ss, 0, sizeof ss);
-	if (inet_pton(AF_INET, cfg->web_address, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(cfg->web_port);
-		len = sizeof *sin;
-		snprintf(w->where, sizeof w->where, "%s:%u", cfg->web_address,
-		         cfg->web_port);
-		w->loopback = strcmp(cfg->web_address, "127.0.0.1") == 0;
-	} else if (inet_pton(AF_INET6, cfg->web_address, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(cfg->web_port);
-		len = sizeof *sin6;
-		snprintf(w->where, sizeof w->where, "[%s]:%u", cfg->web_address,
-		         cfg->web_port);
-		w->loopback = strcmp(cfg->web_address, "::1") == 0;
-	} else {
-		snprintf(err, errlen, "--web-address: '%s' is not an IP address",
-		         cfg->web_address);
-		return -1;
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM, 0);
-	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, WEB_BACKLOG) < 0 ||
-	    set_nonblock(fd) < 0 || set_cloexec(fd) < 0) {
-		snprintf(err, errlen, "cannot listen on web %s: %s", w->where,
-		         strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	if (fd >= FD_SETSIZE) {
-		snprintf(err, errlen, "web %s: descriptor %d is over FD_SETSIZE",
-		         w->where, fd);
-		close(fd);
-		return -1;
-	}
-	w->listen_fd = fd;
+	w->listen_fd = tcp_listen("--web-address", "web", cfg->web_address,
+	                          cfg->web_port, WEB_BACKLOG, w->where,
+	                          sizeof w->where, &w->loopback, err, errlen);
 	w->port = cfg->web_port;
-	return 0;
+	return w->listen_fd < 0 ? -1 : 0;
 }
 
 static int
@@ -359,32 +317,6 @@ conn_linger(struct web_conn *c, int readable)
 			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 	}
 	return readable ? -1 : 0;
-}
-
-/* The peer's address as "host:port"; -1 if it is gone. */
-static int
-peer_name(int fd, char *buf, size_t len)
-{
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	char host[64] = "?";
-	unsigned port = 0;
-
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
-		return -1;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &s->sin_addr, host, sizeof host);
-		port = ntohs(s->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof host);
-		port = ntohs(s->sin6_port);
-	}
-	snprintf(buf, len, "%s:%u", host, port);
-	return 0;
 }
 
 /* A fresh socket's buffer is empty: one short answer cannot block. */
