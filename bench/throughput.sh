@@ -14,7 +14,9 @@
 # writes (what the guest writes), and in 256 KiB writes (the path's limit:
 # the daemon batches its writes, so it can beat the first).  The targets
 # are judged against the stricter of the two, the bulk one.
-# Daemon and baseline runs alternate, RUNS each; the medians are compared.
+# Every figure is timed from the first byte to the last (the rate of the
+# stream, not the set-up before it).  Daemon and baseline runs alternate,
+# RUNS each; the medians are compared.
 #
 # usage: bench/throughput.sh [SIZE_MIB] [RUNS]      (defaults 64 and 7)
 set -eu
