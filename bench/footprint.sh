@@ -38,7 +38,8 @@ footprint() {
 		done
 		break
 	done
-	rm -f "$T/done"
+	# The last run's log says "ready" too: gone before this one starts.
+	rm -f "$T/done" "$T/daemon.log"
 	"$DAEMON" --socket-path="$T/s" --socket-count="$n" --backend=network \
 		--tcp-port="$port" 2>"$T/daemon.log" &
 	local dpid=$!

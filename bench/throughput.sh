@@ -34,6 +34,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 # that the one fast reader never skips (a skip would void the figure).
 start_daemon() {
 	port=$(free_port)
+	# The last run's log says "ready" too: gone before this one starts.
+	rm -f "$T/daemon.log"
 	"$DAEMON" --socket-path="$T/s" --backend=network --tcp-port="$port" \
 		--history=$((8 * 1048576)) 2>"$T/daemon.log" &
 	dpid=$!
