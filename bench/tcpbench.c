@@ -6,9 +6,12 @@
  * plain loopback TCP connection with no daemon, in the same program, so
  * that a benchmark prints its figure and its baseline from one tool:
  *
- *   tcpbench sink PORT BYTES     send "GO", then read BYTES (the guest
- *                                writes them); prints "BYTES NS", timed
- *                                from the first byte to the last
+ *   tcpbench sink PORT BYTES [WARMUP]
+ *                                send "GO", read WARMUP bytes untimed (the
+ *                                daemon's history ring and the socket
+ *                                warm up), then BYTES more (the guest
+ *                                writes them all); prints "BYTES NS",
+ *                                timed from the first of those bytes
  *   tcpbench source PORT BYTES   wait for "GO" from the guest, then write
  *                                BYTES, 64 KiB per write (one buffer of
  *                                the data pattern, sent again and again:
@@ -232,12 +235,14 @@ static size_t loop_chunk = CHUNK;
 static void loop_writer(int fd);
 
 static int
-cmd_sink(unsigned port, unsigned long long bytes)
+cmd_sink(unsigned port, unsigned long long bytes, unsigned long long warmup)
 {
 	int fd = connect_port(port);
 	int64_t t0;
 
 	write_all(fd, "GO", 2);
+	if (warmup)
+		read_bytes(fd, warmup);
 	/* Timed from the first byte, as the baseline (cmd_loop) is: the rate
 	 * of the stream, not the GO's trip through the guest. */
 	read_bytes(fd, 1);
@@ -392,8 +397,9 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	alarm(120);     /* a benchmark whose other end died must not hang */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 4 && strcmp(cmd, "sink") == 0)
-		return cmd_sink(number(argv[2]), number(argv[3]));
+	if ((argc == 4 || argc == 5) && strcmp(cmd, "sink") == 0)
+		return cmd_sink(number(argv[2]), number(argv[3]),
+		                argc == 5 ? number(argv[4]) : 0);
 	if (argc == 4 && strcmp(cmd, "source") == 0)
 		return cmd_source(number(argv[2]), number(argv[3]));
 	if (argc == 4 && strcmp(cmd, "rtt") == 0)
@@ -410,7 +416,7 @@ main(int argc, char **argv)
 		return cmd_echo_rtt(number(argv[2]));
 	if (argc == 4 && strcmp(cmd, "hold") == 0)
 		return cmd_hold(number(argv[2]), number(argv[3]));
-	fprintf(stderr, "usage: tcpbench sink|source|rtt PORT N | loop BYTES [CHUNK] | "
+	fprintf(stderr, "usage: tcpbench sink PORT N [WARMUP] | source|rtt PORT N | loop BYTES [CHUNK] | "
 	        "echo-rtt N | hold PORT COUNT\n");
 	return 2;
 }
