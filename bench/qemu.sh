@@ -79,7 +79,7 @@ for i in $(seq "$RUNS"); do
 done
 b=$(median <"$T/builtin")
 d=$(median <"$T/daemon")
-echo "QEMU lab guest (TCG): dd $MIB MiB to /dev/hvc0, read on a UNIX socket, median of $RUNS (alternating):"
+echo "== $(date -u '+%Y-%m-%d %H:%M UTC'): QEMU lab guest (TCG), dd $MIB MiB to /dev/hvc0, read on a UNIX socket, median of $RUNS (alternating):"
 echo "  QEMU's virtconsole (baseline): $b MiB/s   [$(tr '\n' ' ' <"$T/builtin")]"
 echo "  through the daemon:            $d MiB/s   [$(tr '\n' ' ' <"$T/daemon")]"
 row "QEMU guest hvc0, daemon vs virtconsole" "$d" MiB/s "$b" "$(ratio "$d" "$b")" ">=1.5x"
