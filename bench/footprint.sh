@@ -18,15 +18,6 @@ trap 'touch "$T/done"; kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 
 private_kib() { awk '/^Private_(Clean|Dirty):/ { n += $2 } END { print n }' "/proc/$1/smaps_rollup"; }
 
-# wait_count FILE REGEX N: until FILE has N lines matching REGEX.
-wait_count() {
-	local end=$(( $(date +%s) + 30 ))
-	until [ "$(grep -cE "$2" "$1" 2>/dev/null)" -ge "$3" ]; do
-		[ "$(date +%s)" -lt "$end" ] || { echo "timed out waiting for $3 x '$2' in $1" >&2; exit 1; }
-		sleep 0.05
-	done
-}
-
 # footprint N: private KiB of a daemon serving N connected devices.
 footprint() {
 	local n=$1 port d kib
@@ -38,12 +29,9 @@ footprint() {
 		done
 		break
 	done
-	# The last run's log says "ready" too: gone before this one starts.
-	rm -f "$T/done" "$T/daemon.log"
-	"$DAEMON" --socket-path="$T/s" --socket-count="$n" --backend=network \
-		--tcp-port="$port" 2>"$T/daemon.log" &
-	local dpid=$!
-	wait_for "$T/daemon.log" 'ready: '
+	rm -f "$T/done"
+	daemon_start --socket-path="$T/s" --socket-count="$n" --backend=network \
+		--tcp-port="$port"
 	for d in $(seq 0 $((n - 1))); do
 		"$FRONTEND" --timeout=60 "$T/s$d" init handshake write "device $d\r\n" \
 			hold "$T/done" 60 2>"$T/fe$d.err" &
@@ -51,13 +39,12 @@ footprint() {
 	mkfifo "$T/in$n"
 	"$TCPBENCH" hold "$port" "$n" <"$T/in$n" >"$T/client.out" &
 	exec 7>"$T/in$n"
-	wait_count "$T/daemon.log" 'console port is ready' "$n"
-	wait_count "$T/daemon.log" 'client .* connected' "$n"
-	sleep 0.3
-	kib=$(private_kib "$dpid")
+	# every guest's line reached its client: all connected and served
+	wait_for "$T/client.out" '^served' 30
+	kib=$(private_kib "$DPID")
 	touch "$T/done"
 	exec 7>&-
-	kill "$dpid"; wait "$dpid" 2>/dev/null || true
+	daemon_stop
 	wait
 	echo "$kib"
 }

@@ -42,10 +42,7 @@ trap cleanup EXIT
 
 uml_rootfs "$T/root" >/dev/null
 PORT=$(free_port)
-"$DAEMON" --socket-path="$T/vc.sock" --backend=network --tcp-port="$PORT" \
-	2>"$T/daemon.log" &
-DPID=$!
-wait_for "$T/daemon.log" 'ready: '
+daemon_start --socket-path="$T/vc.sock" --backend=network --tcp-port="$PORT"
 uml_boot "$T/vc.sock0"
 uml_wait_ready 60 || exit 1
 ADDR=127.0.0.1:$PORT

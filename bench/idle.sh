@@ -20,22 +20,17 @@ ctxsw() { awk '/^(non)?voluntary_ctxt_switches/ { n += $2 } END { print n }' "/p
 cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 
 port=$(free_port)
-"$DAEMON" --socket-path="$T/s" --backend=network --tcp-port="$port" \
-	2>"$T/daemon.log" &
-dpid=$!
-wait_for "$T/daemon.log" 'ready: '
+daemon_start --socket-path="$T/s" --backend=network --tcp-port="$port"
 "$FRONTEND" --timeout=$((SECS + 30)) "$T/s0" init handshake write 'hello\r\n' \
 	hold "$T/done" $((SECS + 30)) 2>"$T/fe.err" &
 mkfifo "$T/in"
 "$TCPBENCH" hold "$port" 1 <"$T/in" >"$T/client.out" &
 exec 7>"$T/in"
-wait_for "$T/client.out" '^connected'
-wait_for "$T/daemon.log" 'console port is ready'
-# let the start-up settle (the history replay, the handshake's last acks)
-sleep 0.5
-c0=$(ctxsw "$dpid"); t0=$(cpu_ticks "$dpid")
+# Start-up is over once the guest's line has reached the client.
+wait_for "$T/client.out" '^served'
+c0=$(ctxsw "$DPID"); t0=$(cpu_ticks "$DPID")
 sleep "$SECS"
-c1=$(ctxsw "$dpid"); t1=$(cpu_ticks "$dpid")
+c1=$(ctxsw "$DPID"); t1=$(cpu_ticks "$DPID")
 hz=$(getconf CLK_TCK)
 sw=$((c1 - c0))
 cpu=$(awk -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN { printf "%.0f", t * 1000 / hz }')

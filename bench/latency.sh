@@ -24,17 +24,13 @@ daemon_rtt() {
 	local port out
 	port=$(free_port)
 	# The last run's log says "ready" too: gone before this one starts.
-	rm -f "$T/daemon.log"
-	"$DAEMON" --socket-path="$T/s" --backend=network --tcp-port="$port" \
-		2>"$T/daemon.log" &
-	local dpid=$!
-	wait_for "$T/daemon.log" 'ready: '
+	daemon_start --socket-path="$T/s" --backend=network --tcp-port="$port"
 	"$FRONTEND" --timeout=60 "$T/s0" init handshake echo-loop $((N + 100)) \
 		2>"$T/fe.err" &
 	local fpid=$!
 	out=$("$TCPBENCH" rtt "$port" "$N")
 	wait "$fpid" || { echo "frontend failed: $(cat "$T/fe.err")" >&2; exit 1; }
-	kill "$dpid"; wait "$dpid" 2>/dev/null || true
+	daemon_stop
 	echo "$out"
 }
 

@@ -60,3 +60,28 @@ need() {
 		[ -x "$f" ] || { echo "missing $f: run make $f" >&2; exit 1; }
 	done
 }
+
+# daemon_start ARG...: the daemon with these arguments, its stderr in
+# $T/daemon.log, once it says it is ready; sets DPID.  The last run's log
+# goes first: its "ready" would let a client connect too early.
+daemon_start() {
+	rm -f "$T/daemon.log"
+	"$DAEMON" "$@" 2>"$T/daemon.log" &
+	DPID=$!
+	wait_for "$T/daemon.log" 'ready: '
+}
+
+# daemon_stop: stop the daemon daemon_start started, and reap it.
+daemon_stop() {
+	kill "$DPID" 2>/dev/null || true
+	wait "$DPID" 2>/dev/null || true
+	DPID=
+}
+
+# The guest -> host runs with one fast reader: a history ring of WARM bytes
+# and as many bytes written first and not timed.  By then the ring's pages
+# are touched, as in a daemon that has run a while, and the reader has WARM
+# bytes of slack before it would skip (which voids a figure): on two shared
+# CPUs a reader is at times descheduled for the few ms the harness needs
+# to write 8 MiB.  (A history as big as the run would time its page faults.)
+WARM=$((32 * 1048576))

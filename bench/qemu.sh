@@ -48,10 +48,8 @@ boot() {
 	PIDS+=("$!")
 }
 
-"$DAEMON" --socket-path="$T/vc.sock" --backend=unix --unix-path="$T/con" \
-	2>"$T/daemon.log" &
-PIDS+=("$!")
-wait_for "$T/daemon.log" 'ready: '
+daemon_start --socket-path="$T/vc.sock" --backend=unix --unix-path="$T/con"
+PIDS+=("$DPID")
 boot daemon vhost "$T/vc.sock0"
 boot builtin builtin "$T/builtin.sock"
 for g in daemon builtin; do

@@ -2,7 +2,8 @@
 # bench/slow-client.sh - does a client that stops reading slow down one
 # that reads?  The harness (tests/frontend) plays a guest writing SIZE
 # bytes through the console as fast as the daemon completes its buffers;
-# a fast client reads them over TCP.  Baseline: the fast client alone.
+# a fast client reads them over TCP, timed after WARM bytes (bench/lib.sh)
+# that warm the history ring up.  Baseline: the fast client alone.
 # Then the same with a second client connected that never reads.  Runs
 # alternate (RUNS each) and the medians are compared: the ratio should be
 # about 1.0.
@@ -24,24 +25,21 @@ need "$DAEMON" "$FRONTEND" tests/clients "$TCPBENCH"
 one_run() {
 	local stalled=$1 port out stall_pid=
 	port=$(free_port)
-	rm -f "$T/s0" "$T/daemon.log"
-	# the fast client must never fall out of the ring: a big history
-	"$DAEMON" --socket-path="$T/s" --backend=network --tcp-port="$port" \
-		--history=$((8 * 1048576)) 2>"$T/daemon.log" &
-	local dpid=$!
-	wait_for "$T/daemon.log" 'ready: '
+	# the fast client must never fall out of the ring: WARM (bench/lib.sh)
+	daemon_start --socket-path="$T/s" --backend=network --tcp-port="$port" \
+		--history="$WARM"
 	if [ "$stalled" = 1 ]; then
 		tests/clients --timeout=0 --stall "127.0.0.1:$port" >"$T/stall.out" 2>&1 &
 		stall_pid=$!
 		wait_for "$T/stall.out" '^connected'
 	fi
 	"$FRONTEND" --timeout=60 "$T/s0" init handshake expect GO \
-		write-bytes "$SIZE" --inflight=16 --repeat 2>"$T/fe.err" &
+		write-bytes $((WARM + SIZE)) --inflight=16 --repeat 2>"$T/fe.err" &
 	local fpid=$!
-	out=$("$TCPBENCH" sink "$port" "$SIZE")
+	out=$("$TCPBENCH" sink "$port" "$SIZE" "$WARM")
 	wait "$fpid" || { echo "frontend failed: $(cat "$T/fe.err")" >&2; exit 1; }
 	[ -n "$stall_pid" ] && kill "$stall_pid" 2>/dev/null
-	kill "$dpid"; wait "$dpid" 2>/dev/null || true
+	daemon_stop
 	if grep -q "127.0.0.1:.* is not reading" "$T/daemon.log" && [ "$stalled" = 0 ]; then
 		echo "the fast client fell behind: the figure is not valid" >&2
 		exit 1

@@ -24,7 +24,9 @@
  *   tcpbench echo-rtt N          baseline: N one-byte round trips against
  *                                a TCP echo server; prints "p50 p99" in us
  *   tcpbench hold PORT COUNT     connect to PORT .. PORT+COUNT-1, read and
- *                                drop what comes, until stdin ends
+ *                                drop what comes, until stdin ends; prints
+ *                                "connected", then "served" once every
+ *                                connection has received something
  *
  * The address is 127.0.0.1 throughout.  Exit 0 on success, 1 with one
  * line on stderr otherwise; SIGALRM ends it after 120 s.
@@ -359,7 +361,8 @@ static int
 cmd_hold(unsigned port, unsigned long long count)
 {
 	struct pollfd pfd[MAX_CONN + 1];
-	unsigned long long i;
+	static char got[MAX_CONN];
+	unsigned long long i, served = 0;
 
 	if (count > MAX_CONN)
 		fail("%s connections at most", "1024");
@@ -384,6 +387,10 @@ cmd_hold(unsigned port, unsigned long long count)
 				if (i == count)
 					return 0;
 				pfd[i].fd = -1;   /* the daemon closed it */
+			} else if (i < count && !got[i]) {
+				got[i] = 1;
+				if (++served == count)
+					printf("served\n");
 			}
 		}
 	}

@@ -30,26 +30,15 @@ need "$DAEMON" "$FRONTEND" "$TCPBENCH"
 T=$(mktemp -d /tmp/vc-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 
-# start_daemon: one device on a free TCP port ($port).  Its history ring
-# is WARM bytes, and guest -> host runs start with WARM bytes that are not
-# timed: by then the ring's pages are touched, as in a daemon that has run
-# a while, and the reader has WARM bytes of slack before it would skip (a
-# skip voids the figure).  On two shared CPUs a reader is at times
-# descheduled for the few ms the harness needs to write 8 MiB.
-WARM=$((32 * 1048576))
+# start_daemon: one device on a free TCP port ($port), a WARM history.
 start_daemon() {
 	port=$(free_port)
-	# The last run's log says "ready" too: gone before this one starts.
-	rm -f "$T/daemon.log"
-	"$DAEMON" --socket-path="$T/s" --backend=network --tcp-port="$port" \
-		--history="$WARM" 2>"$T/daemon.log" &
-	dpid=$!
-	wait_for "$T/daemon.log" 'ready: '
+	daemon_start --socket-path="$T/s" --backend=network --tcp-port="$port" \
+		--history="$WARM"
 }
 
 stop_daemon() {
-	kill "$dpid"
-	wait "$dpid" 2>/dev/null || true
+	daemon_stop
 	if grep -q "skip" "$T/daemon.log"; then
 		echo "the reader skipped output: the figure is not valid" >&2
 		exit 1
