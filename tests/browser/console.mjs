@@ -14,14 +14,13 @@
 // 3. A second page on the same console sees what the first one types.
 // Prints one line per step; exits 1 at the first failure.
 
-import { chromium } from "playwright-core";
+import { withChromium } from "./chromium.mjs";
 
 const [url, screenshot, x, y] = process.argv.slice(2);
 if (!url || !screenshot || !x || !y) {
 	console.error("usage: node console.mjs URL SCREENSHOT X Y");
 	process.exit(2);
 }
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const timeout = 30000;
 
 function fail(msg) {
@@ -90,13 +89,7 @@ async function sttySize(page) {
 	}
 }
 
-const browser = await chromium.launch({
-	executablePath,
-	headless: true,
-	args: ["--no-sandbox", "--disable-gpu"],
-});
-let status = 0;
-try {
+await withChromium(async (browser) => {
 	const page = await openConsole(browser, { width: 1000, height: 640 });
 	console.log(`page open: ${url}`);
 
@@ -136,10 +129,4 @@ try {
 	await type(page, `echo $((${y}*7))`);
 	await waitLine(second, shared);
 	console.log(`a second page sees the first one's output: ${shared}`);
-} catch (e) {
-	console.error(`FAILED: ${e.message}`);
-	status = 1;
-} finally {
-	await browser.close();
-}
-process.exit(status);
+});

@@ -6,17 +6,11 @@
 // The guest (tests/browser.bats) writes "\e[1mBOLD\e[0m plain" and, once
 // it got "typed-in-plain\r", "plain-ok".
 
-import { chromium } from "playwright-core";
+import { withChromium } from "./chromium.mjs";
 
 const [url, screenshot] = process.argv.slice(2);
 const timeout = 30000;
-const browser = await chromium.launch({
-	executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-	headless: true,
-	args: ["--no-sandbox", "--disable-gpu"],
-});
-let status = 0;
-try {
+await withChromium(async (browser) => {
 	const page = await browser.newPage({ viewport: { width: 900, height: 400 } });
 	await page.goto(url);
 	const missing = await page.locator("#missing").textContent({ timeout });
@@ -39,10 +33,4 @@ try {
 		null, { timeout });
 	console.log("a typed line reached the guest");
 	await page.screenshot({ path: screenshot });
-} catch (e) {
-	console.error(`FAILED: ${e.message}`);
-	status = 1;
-} finally {
-	await browser.close();
-}
-process.exit(status);
+});
