@@ -199,6 +199,47 @@ send_some(int fd, const struct iovec *iov, int cnt)
 	return n;
 }
 
+/* The skip notice a reader owes, "[...: N bytes of output skipped]": what
+ * is left of it to send, *len bytes (a new one is started when none is
+ * under way); NULL when nothing is owed.  notice_sent() says how much went
+ * out.  flush_some() sends it to an fd, reader_take() copies it. */
+static const char *
+notice_next(struct reader *r, size_t *len)
+{
+	if (!r->notice_off && r->skipped == r->told)
+		return NULL;
+	if (r->notice_off == 0) {
+		r->notice_n = r->skipped - r->told;
+		r->notice_len = snprintf(r->notice, sizeof r->notice,
+		        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n",
+		        r->notice_n);
+	}
+	*len = r->notice_len - r->notice_off;
+	return r->notice + r->notice_off;
+}
+
+static void
+notice_sent(struct reader *r, size_t n)
+{
+	r->notice_off += n;
+	if (r->notice_off == r->notice_len) {
+		r->told += r->notice_n;
+		r->notice_off = 0;
+	}
+}
+
+/* The reader has all there is: say how much it skipped, if it did. */
+static void
+caught_up(struct sess *s, struct reader *r)
+{
+	if (r->logged != r->skipped) {
+		logmsg("console %u: %s caught up; %llu bytes of output were "
+		       "skipped", s->index, r->name, r->skipped - r->logged);
+		r->logged = r->skipped;
+	}
+	s->unseen_said = 0;
+}
+
 /*
  * What a reader skipped is said at the gap, before anything else: the
  * bytes skipped were the oldest.  Until its first byte is out, a notice
@@ -210,22 +251,10 @@ send_notice(struct reader *r, int fd)
 	struct iovec iov;
 	ssize_t n;
 
-	while (r->notice_off || r->skipped != r->told) {
-		if (r->notice_off == 0) {
-			r->notice_n = r->skipped - r->told;
-			r->notice_len = snprintf(r->notice, sizeof r->notice,
-			        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n",
-			        r->notice_n);
-		}
-		iov.iov_base = r->notice + r->notice_off;
-		iov.iov_len = r->notice_len - r->notice_off;
+	while ((iov.iov_base = (void *)notice_next(r, &iov.iov_len))) {
 		if ((n = send_some(fd, &iov, 1)) <= 0)
 			return (int)n;
-		r->notice_off += n;
-		if (r->notice_off == r->notice_len) {
-			r->told += r->notice_n;
-			r->notice_off = 0;
-		}
+		notice_sent(r, (size_t)n);
 	}
 	return 1;
 }
@@ -272,12 +301,7 @@ flush_some(struct sess *s, struct reader *r, int fd)
 		if (r->telnet && n > 0 && s->ring[(r->pos - 1) % s->cap] == '\xff')
 			r->iac_owed = 1;
 	}
-	if (r->logged != r->skipped) {
-		logmsg("console %u: %s caught up; %llu bytes of output were "
-		       "skipped", s->index, r->name, r->skipped - r->logged);
-		r->logged = r->skipped;
-	}
-	s->unseen_said = 0;
+	caught_up(s, r);
 	return 0;
 }
 
@@ -310,37 +334,22 @@ sess_room(const struct sess *s)
 	return room;
 }
 
-/* reader_take() starts a skip notice: the same words as send_notice(). */
-static void
-notice_begin(struct reader *r)
-{
-	r->notice_n = r->skipped - r->told;
-	r->notice_len = snprintf(r->notice, sizeof r->notice,
-	        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n", r->notice_n);
-}
-
 size_t
 reader_take(struct sess *s, struct reader *r, void *buf, size_t max)
 {
 	char *out = buf;
+	const char *notice;
 	size_t n = 0, at, len;
 
 	/* The notice goes first, as in flush_some(): it marks the gap. */
-	while (n < max && (r->notice_off || r->skipped != r->told)) {
-		if (r->notice_off == 0)
-			notice_begin(r);
-		len = r->notice_len - r->notice_off;
+	while (n < max && (notice = notice_next(r, &len))) {
 		if (len > max - n)
 			len = max - n;
-		memcpy(out + n, r->notice + r->notice_off, len);
+		memcpy(out + n, notice, len);
 		n += len;
-		r->notice_off += len;
-		if (r->notice_off == r->notice_len) {
-			r->told += r->notice_n;
-			r->notice_off = 0;
-		}
+		notice_sent(r, len);
 	}
-	if (r->notice_off || r->skipped != r->told)
+	if (notice_next(r, &len))
 		return n;                     /* buf is full */
 	while (n < max && r->pos < s->wpos) {
 		at = r->pos % s->cap;
@@ -355,13 +364,7 @@ reader_take(struct sess *s, struct reader *r, void *buf, size_t max)
 	}
 	if (r->pos > s->seen)
 		s->seen = r->pos;
-	if (r->pos == s->wpos) {
-		if (r->logged != r->skipped) {
-			logmsg("console %u: %s caught up; %llu bytes of output were "
-			       "skipped", s->index, r->name, r->skipped - r->logged);
-			r->logged = r->skipped;
-		}
-		s->unseen_said = 0;
-	}
+	if (r->pos == s->wpos)
+		caught_up(s, r);
 	return n;
 }
