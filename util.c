@@ -30,21 +30,66 @@ log_set_raw(int raw)
 	log_raw = raw && isatty(STDERR_FILENO);
 }
 
+/* The mark a cut line or field ends with; CUT_MARK_MAX bytes at most. */
+#define CUT_MARK     "...(+%zu bytes)"
+#define CUT_MARK_MAX 32
+
 static void
 vlogmsg(const char *fmt, va_list ap)
 {
-	char line[1024];
-	int n;
+	char line[LOG_LINE_MAX + 3];
+	size_t n, limit = LOG_LINE_MAX;
+	int m;
 
 	/* One write per message so lines from a dying process stay whole. */
 	n = snprintf(line, sizeof line, PROGNAME ": ");
-	n += vsnprintf(line + n, sizeof line - n, fmt, ap);
-	if (n > (int)sizeof line - 3)
-		n = sizeof line - 3;
+	m = vsnprintf(line + n, sizeof line - n, fmt, ap);
+	n += m > 0 ? (size_t)m : 0;
+	if (n > limit) {
+		/* Nothing is cut silently: the end of the line says how much. */
+		size_t keep = limit - CUT_MARK_MAX;
+
+		n = keep + snprintf(line + keep, CUT_MARK_MAX + 1, CUT_MARK,
+		                    n - keep);
+	}
 	if (log_raw)
 		line[n++] = '\r';
 	line[n++] = '\n';
 	(void)write_all(STDERR_FILENO, line, n);
+}
+
+static size_t
+esc_width(unsigned char b)
+{
+	return b < 0x20 || b > 0x7e || b == '\\' ? 4 : 1;
+}
+
+const char *
+esc(char *buf, size_t len, const void *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = p;
+	size_t i, at = 0, need = 0, room = len - 1;
+
+	for (i = 0; i < n; i++)
+		need += esc_width(s[i]);
+	/* Cut: leave room for the mark, whatever the count it will say. */
+	if (need > room)
+		room = room > CUT_MARK_MAX ? room - CUT_MARK_MAX : 0;
+	for (i = 0; i < n && at + esc_width(s[i]) <= room; i++) {
+		if (esc_width(s[i]) == 1) {
+			buf[at++] = s[i];
+			continue;
+		}
+		buf[at++] = '\\';
+		buf[at++] = 'x';
+		buf[at++] = hex[s[i] >> 4];
+		buf[at++] = hex[s[i] & 15];
+	}
+	buf[at] = '\0';
+	if (i < n)
+		snprintf(buf + at, len - at, CUT_MARK, n - i);
+	return buf;
 }
 
 void
@@ -257,6 +302,21 @@ unix_listen(const char *path, int backlog, char *err, size_t errlen)
 	return fd;
 }
 
+/* Whether ss is a loopback address: 127.0.0.0/8, ::1, or an IPv4 loopback
+ * address mapped into IPv6 (::ffff:127.x.y.z), however it was spelled. */
+static int
+is_loopback(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return ntohl(sin->sin_addr.s_addr) >> 24 == 127;
+	return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
+	       (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) &&
+	        sin6->sin6_addr.s6_addr[12] == 127);
+}
+
 int
 tcp_listen(const char *opt, const char *what, const char *address,
            unsigned port, int backlog, char *where, size_t wherelen,
@@ -274,17 +334,16 @@ tcp_listen(const char *opt, const char *what, const char *address,
 		sin->sin_port = htons(port);
 		len = sizeof *sin;
 		snprintf(where, wherelen, "%s:%u", address, port);
-		*loopback = strcmp(address, "127.0.0.1") == 0;
 	} else if (inet_pton(AF_INET6, address, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = htons(port);
 		len = sizeof *sin6;
 		snprintf(where, wherelen, "[%s]:%u", address, port);
-		*loopback = strcmp(address, "::1") == 0;
 	} else {
 		snprintf(err, errlen, "%s: '%s' is not an IP address", opt, address);
 		return -1;
 	}
+	*loopback = is_loopback(&ss);
 	fd = socket(ss.ss_family, SOCK_STREAM, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog) < 0 ||

@@ -20,8 +20,24 @@
 #define EXIT_RUNTIME 1   /* could not start, or failed while running */
 #define EXIT_USAGE   2   /* bad command line */
 
+/* One line on stderr.  A line over LOG_LINE_MAX bytes is cut, and the cut
+ * says so: "...(+N bytes)". */
+#define LOG_LINE_MAX 4096
 void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_set_raw(int raw);
+
+/*
+ * Bytes a client, the guest or the frontend sent, fit for a log line: each
+ * control byte, DEL, byte over 0x7e and backslash becomes \xHH, so that
+ * they can neither start a forged line nor reach the operator's terminal
+ * as an escape sequence, and the escaping reads back unambiguously.  What
+ * does not fit in buf (len bytes, at least ESC_MIN) is cut, and the cut
+ * says how much was left out: "...(+N bytes)".  Returns buf, for use as a
+ * logmsg() argument.  ESC_LEN is a good size for one field of a line.
+ */
+#define ESC_MIN 40
+#define ESC_LEN 160
+const char *esc(char *buf, size_t len, const void *p, size_t n);
 
 /* die() runs the registered cleanup (restore the tty, unlink sockets), then
  * prints the message and exits with status. */
@@ -64,8 +80,9 @@ int unix_listen(const char *path, int backlog, char *err, size_t errlen);
  * Listen on TCP port of address, an IPv4 or IPv6 literal, for the backend
  * named what ("tcp", "web"); opt is its address option, for the message
  * when address is no IP address.  Sets where to "ADDR:PORT" or
- * "[ADDR]:PORT" for messages, and *loopback when address is 127.0.0.1 or
- * ::1.  Accepted sockets inherit TCP_NODELAY: a keystroke's echo goes out
+ * "[ADDR]:PORT" for messages, and *loopback when the address parsed is a
+ * loopback one (127.0.0.0/8, ::1, or ::ffff:127.x.y.z): decided from the
+ * address, not its spelling.  Accepted sockets inherit TCP_NODELAY: a keystroke's echo goes out
  * at once, not after the ACK of the one before (Nagle), since output is
  * already batched per pass.  Returns the fd (non-blocking, close-on-exec,
  * below FD_SETSIZE), or -1 with a reason in err.

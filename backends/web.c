@@ -446,21 +446,36 @@ respond(struct web_conn *c, int status, const char *type, const char *extra,
 	conn_closing(c);
 }
 
-/* An error answer: the status, and why in one line (also logged). */
+/* An error answer: the status, and why in one line (also logged; the
+ * method and path are the client's bytes, escaped, and why must be too). */
 static void
 refuse(struct web_conn *c, const struct request *rq, int status,
        const char *extra, const char *why)
 {
-	char body[256];
+	char body[ESC_LEN + 256], method[ESC_MIN], path[ESC_LEN];
 	int len;
 
 	if (rq)
-		logmsg("web: %s: %s %s: %d %s", c->name, rq->method, rq->path,
+		logmsg("web: %s: %s %s: %d %s", c->name,
+		       esc(method, sizeof method, rq->method, strlen(rq->method)),
+		       esc(path, sizeof path, rq->path, strlen(rq->path)),
 		       status, why);
 	else
 		logmsg("web: %s: %d %s", c->name, status, why);
 	len = snprintf(body, sizeof body, "%d %s: %s\n", status, reason(status), why);
 	respond(c, status, "text/plain; charset=utf-8", extra, body, len);
+}
+
+/* refuse() with why naming what the client sent (n bytes of value, escaped
+ * here). */
+static void
+refuse_value(struct web_conn *c, const struct request *rq, int status,
+             const char *why, const char *value, size_t n)
+{
+	char e[ESC_LEN], msg[ESC_LEN + 64];
+
+	snprintf(msg, sizeof msg, "%s: '%s'", why, esc(e, sizeof e, value, n));
+	refuse(c, rq, status, NULL, msg);
 }
 
 /* Whether the comma-separated header value list has token (any case). */
@@ -767,7 +782,13 @@ handle_request(struct web_conn *c, size_t len)
 	memcpy(text, c->req, len);
 	text[len] = '\0';
 	if (parse_request(text, &rq) < 0) {
-		refuse(c, NULL, 400, NULL, "malformed request");
+		size_t first = 0;
+
+		/* Its first line says what it was (from req: parse_request()
+		 * has cut text up). */
+		while (first < len && c->req[first] != '\r')
+			first++;
+		refuse_value(c, NULL, 400, "malformed request", c->req, first);
 		return;
 	}
 	if (strcmp(rq.method, "GET") != 0) {
@@ -779,13 +800,15 @@ handle_request(struct web_conn *c, size_t len)
 		return;
 	}
 	if (!host_ok(rq.host)) {
-		refuse(c, &rq, 403, NULL, "Host is not this server");
+		refuse_value(c, &rq, 403, "Host is not this server", rq.host,
+		             strlen(rq.host));
 		return;
 	}
 	/* A browser says which page made the request: only our own. */
 	if (rq.origin && (strncmp(rq.origin, "http://", 7) != 0 ||
 	                  strcasecmp(rq.origin + 7, rq.host) != 0)) {
-		refuse(c, &rq, 403, NULL, "Origin is not this server");
+		refuse_value(c, &rq, 403, "Origin is not this server",
+		             rq.origin, strlen(rq.origin));
 		return;
 	}
 	if (strcmp(rq.path, "/assets/xterm.js") == 0) {
@@ -932,6 +955,7 @@ static int
 ws_frame(struct web_conn *c, const struct ws_frame *f, unsigned char *payload)
 {
 	unsigned char code[2] = { WS_NORMAL >> 8, WS_NORMAL & 0xff };
+	char why[ESC_LEN];
 
 	switch (f->opcode) {
 	case WS_PING:                 /* answered with the same payload */
@@ -946,7 +970,12 @@ ws_frame(struct web_conn *c, const struct ws_frame *f, unsigned char *payload)
 		ws_unmask(payload, f->len, f->mask, 0);
 		if (f->len >= 2)
 			memcpy(code, payload, 2);
-		logmsg("console %u: %s disconnected", c->ep->index, c->name);
+		if (f->len > 2)       /* the reason is the client's text */
+			logmsg("console %u: %s disconnected (close %u '%s')",
+			       c->ep->index, c->name, code[0] << 8 | code[1],
+			       esc(why, sizeof why, payload + 2, f->len - 2));
+		else
+			logmsg("console %u: %s disconnected", c->ep->index, c->name);
 		frame_append(c, WS_CLOSE, code, 2);
 		conn_closing(c);
 		return -1;

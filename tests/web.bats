@@ -333,3 +333,32 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	start_daemon --socket-path="$T/s" --backend=web --web-port="$WPORT" --web-address=0.0.0.0
 	grep -q "warning: web consoles listen on 0.0.0.0:$WPORT: anyone who can reach it gets the guest's console (no --web-token)" "$T/daemon.log"
 }
+
+@test "web: client bytes reach the log escaped (\\xHH) and capped, never raw" {
+	start_web
+	# a lone LF would forge a log line; ESC would reach the operator's terminal
+	http "GET /x\nvhost-device-console:forged\x1b[2J HTTP/1.1\r\nHost: 127.0.0.1:$WPORT\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
+	grep -qF 'GET /x\x0avhost-device-console:forged\x1b[2J: 404' "$T/daemon.log" ||
+		{ show_logs; return 1; }
+	http "G\x9bT\\\\ / HTTP/1.1\r\nHost: 127.0.0.1:$WPORT\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 405 Method Not Allowed" ]
+	grep -qF 'G\x9bT\x5c /: 405' "$T/daemon.log" || { show_logs; return 1; }
+	http "GET / HTTP/1.1\r\nHost: evil\nvhost-device-console: forged\x1b]0;owned\x07\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+	grep -qF "403 Host is not this server: 'evil\x0avhost-device-console: forged\x1b]0;owned\x07'" "$T/daemon.log"
+	http "\x1b[31mNONSENSE\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
+	grep -qF "400 malformed request: '\x1b[31mNONSENSE'" "$T/daemon.log"
+	# a long path is cut, and the cut says how much is missing
+	get "/$(head -c 6000 /dev/zero | tr '\0' a)"
+	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
+	grep -qE 'GET /a+\.\.\.\(\+[0-9]+ bytes\): 404' "$T/daemon.log" || { show_logs; return 1; }
+	# a WebSocket's close reason is the client's text too
+	ws /console/0/ws close-why 'bye\nvhost-device-console: forged'
+	wait_log "$T/daemon.log" "disconnected \(close 1000 'bye.x0avhost-device-console: forged'\)"
+	# no line was forged, and no control byte but the newlines got through
+	! grep -q '^vhost-device-console: \?forged' "$T/daemon.log"
+	! LC_ALL=C grep -q '[^[:print:]]' "$T/daemon.log"
+	[ "$(LC_ALL=C grep -c '^vhost-device-console: ' "$T/daemon.log")" -eq "$(wc -l <"$T/daemon.log")" ]
+}

@@ -38,6 +38,7 @@
  *   expect-close CODE read until a close frame with status CODE, then the
  *                     connection must end
  *   close             send close 1000; expect close 1000 and the end
+ *   close-why TEXT    the same, with TEXT as the close frame's reason
  *   wait-file PATH    read nothing until PATH exists
  */
 #include <arpa/inet.h>
@@ -583,6 +584,11 @@ main(int argc, char **argv)
 			expect_close((unsigned)atoi(argv[++i]));
 		} else if (strcmp(step, "close") == 0) {
 			send_frame(WS_CLOSE, 1, 1, "\x03\xe8", 2);
+			expect_close(1000);
+		} else if (strcmp(step, "close-why") == 0) {
+			n = unescape(argv[++i], buf + 2);
+			memcpy(buf, "\x03\xe8", 2);
+			send_frame(WS_CLOSE, 1, 1, buf, n + 2);
 			expect_close(1000);
 		} else if (strcmp(step, "wait-file") == 0) {
 			const char *file = argv[++i];
