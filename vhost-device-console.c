@@ -855,11 +855,6 @@ start(struct daemon *dm)
 	die_set_cleanup(cleanup, dm);
 	for (d = 0; d < o->socket_count; d++)
 		start_console(dm, &dm->cons[d], d);
-	if (has_backend(o, &backend_network) &&
-	    strcmp(o->be.tcp_address, "127.0.0.1") != 0 &&
-	    strcmp(o->be.tcp_address, "::1") != 0)
-		logmsg("warning: consoles listen on %s: anyone who can reach it gets "
-		       "the guest's console", o->be.tcp_address);
 	for (d = 0; d < dm->ncons; d++) {
 		struct console *c = &dm->cons[d];
 

@@ -27,6 +27,10 @@ net_listen(struct clients *n, const struct backend_config *cfg, unsigned port,
 	                CLIENTS_BACKLOG, where, sizeof where, &loopback, err, errlen);
 	if (fd < 0)
 		return -1;
+	/* Once, with console 0; loopback as tcp_listen() parsed it. */
+	if (!loopback && port == cfg->tcp_port)
+		logmsg("warning: consoles listen on %s: anyone who can reach it "
+		       "gets the guest's console", cfg->tcp_address);
 	clients_init(n, fd, where);
 	return 0;
 }

@@ -22,12 +22,14 @@
  * is full or empty.  One request per connection (Connection: close),
  * except the upgrade to a WebSocket.
  *
- * Who may connect: the Host header must name the loopback address we
- * listen on (when we listen on loopback: a web page elsewhere that points
- * its own name at 127.0.0.1, DNS rebinding, is refused), an Origin header
- * must be this server, and with --web-token every request but the two
+ * Who may connect: the Host header must name our port (or none, on port 80,
+ * as browsers do there) and, when we listen on a loopback address, a
+ * loopback address or localhost (a web page elsewhere that points its own
+ * name at 127.0.0.1, DNS rebinding, is refused), an Origin header must be
+ * this server, and with --web-token every request but the two
  * assets must carry ?token=TOKEN or "Authorization: Bearer TOKEN".
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -108,7 +110,7 @@ struct web_server {
 	int listen_fd;
 	char where[80];              /* "127.0.0.1:8080", "[::1]:8080" */
 	unsigned port;
-	int loopback;                /* listening on 127.0.0.1 or ::1 */
+	int loopback;                /* listening on a loopback address */
 	const struct backend_config *cfg;
 	char assets[PATH_MAX];       /* the xterm.js package, "" if not found */
 	struct endpoint **eps;       /* the consoles served */
@@ -548,23 +550,57 @@ parse_request(char *text, struct request *rq)
 	return 0;
 }
 
-/* Host names this server (see the comment at the top): when listening on
- * loopback only the loopback names, otherwise any. */
+/* Whether name (n bytes, an IPv6 address in brackets) is a loopback
+ * address, however spelled: a DNS rebinding page can only send its own
+ * host name, never an address. */
+static int
+loopback_literal(const char *name, size_t n)
+{
+	char addr[64];
+	unsigned char bin[16];
+
+	if (n >= 2 && name[0] == '[' && name[n - 1] == ']') {
+		name++;
+		n -= 2;
+	}
+	if (n >= sizeof addr)
+		return 0;
+	memcpy(addr, name, n);
+	addr[n] = '\0';
+	if (inet_pton(AF_INET, addr, bin) == 1)
+		return bin[0] == 127;
+	if (inet_pton(AF_INET6, addr, bin) != 1)
+		return 0;
+	/* ::1, or an IPv4 loopback address mapped into IPv6 */
+	return (memcmp(bin, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16) == 0) ||
+	       (memcmp(bin, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 &&
+	        bin[12] == 127);
+}
+
+/*
+ * Host names this server (see the comment at the top).  Its port must be
+ * ours; a browser leaves it out when it is http's default, 80.  When we
+ * listen on loopback, the name must be localhost or a loopback address
+ * (the one we listen on, however spelled); otherwise any name will do.
+ */
 static int
 host_ok(const char *host)
 {
-	char want[96];
-	static const char *const names[] = { "127.0.0.1", "localhost", "[::1]" };
-	size_t i;
+	const char *colon = strrchr(host, ':'), *bracket = strchr(host, ']');
+	char port[8];
+	size_t n;
 
+	/* "[::1]:8080": the port is after the bracket; "[::1]" has none. */
+	if (colon && host[0] == '[' && (!bracket || colon < bracket))
+		colon = NULL;
+	n = colon ? (size_t)(colon - host) : strlen(host);
+	snprintf(port, sizeof port, "%u", srv->port);
+	if (colon ? strcmp(colon + 1, port) != 0 : srv->port != 80)
+		return 0;
 	if (!srv->loopback)
 		return 1;
-	for (i = 0; i < sizeof names / sizeof names[0]; i++) {
-		snprintf(want, sizeof want, "%s:%u", names[i], srv->port);
-		if (strcasecmp(host, want) == 0)
-			return 1;
-	}
-	return 0;
+	return (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+	       loopback_literal(host, n);
 }
 
 /* Compare without stopping at the first difference: how long a wrong

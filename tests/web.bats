@@ -18,10 +18,11 @@ start_web() {
 	start_daemon --socket-path="$T/s" --backend=web --web-port="$WPORT" "$@"
 }
 
-# http RAW-REQUEST: send it (printf %b) to $WPORT; the response goes to
+# http RAW-REQUEST: send it (printf %b) to $WPORT (on $WADDR, default
+# 127.0.0.1); the response goes to
 # $T/resp and its status line (without the CR) to $STATUS.
 http() {
-	exec 7<>"/dev/tcp/127.0.0.1/$WPORT"
+	exec 7<>"/dev/tcp/${WADDR:-127.0.0.1}/$WPORT"
 	printf '%b' "$1" >&7
 	timeout 5 cat <&7 >"$T/resp"
 	exec 7>&-
@@ -91,7 +92,8 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	[ -f "$ASSETS/lib/xterm.js" ] || skip "no xterm.js (make web-assets)"
 	# the folder npm installed into (its node_modules/@xterm/xterm) is found
 	start_web --web-assets="$TOP/web"
-	! grep -q warning "$T/daemon.log"
+	run grep -q warning "$T/daemon.log"
+	[ "$status" -eq 1 ]
 	get /console/0
 	[ "$STATUS" = "HTTP/1.1 200 OK" ]
 	grep -q '<script src="/assets/xterm.js"></script>' "$T/resp"
@@ -250,7 +252,8 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	# a browser's icon request is answered without a 404 in the log
 	get /favicon.ico
 	[ "$STATUS" = "HTTP/1.1 204 No Content" ]
-	! grep -q favicon "$T/daemon.log"
+	run grep -q favicon "$T/daemon.log"
+	[ "$status" -eq 1 ]
 	# and the daemon still serves
 	get /
 	[ "$STATUS" = "HTTP/1.1 200 OK" ]
@@ -295,7 +298,8 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	wait "$reader" || { cat "$T/ws.err"; show_logs; return 1; }
 	{ "$FRONTEND" --pattern 8388608; printf '\nEND-OF-OUTPUT\n'; } >"$T/stream"
 	cmp "$T/stream" "$T/got"
-	! grep -q 'is not reading' "$T/daemon.log"
+	run grep -q 'is not reading' "$T/daemon.log"
+	[ "$status" -eq 1 ]
 	echo "# websocket: $(cat "$T/ws.out")" >&3
 }
 
@@ -358,7 +362,74 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	ws /console/0/ws close-why 'bye\nvhost-device-console: forged'
 	wait_log "$T/daemon.log" "disconnected \(close 1000 'bye.x0avhost-device-console: forged'\)"
 	# no line was forged, and no control byte but the newlines got through
-	! grep -q '^vhost-device-console: \?forged' "$T/daemon.log"
-	! LC_ALL=C grep -q '[^[:print:]]' "$T/daemon.log"
+	run grep '^vhost-device-console: \?forged' "$T/daemon.log"
+	[ "$status" -eq 1 ]
+	run env LC_ALL=C grep '[^[:print:]]' "$T/daemon.log"
+	[ "$status" -eq 1 ]
 	[ "$(LC_ALL=C grep -c '^vhost-device-console: ' "$T/daemon.log")" -eq "$(wc -l <"$T/daemon.log")" ]
+}
+
+@test "web: any loopback address is loopback: --web-address=127.0.0.2 keeps DNS rebinding out" {
+	WPORT=$(free_port) WADDR=127.0.0.2
+	start_daemon --socket-path="$T/s" --backend=web --web-port="$WPORT" --web-address=$WADDR
+	run grep warning: "$T/daemon.log"
+	[ "$status" -eq 1 ]
+	http "GET / HTTP/1.1\r\nHost: attacker.example:$WPORT\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+	# the address we listen on is a Host, and so is localhost
+	http "GET / HTTP/1.1\r\nHost: 127.0.0.2:$WPORT\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	http "GET / HTTP/1.1\r\nHost: localhost:$WPORT\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	# another port, or none (not port 80), is not this server
+	http "GET / HTTP/1.1\r\nHost: 127.0.0.2\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+	http "GET / HTTP/1.1\r\nHost: 127.0.0.2:1$WPORT\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+}
+
+@test "web: [::ffff:127.0.0.1] is loopback too, and [::1] a Host there" {
+	WPORT=$(free_port)
+	start_daemon --socket-path="$T/s" --backend=web --web-port="$WPORT" \
+		--web-address=::ffff:127.0.0.1
+	run grep warning: "$T/daemon.log"
+	[ "$status" -eq 1 ]
+	http "GET / HTTP/1.1\r\nHost: [::ffff:127.0.0.1]:$WPORT\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	http "GET / HTTP/1.1\r\nHost: [::1]:$WPORT\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	http "GET / HTTP/1.1\r\nHost: rebind.example:$WPORT\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+}
+
+@test "network: --tcp-address=127.0.0.2 is loopback: no warning; 0.0.0.0 warns once" {
+	PORT=$(free_port 2)
+	start_daemon --socket-path="$T/s" --socket-count=2 --backend=network \
+		--tcp-port="$PORT" --tcp-address=127.0.0.2
+	run grep warning: "$T/daemon.log"
+	[ "$status" -eq 1 ]
+	stop_daemon
+	start_daemon --socket-path="$T/s" --socket-count=2 --backend=network \
+		--tcp-port="$PORT" --tcp-address=0.0.0.0
+	[ "$(grep -c "warning: consoles listen on 0.0.0.0: anyone who can reach it gets the guest's console" "$T/daemon.log")" -eq 1 ]
+}
+
+@test "web: on port 80 a Host without the port is this server (browsers leave the default out)" {
+	[ "$(id -u)" -eq 0 ] || skip "port 80 needs root"
+	! (exec 9<>/dev/tcp/127.0.0.1/80) 2>/dev/null || skip "port 80 is in use"
+	WPORT=80
+	start_daemon --socket-path="$T/s" --backend=web --web-port=80
+	http "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	http "GET / HTTP/1.1\r\nHost: localhost:80\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	# a browser's WebSocket there: Origin without the port, as Host
+	local line
+	exec 7<>/dev/tcp/127.0.0.1/80
+	printf '%b' "GET /console/0/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" >&7
+	IFS= read -t 5 -r line <&7
+	exec 7>&-
+	[ "$line" = $'HTTP/1.1 101 Switching Protocols\r' ]
+	http "GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
 }
