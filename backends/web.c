@@ -337,9 +337,19 @@ refuse_now(int fd, const char *why)
 	close(fd);
 }
 
-/* The oldest connection that is only being read from or closed, for a new
- * one to take its place when all are in use: a browser that opens a
- * connection and sends nothing cannot keep the others out. */
+/* Whether c has nothing in flight: it is still sending its request, or
+ * lingering with its response all sent.  Never one whose response is
+ * still going out: cutting that would truncate a page or an asset. */
+static int
+conn_idle(const struct web_conn *c)
+{
+	return c->state == C_REQUEST ||
+	       (c->state == C_CLOSING && c->out_off >= c->out_len);
+}
+
+/* The oldest idle connection, for a new one to take its place when all
+ * are in use: a browser that opens a connection and sends nothing cannot
+ * keep the others out. */
 static struct web_conn *
 oldest_idle(void)
 {
@@ -347,7 +357,7 @@ oldest_idle(void)
 	unsigned i;
 
 	for (i = 0; i < srv->n; i++)
-		if (srv->c[i]->state != C_WEBSOCKET &&
+		if (conn_idle(srv->c[i]) &&
 		    (!old || srv->c[i]->serial < old->serial))
 			old = srv->c[i];
 	return old;

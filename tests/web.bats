@@ -433,3 +433,25 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	http "GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n"
 	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
 }
+
+@test "web: a response still going out is never evicted for a new connection" {
+	# an asset bigger than the socket buffers: it goes out as the client reads
+	mkdir -p "$T/pkg/lib" "$T/pkg/css"
+	head -c 8388608 /dev/urandom >"$T/pkg/lib/xterm.js"
+	: >"$T/pkg/css/xterm.css"
+	start_web --web-assets="$T/pkg"
+	local i fd fds=()
+	exec 8<>"/dev/tcp/127.0.0.1/$WPORT"
+	printf 'GET /assets/xterm.js HTTP/1.1\r\nHost: 127.0.0.1:%s\r\n\r\n' "$WPORT" >&8
+	# 40 silent connections: the idle ones give way, not the download
+	for i in $(seq 40); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$WPORT"
+		fds+=("$fd")
+	done
+	get /
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	timeout 20 cat <&8 >"$T/download"
+	exec 8>&-
+	for fd in "${fds[@]}"; do exec {fd}>&-; done
+	cmp <(sed '1,/^\r$/d' "$T/download") "$T/pkg/lib/xterm.js"
+}
