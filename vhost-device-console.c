@@ -526,9 +526,9 @@ parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_WEB_TOKEN:
 			/* It goes in URLs as it is: no character needs escaping. */
-			if (!*optarg || optarg[strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			if (!*optarg || strlen(optarg) > 64 || optarg[strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 			    "abcdefghijklmnopqrstuvwxyz0123456789-._~")])
-				usage_error("--web-token: use letters, digits and - . _ ~");
+				usage_error("--web-token: use 1 to 64 letters, digits and - . _ ~");
 			o->be.web_token = optarg;
 			o->web_given = 1;
 			break;
@@ -778,7 +778,9 @@ start_port(struct daemon *dm, struct console *c, unsigned p)
 static void
 describe_port(const struct options *o, struct port *pt)
 {
-	char where[512] = "", desc[160], log[PATH_MAX];
+	/* Room for every way in and the log path: nothing is cut here (what
+	 * is over logmsg()'s line is cut there, and says so). */
+	char desc[PATH_MAX + 160], where[6 * sizeof desc] = "", log[PATH_MAX];
 	unsigned e;
 
 	for (e = 0; e < pt->nep; e++) {

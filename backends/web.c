@@ -1235,13 +1235,19 @@ web_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 		web_accept();
 }
 
+/* The URL, whole: the caller's buffer has room for the longest address
+ * and the longest --web-token (64 bytes, checked with the options); were
+ * it ever cut, the cut would show, not leave a URL that looks right. */
 static void
 web_describe(struct endpoint *ep, char *buf, size_t len)
 {
 	const char *token = srv->cfg->web_token;
+	int n;
 
-	snprintf(buf, len, "web http://%s/console/%u%s%s", srv->where, ep->index,
-	         token ? "?token=" : "", token ? token : "");
+	n = snprintf(buf, len, "web http://%s/console/%u%s%s", srv->where,
+	             ep->index, token ? "?token=" : "", token ? token : "");
+	if (n >= (int)len && len > 4)
+		memcpy(buf + len - 4, "...", 4);
 }
 
 const struct backend backend_web = {

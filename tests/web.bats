@@ -326,7 +326,7 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	[[ "$output" == *"--web-port, --web-address, --web-assets and --web-token need --backend=web"* ]]
 	run "$DAEMON" --socket-path="$T/s" --backend=web --web-token='a b'
 	[ "$status" -eq 2 ]
-	[[ "$output" == *"--web-token: use letters, digits and - . _ ~"* ]]
+	[[ "$output" == *"--web-token: use 1 to 64 letters, digits and - . _ ~"* ]]
 	run "$DAEMON" --socket-path="$T/s" --backend=web --web-address=nowhere
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"--web-address: 'nowhere' is not an IP address"* ]]
@@ -454,4 +454,25 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	exec 8>&-
 	for fd in "${fds[@]}"; do exec {fd}>&-; done
 	cmp <(sed '1,/^\r$/d' "$T/download") "$T/pkg/lib/xterm.js"
+}
+
+@test "web: nothing printed is cut silently: a 64-byte --web-token whole, a longer one refused" {
+	local token
+	token=$(head -c 64 /dev/zero | tr '\0' t)
+	WPORT=$(free_port)
+	start_daemon --socket-path="$T/s" --backend=web --web-port="$WPORT" \
+		--web-address=0:0:0:0:0:ffff:127.0.0.1 --web-token="$token"
+	grep -q "web http://\[0:0:0:0:0:ffff:127.0.0.1\]:$WPORT/console/0?token=$token\$" "$T/daemon.log" ||
+		{ show_logs; return 1; }
+	run "$DAEMON" --socket-path="$T/s" --backend=web --web-token="${token}x"
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--web-token: use 1 to 64 letters, digits and - . _ ~"* ]]
+}
+
+@test "web: a log line over 4 KiB is cut, and the cut says how much" {
+	local dir
+	dir=$T/$(head -c 3000 /dev/zero | tr '\0' d)
+	start_web --web-assets="$dir"
+	grep -qE "^vhost-device-console: warning: web: no lib/xterm.js and css/xterm.css in $T/d+: .*d\.\.\.\(\+[0-9]+ bytes\)\$" "$T/daemon.log" ||
+		{ head -c 300 "$T/daemon.log"; return 1; }
 }
