@@ -95,6 +95,8 @@ struct web_conn {
 	size_t ctl_len;
 	char hold[WEB_HOLD];         /* input the guest could not take yet */
 	size_t hold_len;
+	int stalled;                 /* hold and rx full, more input waiting in
+	                                the kernel: not read (see ws_stalled()) */
 };
 
 /*
@@ -765,6 +767,8 @@ serve_asset(struct web_conn *c, const struct request *rq, const char *file,
 	free(body);
 }
 
+static int ws_probe(struct web_conn *c);
+
 /* The opening handshake (RFC 6455 section 4.2): switch to frames, and
  * become a reader of the console's session. */
 static void
@@ -790,6 +794,18 @@ upgrade(struct web_conn *c, const struct request *rq, struct endpoint *ep,
 	}
 	for (i = 0; i < srv->n; i++)
 		n += srv->c[i]->ep == ep;
+	/* Full: a stalled one whose peer has gone answered ws_stalled()'s
+	 * ping with a reset, and writing to it now fails: its slot is free. */
+	for (i = 0; n >= WEB_SOCKETS_MAX && i < srv->n; ) {
+		struct web_conn *s = srv->c[i];
+
+		if (s->ep == ep && s->stalled && ws_probe(s) < 0) {
+			conn_free(s, "went away");  /* another takes place i */
+			n--;
+		} else {
+			i++;
+		}
+	}
 	if (n >= WEB_SOCKETS_MAX) {
 		refuse(c, rq, 503, NULL, "this console has too many web clients");
 		return;
@@ -1103,12 +1119,55 @@ ws_frames(struct web_conn *c)
 	}
 }
 
+/* A ping with no payload; -1 when the socket says the peer has gone. */
+static int
+ws_probe(struct web_conn *c)
+{
+	out_compact(c);
+	if (!frame_append(c, WS_PING, "", 0))
+		return 0;             /* out is full: it is being written */
+	return conn_write(c);
+}
+
+/*
+ * rx and the hold are full (the guest takes no input) and select() says
+ * the socket is readable: is the peer gone, or is more input waiting?
+ * Typed input is not dropped, so it stays in the kernel until the guest
+ * reads (a flood waits there); but a peer that closes must still be seen,
+ * or 16 such "ghosts" would hold a console's WebSocket slots forever.
+ * Portably (POLLRDHUP is Linux's), a 1-byte peek tells an EOF or a reset
+ * (0 or an error: -1 here, the peer is gone) from input.  Input is
+ * "stalled": the socket leaves the read set, since select() would report
+ * it at once again, and EOF behind that input cannot be seen without
+ * reading it.  So a ping probes the peer instead: a peer that has closed
+ * answers it with a reset, and the next write to it fails; upgrade()
+ * writes again to the stalled ones when their console's slots are full.
+ */
+static int
+ws_stalled(struct web_conn *c)
+{
+	char b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK);
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	               errno != EINTR))
+		return -1;
+	if (n > 0 && !c->stalled) {
+		c->stalled = 1;
+		return ws_probe(c);
+	}
+	return 0;
+}
+
 /* Read frames while rx has room.  -1 when the peer has gone. */
 static int
 ws_read(struct web_conn *c)
 {
 	ssize_t n;
 
+	if (c->rx_len == sizeof c->rx)
+		return ws_stalled(c);
+	c->stalled = 0;
 	while (c->state == C_WEBSOCKET && c->rx_len < sizeof c->rx) {
 		n = read(c->fd, c->rx + c->rx_len, sizeof c->rx - c->rx_len);
 		if (n == 0)
@@ -1168,10 +1227,12 @@ web_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 		if (c->ep != ep && !(c->ep == NULL && srv->owner == ep))
 			continue;
 		/* Reading is how input comes, and how a peer that left is
-		 * seen; a WebSocket is read while a whole frame fits, a
-		 * closing connection once its last bytes are out. */
+		 * seen; a WebSocket is read while a whole frame fits, and
+		 * while full until more input is seen waiting (ws_stalled());
+		 * a closing connection once its last bytes are out. */
 		if (c->state == C_REQUEST || (c->state == C_CLOSING && c->shut) ||
-		    (c->state == C_WEBSOCKET && c->rx_len < sizeof c->rx))
+		    (c->state == C_WEBSOCKET &&
+		     (c->rx_len < sizeof c->rx || !c->stalled)))
 			maxfd = add_fd(c->fd, rd, maxfd);
 		if (c->out_off < c->out_len)
 			maxfd = add_fd(c->fd, wr, maxfd);

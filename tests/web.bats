@@ -476,3 +476,27 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	grep -qE "^vhost-device-console: warning: web: no lib/xterm.js and css/xterm.css in $T/d+: .*d\.\.\.\(\+[0-9]+ bytes\)\$" "$T/daemon.log" ||
 		{ head -c 300 "$T/daemon.log"; return 1; }
 }
+
+@test "web: a WebSocket that typed more than the hold and left is seen gone, its slot freed (guest takes no input)" {
+	start_web
+	local i
+	# no guest yet: input waits.  Half leave with all their input read
+	# (hold and frame buffer exactly full), half with more still waiting.
+	for i in $(seq 8); do
+		ws /console/0/ws flood 8192 send ''
+		ws /console/0/ws flood 65536
+	done
+	wait_until 10 eval '[ "$(grep -c "went away; some of its input never reached the guest" "$T/daemon.log")" -ge 8 ]' ||
+		{ show_logs; return 1; }
+	# the ones that left more behind are found when their slots are wanted
+	for i in $(seq 16); do
+		"$WSCLIENT" --timeout=20 "$WPORT" /console/0/ws wait-file "$T/done" \
+			2>>"$T/ws.err" 3>&- &
+		BG_PIDS+=("$!")
+	done
+	wait_until 10 eval '[ "$(grep -c "console 0: web .* connected" "$T/daemon.log")" -eq 32 ]' ||
+		{ show_logs; return 1; }
+	run grep -c '503 this console has too many web clients' "$T/daemon.log"
+	[ "$output" = 0 ] || { show_logs; return 1; }
+	touch "$T/done"
+}

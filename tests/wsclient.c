@@ -32,6 +32,8 @@
  *   unmasked TEXT     a binary frame without a mask (a protocol error)
  *   big N             a binary frame header saying N bytes, and 16 of them
  *   ping TEXT         a ping; the next control frame must be its pong
+ *   flood N           N bytes of input in binary frames of 4096, sent
+ *                     whether or not the server reads them (a paste)
  *   expect TEXT       read binary frames until TEXT has arrived
  *   save TEXT FILE    the same, and write all that arrived through TEXT to
  *                     FILE; prints "saved N bytes in S s"
@@ -547,6 +549,14 @@ main(int argc, char **argv)
 			memset(head + hl, 0x5a, 4);
 			send_all(fd, head, hl + 4);
 			send_all(fd, "0123456789abcdef", 16);
+		} else if (strcmp(step, "flood") == 0) {
+			size_t left = strtoull(argv[++i], NULL, 10), len;
+
+			memset(buf, 'f', 4096);
+			for (; left; left -= len) {
+				len = left < 4096 ? left : 4096;
+				send_frame(WS_BINARY, 1, 1, buf, len);
+			}
 		} else if (strcmp(step, "ping") == 0) {
 			n = unescape(argv[++i], buf);
 			send_frame(WS_PING, 1, 1, buf, n);
