@@ -60,10 +60,12 @@ $(BIN).asan: $(SRC) $(HDR)
 		-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		-o $@ $(SRC)
 
-# A static binary against musl (Debian: musl-tools).
+# A small static binary against musl (Debian: musl-tools): -Os and
+# stripped, since it is the one to copy onto a host as it is (README,
+# "Portability", gives its size).
 static: $(BIN).static
 $(BIN).static: $(SRC) $(HDR)
-	musl-gcc $(VC_CFLAGS) -static -o $@ $(SRC)
+	musl-gcc $(VC_CFLAGS) -Os -s -static -o $@ $(SRC)
 	@ls -l $@ | awk '{print "static binary: " $$5 " bytes"}'
 
 tests/frontend: tests/frontend.c virtio_console.h
@@ -84,7 +86,7 @@ tests/wsclient: tests/wsclient.c backends/websocket.c backends/websocket.h
 # the daemon and the test frontend into build/$(ARCH)/, beside the native
 # build, and runs the protocol and data tests with both under qemu-user.
 # Linked statically, so that no foreign libc needs installing (i386 then
-# runs on an x86-64 host as it is).  Debian: gcc-$(CROSS_...)gcc, qemu-user.
+# runs on an x86-64 host as it is).  DEB_$(ARCH): its Debian packages.
 ARCH = s390x
 CROSS_aarch64 = aarch64-linux-gnu-
 CROSS_armhf   = arm-linux-gnueabihf-
@@ -94,6 +96,10 @@ EMU_aarch64 = qemu-aarch64
 EMU_armhf   = qemu-arm
 EMU_s390x   = qemu-s390x
 EMU_i386    =
+DEB_aarch64 = gcc-aarch64-linux-gnu qemu-user
+DEB_armhf   = gcc-arm-linux-gnueabihf qemu-user
+DEB_s390x   = gcc-s390x-linux-gnu qemu-user
+DEB_i386    = gcc-i686-linux-gnu
 ARCH_CC    = $(CROSS_$(ARCH))gcc
 ARCH_EMU   = $(EMU_$(ARCH))
 ARCH_DIR   = build/$(ARCH)
@@ -105,8 +111,9 @@ $(ARCH_DIR)/$(BIN): $(SRC) $(HDR)
 $(ARCH_DIR)/tests/frontend: tests/frontend.c tests/record.h virtio_console.h
 	mkdir -p $(ARCH_DIR)/tests
 	$(ARCH_CC) $(TEST_CFLAGS) -static -o $@ tests/frontend.c
-check-arch: arch
-	sh tests/deps.sh
+check-arch:
+	sh tests/deps.sh $(DEB_$(ARCH))
+	$(MAKE) arch ARCH=$(ARCH)
 	VC_DAEMON=$$PWD/$(ARCH_DIR)/$(BIN) VC_WRAP="$(ARCH_EMU)" \
 	VC_TESTBIN=$$PWD/$(ARCH_DIR)/tests VC_EMU="$(ARCH_EMU)" bats $(ARCH_TESTS)
 
