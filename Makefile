@@ -13,7 +13,7 @@ CC      = cc
 CFLAGS  = -O2 -g
 LDFLAGS =
 # What the code needs, whatever CFLAGS the user passes.
-VC_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DVERSION=\"$(VERSION)\"
+VC_CPPFLAGS = -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -DVERSION=\"$(VERSION)\"
 VC_CFLAGS   = -std=c11 -Wall -Wextra -Werror $(VC_CPPFLAGS) $(CFLAGS)
 # The test programs play QEMU and a Linux guest: they may use Linux calls.
 TEST_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g
@@ -60,10 +60,12 @@ $(BIN).asan: $(SRC) $(HDR)
 		-fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		-o $@ $(SRC)
 
-# A static binary against musl (Debian: musl-tools).
+# A small static binary against musl (Debian: musl-tools): -Os and
+# stripped, since it is the one to copy onto a host as it is (README,
+# "Portability", gives its size).
 static: $(BIN).static
 $(BIN).static: $(SRC) $(HDR)
-	musl-gcc $(VC_CFLAGS) -static -o $@ $(SRC)
+	musl-gcc $(VC_CFLAGS) -Os -s -static -o $@ $(SRC)
 	@ls -l $@ | awk '{print "static binary: " $$5 " bytes"}'
 
 tests/frontend: tests/frontend.c virtio_console.h
@@ -78,6 +80,42 @@ tests/wsunit: tests/wsunit.c backends/websocket.c backends/websocket.h
 	$(CC) $(TEST_CFLAGS) -o $@ tests/wsunit.c backends/websocket.c
 tests/wsclient: tests/wsclient.c backends/websocket.c backends/websocket.h
 	$(CC) $(TEST_CFLAGS) -o $@ tests/wsclient.c backends/websocket.c
+
+# Another architecture, run and not only built (README, "Portability"):
+# `make check-arch ARCH=s390x` (aarch64, armhf, s390x, i386) cross-builds
+# the daemon and the test frontend into build/$(ARCH)/, beside the native
+# build, and runs the protocol and data tests with both under qemu-user.
+# Linked statically, so that no foreign libc needs installing (i386 then
+# runs on an x86-64 host as it is).  DEB_$(ARCH): its Debian packages.
+ARCH = s390x
+CROSS_aarch64 = aarch64-linux-gnu-
+CROSS_armhf   = arm-linux-gnueabihf-
+CROSS_s390x   = s390x-linux-gnu-
+CROSS_i386    = i686-linux-gnu-
+EMU_aarch64 = qemu-aarch64
+EMU_armhf   = qemu-arm
+EMU_s390x   = qemu-s390x
+EMU_i386    =
+DEB_aarch64 = gcc-aarch64-linux-gnu qemu-user
+DEB_armhf   = gcc-arm-linux-gnueabihf qemu-user
+DEB_s390x   = gcc-s390x-linux-gnu qemu-user
+DEB_i386    = gcc-i686-linux-gnu
+ARCH_CC    = $(CROSS_$(ARCH))gcc
+ARCH_EMU   = $(EMU_$(ARCH))
+ARCH_DIR   = build/$(ARCH)
+ARCH_TESTS = tests/protocol.bats tests/data.bats
+arch: $(ARCH_DIR)/$(BIN) $(ARCH_DIR)/tests/frontend
+$(ARCH_DIR)/$(BIN): $(SRC) $(HDR)
+	mkdir -p $(ARCH_DIR)
+	$(ARCH_CC) $(VC_CFLAGS) -static -o $@ $(SRC)
+$(ARCH_DIR)/tests/frontend: tests/frontend.c tests/record.h virtio_console.h
+	mkdir -p $(ARCH_DIR)/tests
+	$(ARCH_CC) $(TEST_CFLAGS) -static -o $@ tests/frontend.c
+check-arch:
+	sh tests/deps.sh $(DEB_$(ARCH))
+	$(MAKE) arch ARCH=$(ARCH)
+	VC_DAEMON=$$PWD/$(ARCH_DIR)/$(BIN) VC_WRAP="$(ARCH_EMU)" \
+	VC_TESTBIN=$$PWD/$(ARCH_DIR)/tests VC_EMU="$(ARCH_EMU)" bats $(ARCH_TESTS)
 
 run: $(BIN)
 	./$(BIN) --socket-path=$(RUN_SOCKET) $(RUN_ARGS)
@@ -166,5 +204,6 @@ uninstall:
 
 clean:
 	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ) $(BENCHBIN) backends/web-page.h
+	rm -rf build
 
-.PHONY: all asan static web-assets browser-deps run check check-asan check-valgrind bench bench-qemu check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean
+.PHONY: all asan static arch check-arch web-assets browser-deps run check check-asan check-valgrind bench bench-qemu check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean

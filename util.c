@@ -269,8 +269,12 @@ unix_listen(const char *path, int backlog, char *err, size_t errlen)
 	memset(&sa, 0, sizeof sa);
 	sa.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof sa.sun_path) {
-		snprintf(err, errlen, "socket path too long (max %zu bytes): %s",
-		         sizeof sa.sun_path - 1, path);
+		/* Quoted up to sun_path's size, which is enough to tell
+		 * which path it is: an unbounded %s of a path that may be
+		 * any length could overflow the int snprintf returns (gcc
+		 * says so on 32-bit hosts, where size_t is no wider). */
+		snprintf(err, errlen, "socket path too long (max %zu bytes): %.*s...",
+		         sizeof sa.sun_path - 1, (int)sizeof sa.sun_path, path);
 		return -1;
 	}
 	strcpy(sa.sun_path, path);

@@ -2,7 +2,9 @@
 # Check (and, as root, install) the Debian packages the test suite needs.
 # Not root: print the one apt-get line to run and fail at once.  (The
 # browser test's node packages come from npm: make web-assets browser-deps.)
-PKGS="bats socat user-mode-linux busybox-static telnet jq chromium"
+# Arguments: further packages, e.g. a cross compiler and qemu-user for
+# `make check-arch`.
+PKGS="bats socat user-mode-linux busybox-static telnet jq chromium $*"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -1582,7 +1582,7 @@ static void negotiate(bool want_proto, bool want_reply_ack)
 		vu_send(VU_GET_CONFIG, VU_VERSION, b, sizeof b, NULL, 0);
 		recv_reply(&m, "GET_CONFIG");
 		if (m.h.request != VU_GET_CONFIG || m.h.flags != 5 || m.h.size != 24 ||
-		    get32(m.p + 12 + VIRTIO_CONSOLE_CONFIG_MAX_NR_PORTS) != 1)
+		    le32toh(get32(m.p + 12 + VIRTIO_CONSOLE_CONFIG_MAX_NR_PORTS)) != 1)
 			fail("GET_CONFIG reply {%u, 0x%x, %u} [%s]", m.h.request, m.h.flags,
 			     m.h.size, hex(m.p, m.h.size));
 	}

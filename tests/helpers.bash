@@ -6,8 +6,29 @@ TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 DAEMON=${VC_DAEMON:-$TOP/vhost-device-console}
 # VC_WRAP: a command the daemon runs under, e.g. valgrind (make check-valgrind).
 WRAP=${VC_WRAP:-}
-FRONTEND=$TOP/tests/frontend
-PTYRUN=$TOP/tests/ptyrun
+# VC_TESTBIN: where the test programs are (make check-arch: build/ARCH/tests).
+# VC_EMU: the emulator they run under, e.g. qemu-s390x (binfmt_misc is not
+# assumed).  Each program is then reached through a two-line script that
+# execs it under VC_EMU, so that "$FRONTEND" stays one word that works in
+# run, in pipelines and in the background (where $! must be the program).
+TESTBIN=${VC_TESTBIN:-$TOP/tests}
+EMU=${VC_EMU:-}
+
+# test_program NAME: the path to run test program NAME by.
+test_program() {
+	local w
+	[ -n "$EMU" ] || { echo "$TESTBIN/$1"; return; }
+	w=${BATS_RUN_TMPDIR:-/tmp}/emu/$1
+	if [ ! -x "$w" ]; then
+		mkdir -p "${w%/*}"
+		printf '#!/bin/sh\nexec %s %s "$@"\n' "$EMU" "$TESTBIN/$1" >"$w.$$"
+		chmod +x "$w.$$" && mv -f "$w.$$" "$w"
+	fi
+	echo "$w"
+}
+
+FRONTEND=$(test_program frontend)
+PTYRUN=$(test_program ptyrun)
 
 # Processes to kill in teardown (pids, appended by the helpers).
 BG_PIDS=()

@@ -99,7 +99,7 @@ static int rec_fd_kind(int fd, uint32_t *size)
 	if (fstat(memfd, &g) == 0 && st.st_dev == g.st_dev && st.st_ino == g.st_ino)
 		return RF_GUEST;
 	if (S_ISREG(st.st_mode)) {
-		*size = st.st_size > UINT32_MAX ? UINT32_MAX : (uint32_t)st.st_size;
+		*size = (uintmax_t)st.st_size > UINT32_MAX ? UINT32_MAX : (uint32_t)st.st_size;
 		return RF_MEMFD;
 	}
 	if (S_ISFIFO(st.st_mode))
