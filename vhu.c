@@ -80,6 +80,7 @@ static const char *const request_names[VHOST_USER_REQUEST_MAX] = {
 static const char *request_name(uint32_t req);
 static void conn_close(struct vhu_dev *d, const char *why);
 static void conn_accept(struct vhu_dev *d);
+static void conn_serve(struct vhu_dev *d, const fd_set *rd);
 static void conn_readable(struct vhu_dev *d);
 static int dispatch(struct vhu_dev *d, struct vhu_msg *m);
 static void device_reset(struct vhu_dev *d);
@@ -268,12 +269,24 @@ vhu_add_fds(struct vhu_dev *d, fd_set *rd, int maxfd)
 void
 vhu_serve(struct vhu_dev *d, const fd_set *rd)
 {
-	unsigned q;
-
+	if (d->conn_fd >= 0)
+		conn_serve(d, rd);
+	/*
+	 * The listener last: a frontend that closed and a new one that
+	 * connected in the same pass are seen in that order, so the newcomer
+	 * is not taken for a second frontend.  (And a connection accepted
+	 * now is not looked at with this pass's fd set, which was about the
+	 * old one that may have had the same fd number.)
+	 */
 	if (d->listen_fd >= 0 && FD_ISSET(d->listen_fd, rd))
 		conn_accept(d);
-	if (d->conn_fd < 0)
-		return;
+}
+
+static void
+conn_serve(struct vhu_dev *d, const fd_set *rd)
+{
+	unsigned q;
+
 	/* Kicks first: a message handled below may close these fds. */
 	for (q = 0; q < d->ops->num_queues; q++) {
 		int fd = d->vq[q].kick_fd;
@@ -317,6 +330,10 @@ conn_accept(struct vhu_dev *d)
 
 	if (fd < 0)
 		return;
+	/* The frontend we have may be gone with its EOF (or reset) not read
+	 * yet: read it now, its whole messages first, before judging. */
+	if (d->conn_fd >= 0)
+		conn_readable(d);
 	if (d->conn_fd >= 0) {
 		logmsg("%s: refusing a second frontend on %s (one is connected)",
 		       d->name, d->path);
@@ -402,12 +419,19 @@ take_fds(struct vhu_dev *d, struct msghdr *mh)
 	return ok;
 }
 
+/* What one read of the connection gave. */
+enum read_result {
+	READ_CLOSED,  /* the connection ended or broke; it is closed now */
+	READ_AGAIN,   /* nothing to read now */
+	READ_PART,    /* part of a message: read again */
+	READ_WHOLE    /* a whole message is in d->rx */
+};
+
 /*
- * Read what is there of the current message.  Returns 1 when a whole one
- * is in d->rx, 0 when more must come, -1 after closing the connection.
- * Reads never go past the message's end, so the next one stays queued.
+ * Read what is there of the current message, once.  Reads never go past
+ * the message's end, so the next one stays queued.
  */
-static int
+static enum read_result
 conn_read_msg(struct vhu_dev *d)
 {
 	union {
@@ -435,24 +459,25 @@ conn_read_msg(struct vhu_dev *d)
 	if (n == 0) {
 		conn_close(d, d->rx_have ? "closed the connection mid-message"
 		                         : "disconnected");
-		return -1;
+		return READ_CLOSED;
 	}
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-			return 0;
+			return READ_AGAIN;
 		logmsg("%s: reading from frontend: %s", d->name, strerror(errno));
 		conn_close(d, "connection failed");
-		return -1;
+		return READ_CLOSED;
 	}
 	if (!take_fds(d, &mh)) {
 		conn_close(d, "sent more than 8 fds with a message");
-		return -1;
+		return READ_CLOSED;
 	}
 	d->rx_have += n;
 	if (!in_header)
-		return d->rx_have == VHOST_USER_HDR_SIZE + d->rx.size;
+		return d->rx_have == VHOST_USER_HDR_SIZE + d->rx.size ? READ_WHOLE
+		                                                      : READ_PART;
 	if (d->rx_have < VHOST_USER_HDR_SIZE)
-		return 0;
+		return READ_PART;
 	memcpy(&d->rx.request, d->rx_hdr, 4);
 	memcpy(&d->rx.flags, d->rx_hdr + 4, 4);
 	memcpy(&d->rx.size, d->rx_hdr + 8, 4);
@@ -460,15 +485,15 @@ conn_read_msg(struct vhu_dev *d)
 		logmsg("%s: %s with a %u-byte payload (max %d)", d->name,
 		       request_name(d->rx.request), d->rx.size, VHU_MAX_PAYLOAD);
 		conn_close(d, "sent an oversized message");
-		return -1;
+		return READ_CLOSED;
 	}
 	if ((d->rx.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION) {
 		logmsg("%s: message with protocol version %u", d->name,
 		       d->rx.flags & VHOST_USER_VERSION_MASK);
 		conn_close(d, "speaks another protocol version");
-		return -1;
+		return READ_CLOSED;
 	}
-	return d->rx.size == 0;
+	return d->rx.size == 0 ? READ_WHOLE : READ_PART;
 }
 
 static int
@@ -496,14 +521,24 @@ send_reply(struct vhu_dev *d, struct vhu_msg *m)
 static void
 conn_readable(struct vhu_dev *d)
 {
+	struct vhu_msg *m = &d->rx;
+	enum read_result r;
 	unsigned i;
-	int r;
+	int res, want_ack;
 
-	/* Handle every whole message there is; stop at the first partial one. */
-	while (d->conn_fd >= 0 && (r = conn_read_msg(d)) == 1) {
-		struct vhu_msg *m = &d->rx;
-		int res = dispatch(d, m);
-		int want_ack = m->flags & VHOST_USER_NEED_REPLY_MASK;
+	/*
+	 * Handle every whole message there is, and read on until the socket
+	 * is empty: an EOF or a reset behind them (also behind half a
+	 * message) closes the connection now, not on some later pass.
+	 */
+	for (;;) {
+		r = conn_read_msg(d);
+		if (r == READ_CLOSED || r == READ_AGAIN)
+			return;
+		if (r == READ_PART)
+			continue;
+		res = dispatch(d, m);
+		want_ack = m->flags & VHOST_USER_NEED_REPLY_MASK;
 
 		/* Fds the handler did not take are not ours to keep. */
 		for (i = 0; i < m->nfds; i++)

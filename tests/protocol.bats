@@ -405,3 +405,28 @@ broken_rx_ring() {
 	read_line 5 "reset device"
 	wait "$f0" || { cat "$T/f0.err"; return 1; }
 }
+
+# ---- issue 12 ----
+
+# no_refusal: the daemon never refused a frontend as "a second one".
+no_refusal() {
+	if grep -q refusing "$T/daemon.log"; then
+		echo "the daemon refused a frontend:"
+		cat "$T/daemon.log"
+		return 1
+	fi
+}
+
+@test "a frontend that left (idle, mid-header, mid-payload, after whole messages) never makes the next one refused" {
+	start_one
+	fe "$T/s0" proto-reconnect-at-once
+	no_refusal
+	alive
+}
+
+@test "a live frontend holds the socket even with half a message queued: a second one is refused" {
+	start_one
+	fe "$T/s0" proto-second-live-mid-message
+	grep -q 'refusing a second frontend' "$T/daemon.log"
+	alive
+}
