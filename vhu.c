@@ -31,50 +31,8 @@
 enum result {
 	REQ_OK,       /* done; ack success if asked */
 	REQ_FAIL,     /* refused; ack failure if asked, state unchanged */
-	REQ_REPLY     /* the handler filled m->payload/m->size: send it */
-};
-
-static const char *const request_names[VHOST_USER_REQUEST_MAX] = {
-	[VHOST_USER_GET_FEATURES] = "GET_FEATURES",
-	[VHOST_USER_SET_FEATURES] = "SET_FEATURES",
-	[VHOST_USER_SET_OWNER] = "SET_OWNER",
-	[VHOST_USER_RESET_OWNER] = "RESET_OWNER",
-	[VHOST_USER_SET_MEM_TABLE] = "SET_MEM_TABLE",
-	[VHOST_USER_SET_LOG_BASE] = "SET_LOG_BASE",
-	[VHOST_USER_SET_LOG_FD] = "SET_LOG_FD",
-	[VHOST_USER_SET_VRING_NUM] = "SET_VRING_NUM",
-	[VHOST_USER_SET_VRING_ADDR] = "SET_VRING_ADDR",
-	[VHOST_USER_SET_VRING_BASE] = "SET_VRING_BASE",
-	[VHOST_USER_GET_VRING_BASE] = "GET_VRING_BASE",
-	[VHOST_USER_SET_VRING_KICK] = "SET_VRING_KICK",
-	[VHOST_USER_SET_VRING_CALL] = "SET_VRING_CALL",
-	[VHOST_USER_SET_VRING_ERR] = "SET_VRING_ERR",
-	[VHOST_USER_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
-	[VHOST_USER_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
-	[VHOST_USER_GET_QUEUE_NUM] = "GET_QUEUE_NUM",
-	[VHOST_USER_SET_VRING_ENABLE] = "SET_VRING_ENABLE",
-	[VHOST_USER_SEND_RARP] = "SEND_RARP",
-	[VHOST_USER_NET_SET_MTU] = "NET_SET_MTU",
-	[VHOST_USER_SET_BACKEND_REQ_FD] = "SET_BACKEND_REQ_FD",
-	[VHOST_USER_IOTLB_MSG] = "IOTLB_MSG",
-	[VHOST_USER_SET_VRING_ENDIAN] = "SET_VRING_ENDIAN",
-	[VHOST_USER_GET_CONFIG] = "GET_CONFIG",
-	[VHOST_USER_SET_CONFIG] = "SET_CONFIG",
-	[VHOST_USER_CREATE_CRYPTO_SESSION] = "CREATE_CRYPTO_SESSION",
-	[VHOST_USER_CLOSE_CRYPTO_SESSION] = "CLOSE_CRYPTO_SESSION",
-	[VHOST_USER_POSTCOPY_ADVISE] = "POSTCOPY_ADVISE",
-	[VHOST_USER_POSTCOPY_LISTEN] = "POSTCOPY_LISTEN",
-	[VHOST_USER_POSTCOPY_END] = "POSTCOPY_END",
-	[VHOST_USER_GET_INFLIGHT_FD] = "GET_INFLIGHT_FD",
-	[VHOST_USER_SET_INFLIGHT_FD] = "SET_INFLIGHT_FD",
-	[VHOST_USER_GPU_SET_SOCKET] = "GPU_SET_SOCKET",
-	[VHOST_USER_RESET_DEVICE] = "RESET_DEVICE",
-	[VHOST_USER_VRING_KICK] = "VRING_KICK",
-	[VHOST_USER_GET_MAX_MEM_SLOTS] = "GET_MAX_MEM_SLOTS",
-	[VHOST_USER_ADD_MEM_REG] = "ADD_MEM_REG",
-	[VHOST_USER_REM_MEM_REG] = "REM_MEM_REG",
-	[VHOST_USER_SET_STATUS] = "SET_STATUS",
-	[VHOST_USER_GET_STATUS] = "GET_STATUS",
+	REQ_REPLY,    /* the handler filled m->payload/m->size: send it */
+	REQ_CLOSED    /* dispatch() closed the connection (logged) */
 };
 
 static const char *request_name(uint32_t req);
@@ -154,14 +112,6 @@ store32(uint8_t *p, uint32_t v)
 }
 
 /* ---- setup and the socket --------------------------------------------- */
-
-static const char *
-request_name(uint32_t req)
-{
-	if (req < VHOST_USER_REQUEST_MAX && request_names[req])
-		return request_names[req];
-	return "unknown request";
-}
 
 void
 vhu_init(struct vhu_dev *d, unsigned index, const struct vhu_ops *ops,
@@ -538,6 +488,8 @@ conn_readable(struct vhu_dev *d)
 		if (r == READ_PART)
 			continue;
 		res = dispatch(d, m);
+		if (res == REQ_CLOSED)
+			return;
 		want_ack = m->flags & VHOST_USER_NEED_REPLY_MASK;
 
 		/* Fds the handler did not take are not ours to keep. */
@@ -561,16 +513,14 @@ conn_readable(struct vhu_dev *d)
 
 /* ---- request handlers --------------------------------------------------- */
 
-static int
-payload_u64(struct vhu_dev *d, const struct vhu_msg *m, uint64_t *v)
+/* The u64 payload (its size was checked by dispatch()). */
+static uint64_t
+payload_u64(const struct vhu_msg *m)
 {
-	if (m->size < sizeof *v) {
-		logmsg("%s: %s: payload of %u bytes, need 8", d->name,
-		       request_name(m->request), m->size);
-		return -1;
-	}
-	memcpy(v, m->payload, sizeof *v);
-	return 0;
+	uint64_t v;
+
+	memcpy(&v, m->payload, sizeof v);
+	return v;
 }
 
 static int
@@ -595,15 +545,10 @@ protocol_features_negotiated(const struct vhu_dev *d)
 
 /* The vring named by the payload's first u32, or NULL (logged). */
 static struct vhu_vring *
-msg_vring(struct vhu_dev *d, const struct vhu_msg *m, size_t need, unsigned *qp)
+msg_vring(struct vhu_dev *d, const struct vhu_msg *m, unsigned *qp)
 {
 	uint32_t q;
 
-	if (m->size < need) {
-		logmsg("%s: %s: payload of %u bytes, need %zu", d->name,
-		       request_name(m->request), m->size, need);
-		return NULL;
-	}
 	memcpy(&q, m->payload, sizeof q);
 	if (q >= d->ops->num_queues) {
 		logmsg("%s: %s: no queue %u (the device has %u)", d->name,
@@ -623,11 +568,9 @@ handle_get_features(struct vhu_dev *d, struct vhu_msg *m)
 static int
 handle_set_features(struct vhu_dev *d, struct vhu_msg *m)
 {
-	uint64_t v;
+	uint64_t v = payload_u64(m);
 	unsigned q;
 
-	if (payload_u64(d, m, &v) < 0)
-		return REQ_FAIL;
 	if (v & ~features_offered(d)) {
 		logmsg("%s: SET_FEATURES: bits 0x%llx were not offered", d->name,
 		       (unsigned long long)(v & ~features_offered(d)));
@@ -671,10 +614,8 @@ handle_get_protocol_features(struct vhu_dev *d, struct vhu_msg *m)
 static int
 handle_set_protocol_features(struct vhu_dev *d, struct vhu_msg *m)
 {
-	uint64_t v;
+	uint64_t v = payload_u64(m);
 
-	if (payload_u64(d, m, &v) < 0)
-		return REQ_FAIL;
 	if (v & ~PROTOCOL_FEATURES_OFFERED) {
 		logmsg("%s: SET_PROTOCOL_FEATURES: bits 0x%llx were not offered",
 		       d->name, (unsigned long long)(v & ~PROTOCOL_FEATURES_OFFERED));
@@ -801,10 +742,6 @@ handle_set_mem_table(struct vhu_dev *d, struct vhu_msg *m)
 	struct vhu_region fresh[VHOST_MEMORY_BASELINE_NREGIONS];
 	uint32_t n, i, j;
 
-	if (m->size < 8) {
-		logmsg("%s: SET_MEM_TABLE: payload of %u bytes", d->name, m->size);
-		return REQ_FAIL;
-	}
 	memcpy(&n, m->payload, 4);
 	/* user-mode-linux sends a payload sized for more regions than it
 	 * uses: accept anything at least as long as the regions named. */
@@ -847,9 +784,8 @@ handle_add_mem_reg(struct vhu_dev *d, struct vhu_msg *m)
 	struct region_desc rd;
 	unsigned i;
 
-	if (m->size < 8 + 32 || m->nfds != 1) {
-		logmsg("%s: ADD_MEM_REG: %u-byte payload with %u fds", d->name,
-		       m->size, m->nfds);
+	if (m->nfds != 1) {
+		logmsg("%s: ADD_MEM_REG with %u fds", d->name, m->nfds);
 		return REQ_FAIL;
 	}
 	if (d->nregions >= VHU_MAX_MEM_SLOTS) {
@@ -876,10 +812,6 @@ handle_rem_mem_reg(struct vhu_dev *d, struct vhu_msg *m)
 	struct region_desc rd;
 	unsigned i;
 
-	if (m->size < 8 + 32) {
-		logmsg("%s: REM_MEM_REG: %u-byte payload", d->name, m->size);
-		return REQ_FAIL;
-	}
 	region_read(m->payload + 8, &rd);
 	for (i = 0; i < d->nregions; i++) {
 		struct vhu_region *r = &d->regions[i];
@@ -1026,7 +958,7 @@ handle_set_vring_num(struct vhu_dev *d, struct vhu_msg *m)
 	uint32_t num;
 	unsigned q;
 
-	if (!(vq = msg_vring(d, m, 8, &q)))
+	if (!(vq = msg_vring(d, m, &q)))
 		return REQ_FAIL;
 	memcpy(&num, m->payload + 4, 4);
 	if (num == 0 || (num & (num - 1)) || num > d->max_queue_size) {
@@ -1051,7 +983,7 @@ handle_set_vring_addr(struct vhu_dev *d, struct vhu_msg *m)
 	struct vhu_vring *vq;
 	unsigned q;
 
-	if (!(vq = msg_vring(d, m, 40, &q)))
+	if (!(vq = msg_vring(d, m, &q)))
 		return REQ_FAIL;
 	memcpy(&desc, m->payload + 8, 8);
 	memcpy(&used, m->payload + 16, 8);
@@ -1085,7 +1017,7 @@ handle_set_vring_base(struct vhu_dev *d, struct vhu_msg *m)
 	uint32_t base;
 	unsigned q;
 
-	if (!(vq = msg_vring(d, m, 8, &q)))
+	if (!(vq = msg_vring(d, m, &q)))
 		return REQ_FAIL;
 	memcpy(&base, m->payload + 4, 4);
 	if (base > 0xffff || vq->started) {
@@ -1105,7 +1037,7 @@ handle_get_vring_base(struct vhu_dev *d, struct vhu_msg *m)
 	uint32_t state[2];
 	unsigned q;
 
-	if (!(vq = msg_vring(d, m, 8, &q)))
+	if (!(vq = msg_vring(d, m, &q)))
 		return REQ_FAIL;
 	/* The frontend stops the ring to take its state: we hold no popped
 	 * chains across passes, so last_avail is all there is to hand back. */
@@ -1124,11 +1056,9 @@ handle_get_vring_base(struct vhu_dev *d, struct vhu_msg *m)
 static int
 vring_fd_msg(struct vhu_dev *d, const struct vhu_msg *m, int *nofd)
 {
-	uint64_t v;
+	uint64_t v = payload_u64(m);
 	unsigned q;
 
-	if (payload_u64(d, m, &v) < 0)
-		return -1;
 	q = v & VHOST_USER_VRING_IDX_MASK;
 	*nofd = !!(v & VHOST_USER_VRING_NOFD_MASK);
 	if (v & ~(uint64_t)(VHOST_USER_VRING_IDX_MASK | VHOST_USER_VRING_NOFD_MASK) ||
@@ -1241,7 +1171,7 @@ handle_set_vring_enable(struct vhu_dev *d, struct vhu_msg *m)
 	uint32_t on;
 	unsigned q;
 
-	if (!(vq = msg_vring(d, m, 8, &q)))
+	if (!(vq = msg_vring(d, m, &q)))
 		return REQ_FAIL;
 	memcpy(&on, m->payload + 4, 4);
 	if (on > 1) {
@@ -1287,28 +1217,45 @@ vhu_config_changed(struct vhu_dev *d)
 	return 0;
 }
 
+/* GET/SET_CONFIG: the range [off, off+size) must lie in the config space,
+ * and the payload be the header and exactly size bytes (as GET_CONFIG's
+ * reply will be).  0, or -1 (logged). */
+static int
+config_range(struct vhu_dev *d, const struct vhu_msg *m, uint32_t *off,
+             uint32_t *size)
+{
+	memcpy(off, m->payload, 4);
+	memcpy(size, m->payload + 4, 4);
+	if (*size > VHOST_USER_MAX_CONFIG_SIZE ||
+	    m->size != VHOST_USER_CONFIG_HDR_SIZE + *size) {
+		logmsg("%s: %s: %u config bytes in a %u-byte payload", d->name,
+		       request_name(m->request), *size, m->size);
+		return -1;
+	}
+	if (*off > d->ops->config_size || *size > d->ops->config_size - *off) {
+		logmsg("%s: %s: bad range %u+%u (the config space has %u bytes)",
+		       d->name, request_name(m->request), *off, *size,
+		       d->ops->config_size);
+		return -1;
+	}
+	return 0;
+}
+
+/* A refusal is a reply without payload (the request's rule says so). */
 static int
 handle_get_config(struct vhu_dev *d, struct vhu_msg *m)
 {
 	uint32_t off, size;
 
-	if (m->size < VHOST_USER_CONFIG_HDR_SIZE)
-		goto fail;
-	memcpy(&off, m->payload, 4);
-	memcpy(&size, m->payload + 4, 4);
-	if (size > VHOST_USER_MAX_CONFIG_SIZE || off > d->ops->config_size ||
-	    size > d->ops->config_size - off)
-		goto fail;
+	if (config_range(d, m, &off, &size) < 0)
+		return REQ_FAIL;
 	memset(m->payload + VHOST_USER_CONFIG_HDR_SIZE, 0, size);
 	if (d->ops->get_config(d->opaque, m->payload + VHOST_USER_CONFIG_HDR_SIZE,
-	                       off, size) < 0)
-		goto fail;
+	                       off, size) < 0) {
+		logmsg("%s: GET_CONFIG: the device refused %u+%u", d->name, off, size);
+		return REQ_FAIL;
+	}
 	m->size = VHOST_USER_CONFIG_HDR_SIZE + size;
-	return REQ_REPLY;
-fail:
-	/* A reply without payload is how a backend says it failed. */
-	logmsg("%s: GET_CONFIG: bad range", d->name);
-	m->size = 0;
 	return REQ_REPLY;
 }
 
@@ -1317,50 +1264,208 @@ handle_set_config(struct vhu_dev *d, struct vhu_msg *m)
 {
 	uint32_t off, size;
 
-	if (m->size < VHOST_USER_CONFIG_HDR_SIZE)
+	if (config_range(d, m, &off, &size) < 0)
 		return REQ_FAIL;
-	memcpy(&off, m->payload, 4);
-	memcpy(&size, m->payload + 4, 4);
-	if (size > VHOST_USER_MAX_CONFIG_SIZE ||
-	    m->size < VHOST_USER_CONFIG_HDR_SIZE + size ||
-	    off > d->ops->config_size || size > d->ops->config_size - off) {
-		logmsg("%s: SET_CONFIG: bad range %u+%u", d->name, off, size);
-		return REQ_FAIL;
-	}
 	return d->ops->set_config(d->opaque, m->payload + VHOST_USER_CONFIG_HDR_SIZE,
 	                          off, size) < 0 ? REQ_FAIL : REQ_OK;
 }
 
+/* ---- the request table and dispatch ------------------------------------ */
+
+/* How a refused request is answered (vhost-user.rst). */
+enum refusal {
+	REFUSE_ACK,      /* a failure ack when need_reply asks for one */
+	REFUSE_EMPTY,    /* its reply without payload (GET_CONFIG's "failed") */
+	REFUSE_CLOSE     /* the frontend waits for a reply that could not say
+	                  * no: close the connection rather than leave it
+	                  * waiting forever */
+};
+
+/*
+ * Every request's rule, in one place: its handler (NULL: not supported),
+ * its payload size, checked once in dispatch() before the handler runs,
+ * and how a refusal is answered: REFUSE_CLOSE or REFUSE_EMPTY for every
+ * request the frontend always waits a reply of its own for.
+ */
+struct request_rule {
+	const char *name;
+	int (*handle)(struct vhu_dev *d, struct vhu_msg *m);
+	uint16_t size;           /* the payload's size, exactly ... */
+	uint16_t max;            /* ... or, when max is not 0, at least size
+	                          * and at most max (the handler checks more) */
+	enum refusal refusal;
+};
+
+#define STATE_SIZE    8      /* vring state: u32 index, u32 num */
+#define U64_SIZE      8
+#define ADDR_SIZE     40     /* vring address description */
+#define MEM_REG_SIZE  40     /* u64 padding + one region */
+/* u32 n, u32 padding, then n of 8 regions; user-mode Linux sends room for
+ * two while naming one (protocol.md), so only the maximum is fixed here. */
+#define MEM_TABLE_MIN 8
+#define MEM_TABLE_MAX (8 + 32 * VHOST_MEMORY_BASELINE_NREGIONS)
+
+static const struct request_rule request_rules[VHOST_USER_REQUEST_MAX] = {
+	[VHOST_USER_GET_FEATURES] = { "GET_FEATURES",
+		handle_get_features, 0, 0, REFUSE_CLOSE },
+	[VHOST_USER_SET_FEATURES] = { "SET_FEATURES",
+		handle_set_features, U64_SIZE, 0, REFUSE_ACK },
+	[VHOST_USER_SET_OWNER] = { "SET_OWNER",
+		handle_set_owner, 0, 0, REFUSE_ACK },
+	[VHOST_USER_RESET_OWNER] = { "RESET_OWNER",
+		handle_reset, 0, 0, REFUSE_ACK },
+	[VHOST_USER_SET_MEM_TABLE] = { "SET_MEM_TABLE",
+		handle_set_mem_table, MEM_TABLE_MIN, MEM_TABLE_MAX, REFUSE_ACK },
+	[VHOST_USER_SET_LOG_BASE] = { "SET_LOG_BASE", NULL, 0, 0, REFUSE_ACK },
+	[VHOST_USER_SET_LOG_FD] = { "SET_LOG_FD", NULL, 0, 0, REFUSE_ACK },
+	[VHOST_USER_SET_VRING_NUM] = { "SET_VRING_NUM",
+		handle_set_vring_num, STATE_SIZE, 0, REFUSE_ACK },
+	[VHOST_USER_SET_VRING_ADDR] = { "SET_VRING_ADDR",
+		handle_set_vring_addr, ADDR_SIZE, 0, REFUSE_ACK },
+	[VHOST_USER_SET_VRING_BASE] = { "SET_VRING_BASE",
+		handle_set_vring_base, STATE_SIZE, 0, REFUSE_ACK },
+	[VHOST_USER_GET_VRING_BASE] = { "GET_VRING_BASE",
+		handle_get_vring_base, STATE_SIZE, 0, REFUSE_CLOSE },
+	[VHOST_USER_SET_VRING_KICK] = { "SET_VRING_KICK",
+		handle_set_vring_kick, U64_SIZE, 0, REFUSE_ACK },
+	[VHOST_USER_SET_VRING_CALL] = { "SET_VRING_CALL",
+		handle_set_vring_call, U64_SIZE, 0, REFUSE_ACK },
+	[VHOST_USER_SET_VRING_ERR] = { "SET_VRING_ERR",
+		handle_set_vring_err, U64_SIZE, 0, REFUSE_ACK },
+	[VHOST_USER_GET_PROTOCOL_FEATURES] = { "GET_PROTOCOL_FEATURES",
+		handle_get_protocol_features, 0, 0, REFUSE_CLOSE },
+	[VHOST_USER_SET_PROTOCOL_FEATURES] = { "SET_PROTOCOL_FEATURES",
+		handle_set_protocol_features, U64_SIZE, 0, REFUSE_ACK },
+	[VHOST_USER_GET_QUEUE_NUM] = { "GET_QUEUE_NUM",
+		handle_get_queue_num, 0, 0, REFUSE_CLOSE },
+	[VHOST_USER_SET_VRING_ENABLE] = { "SET_VRING_ENABLE",
+		handle_set_vring_enable, STATE_SIZE, 0, REFUSE_ACK },
+	[VHOST_USER_SEND_RARP] = { "SEND_RARP", NULL, 0, 0, REFUSE_ACK },
+	[VHOST_USER_NET_SET_MTU] = { "NET_SET_MTU", NULL, 0, 0, REFUSE_ACK },
+	[VHOST_USER_SET_BACKEND_REQ_FD] = { "SET_BACKEND_REQ_FD",
+		handle_set_backend_req_fd, 0, 0, REFUSE_ACK },
+	[VHOST_USER_IOTLB_MSG] = { "IOTLB_MSG", NULL, 0, 0, REFUSE_CLOSE },
+	[VHOST_USER_SET_VRING_ENDIAN] = { "SET_VRING_ENDIAN", NULL, 0, 0, REFUSE_ACK },
+	[VHOST_USER_GET_CONFIG] = { "GET_CONFIG", handle_get_config,
+		VHOST_USER_CONFIG_HDR_SIZE, VHU_MAX_PAYLOAD, REFUSE_EMPTY },
+	[VHOST_USER_SET_CONFIG] = { "SET_CONFIG", handle_set_config,
+		VHOST_USER_CONFIG_HDR_SIZE, VHU_MAX_PAYLOAD, REFUSE_ACK },
+	[VHOST_USER_CREATE_CRYPTO_SESSION] = { "CREATE_CRYPTO_SESSION",
+		NULL, 0, 0, REFUSE_CLOSE },
+	[VHOST_USER_CLOSE_CRYPTO_SESSION] = { "CLOSE_CRYPTO_SESSION",
+		NULL, 0, 0, REFUSE_ACK },
+	[VHOST_USER_POSTCOPY_ADVISE] = { "POSTCOPY_ADVISE", NULL, 0, 0, REFUSE_CLOSE },
+	[VHOST_USER_POSTCOPY_LISTEN] = { "POSTCOPY_LISTEN", NULL, 0, 0, REFUSE_ACK },
+	[VHOST_USER_POSTCOPY_END] = { "POSTCOPY_END", NULL, 0, 0, REFUSE_CLOSE },
+	[VHOST_USER_GET_INFLIGHT_FD] = { "GET_INFLIGHT_FD", NULL, 0, 0, REFUSE_CLOSE },
+	[VHOST_USER_SET_INFLIGHT_FD] = { "SET_INFLIGHT_FD", NULL, 0, 0, REFUSE_ACK },
+	[VHOST_USER_GPU_SET_SOCKET] = { "GPU_SET_SOCKET", NULL, 0, 0, REFUSE_ACK },
+	[VHOST_USER_RESET_DEVICE] = { "RESET_DEVICE",
+		handle_reset, 0, 0, REFUSE_ACK },
+	[VHOST_USER_VRING_KICK] = { "VRING_KICK", NULL, 0, 0, REFUSE_ACK },
+	[VHOST_USER_GET_MAX_MEM_SLOTS] = { "GET_MAX_MEM_SLOTS",
+		handle_get_max_mem_slots, 0, 0, REFUSE_CLOSE },
+	[VHOST_USER_ADD_MEM_REG] = { "ADD_MEM_REG",
+		handle_add_mem_reg, MEM_REG_SIZE, 0, REFUSE_ACK },
+	[VHOST_USER_REM_MEM_REG] = { "REM_MEM_REG",
+		handle_rem_mem_reg, MEM_REG_SIZE, 0, REFUSE_ACK },
+	[VHOST_USER_SET_STATUS] = { "SET_STATUS", NULL, 0, 0, REFUSE_ACK },
+	[VHOST_USER_GET_STATUS] = { "GET_STATUS", NULL, 0, 0, REFUSE_CLOSE },
+	[VHOST_USER_GET_SHARED_OBJECT] = { "GET_SHARED_OBJECT",
+		NULL, 0, 0, REFUSE_CLOSE },
+	[VHOST_USER_SET_DEVICE_STATE_FD] = { "SET_DEVICE_STATE_FD",
+		NULL, 0, 0, REFUSE_CLOSE },
+	[VHOST_USER_CHECK_DEVICE_STATE] = { "CHECK_DEVICE_STATE",
+		NULL, 0, 0, REFUSE_CLOSE },
+};
+
+/*
+ * A request we do not know at all: one added to the protocol since, gated
+ * by a protocol feature we never offered, so its sender has no business
+ * waiting for a reply of its own; refused with an ack if asked for one.
+ */
+static const struct request_rule unknown_rule = {
+	"unknown request", NULL, 0, 0, REFUSE_ACK
+};
+
+static const struct request_rule *
+request_rule(uint32_t req)
+{
+	if (req < VHOST_USER_REQUEST_MAX && request_rules[req].name)
+		return &request_rules[req];
+	return &unknown_rule;
+}
+
+static const char *
+request_name(uint32_t req)
+{
+	return request_rule(req)->name;
+}
+
+/* The payload is exactly as long as the request's, or within its range. */
+static int
+payload_size_ok(struct vhu_dev *d, const struct vhu_msg *m,
+                const struct request_rule *rule)
+{
+	if (rule->max == 0 && m->size != rule->size) {
+		logmsg("%s: %s: payload of %u bytes, need %u", d->name, rule->name,
+		       m->size, rule->size);
+		return 0;
+	}
+	if (rule->max != 0 && (m->size < rule->size || m->size > rule->max)) {
+		logmsg("%s: %s: payload of %u bytes, need %u to %u", d->name,
+		       rule->name, m->size, rule->size, rule->max);
+		return 0;
+	}
+	return 1;
+}
+
+/* Close the connection over a request that must be answered and cannot be. */
+static int
+close_unanswerable(struct vhu_dev *d, const struct vhu_msg *m,
+                   const struct request_rule *rule)
+{
+	char why[128];
+
+	if (rule->handle)
+		snprintf(why, sizeof why, "sent a %s that was refused, and its "
+		         "reply cannot say so", rule->name);
+	else
+		snprintf(why, sizeof why, "sent %s (%u), which expects a reply "
+		         "this backend cannot give", rule->name, m->request);
+	conn_close(d, why);
+	return REQ_CLOSED;
+}
+
+/*
+ * Check the payload's size, run the handler, and turn a refusal into what
+ * the request's rule says: REQ_FAIL (acked if asked), a reply without
+ * payload, or the connection closed (REQ_CLOSED).  Never silence where
+ * the frontend waits.
+ */
 static int
 dispatch(struct vhu_dev *d, struct vhu_msg *m)
 {
-	switch (m->request) {
-	case VHOST_USER_GET_FEATURES:          return handle_get_features(d, m);
-	case VHOST_USER_SET_FEATURES:          return handle_set_features(d, m);
-	case VHOST_USER_SET_OWNER:             return handle_set_owner(d, m);
-	case VHOST_USER_RESET_OWNER:           return handle_reset(d, m);
-	case VHOST_USER_RESET_DEVICE:          return handle_reset(d, m);
-	case VHOST_USER_SET_MEM_TABLE:         return handle_set_mem_table(d, m);
-	case VHOST_USER_ADD_MEM_REG:           return handle_add_mem_reg(d, m);
-	case VHOST_USER_REM_MEM_REG:           return handle_rem_mem_reg(d, m);
-	case VHOST_USER_GET_MAX_MEM_SLOTS:     return handle_get_max_mem_slots(d, m);
-	case VHOST_USER_SET_VRING_NUM:         return handle_set_vring_num(d, m);
-	case VHOST_USER_SET_VRING_ADDR:        return handle_set_vring_addr(d, m);
-	case VHOST_USER_SET_VRING_BASE:        return handle_set_vring_base(d, m);
-	case VHOST_USER_GET_VRING_BASE:        return handle_get_vring_base(d, m);
-	case VHOST_USER_SET_VRING_KICK:        return handle_set_vring_kick(d, m);
-	case VHOST_USER_SET_VRING_CALL:        return handle_set_vring_call(d, m);
-	case VHOST_USER_SET_VRING_ERR:         return handle_set_vring_err(d, m);
-	case VHOST_USER_SET_VRING_ENABLE:      return handle_set_vring_enable(d, m);
-	case VHOST_USER_GET_PROTOCOL_FEATURES: return handle_get_protocol_features(d, m);
-	case VHOST_USER_SET_PROTOCOL_FEATURES: return handle_set_protocol_features(d, m);
-	case VHOST_USER_GET_QUEUE_NUM:         return handle_get_queue_num(d, m);
-	case VHOST_USER_SET_BACKEND_REQ_FD:    return handle_set_backend_req_fd(d, m);
-	case VHOST_USER_GET_CONFIG:            return handle_get_config(d, m);
-	case VHOST_USER_SET_CONFIG:            return handle_set_config(d, m);
+	const struct request_rule *rule = request_rule(m->request);
+	int res;
+
+	if (!rule->handle) {
+		if (rule->refusal == REFUSE_CLOSE)
+			return close_unanswerable(d, m, rule);
+		logmsg("%s: %s (%u) is not supported", d->name, rule->name,
+		       m->request);
+		return REQ_FAIL;
+	}
+	res = payload_size_ok(d, m, rule) ? rule->handle(d, m) : REQ_FAIL;
+	if (res != REQ_FAIL)
+		return res;
+	switch (rule->refusal) {
+	case REFUSE_EMPTY:
+		m->size = 0;
+		return REQ_REPLY;
+	case REFUSE_CLOSE:
+		return close_unanswerable(d, m, rule);
 	default:
-		logmsg("%s: %s (%u) is not supported", d->name,
-		       request_name(m->request), m->request);
 		return REQ_FAIL;
 	}
 }

@@ -136,6 +136,18 @@
  *                         then a new connection works
  *   proto-second-frontend a second connection is closed, the first works
  *   proto-stray-fds       fds on messages that carry none are closed
+ *   proto-reconnect-at-once  100 times: leave (idle, mid-header,
+ *                         mid-payload, after whole messages), connect at
+ *                         once without retrying: served every time
+ *   proto-second-live-mid-message  a live frontend with half a message
+ *                         queued still holds the socket
+ *   proto-get-vring-base-bad  GET_VRING_BASE on a missing queue: closed
+ *   proto-unsupported-reply  unsupported requests that have a reply of
+ *                         their own (GET_STATUS, ...): closed
+ *   proto-need-reply-all  need_reply on every handled request: exactly one
+ *                         reply; refusals exactly one failure ack
+ *   proto-long            every fixed-size request one byte too long:
+ *                         refused (a GET: closed)
  *
  * Failed "fd closed" checks use a pipe's write end as the fd: once the
  * daemon closes its copy, the read end here sees EOF.
@@ -193,7 +205,9 @@ static const char usage_text[] =
 "  proto-features proto-protocol-features proto-misc proto-config\n"
 "  proto-unknown proto-mem-table proto-mem-reg proto-vring proto-vring-base\n"
 "  proto-vring-enable proto-oversize proto-truncated proto-second-frontend\n"
-"  proto-stray-fds                        exact-reply protocol checks\n"
+"  proto-stray-fds proto-reconnect-at-once proto-second-live-mid-message\n"
+"  proto-get-vring-base-bad proto-unsupported-reply proto-need-reply-all\n"
+"  proto-long                             exact-reply protocol checks\n"
 "Exit 0 when all steps pass; else one diagnostic line and exit 1.\n";
 
 /* ---------------------------------------------------------------------- */
@@ -3020,14 +3034,17 @@ static void step_ctrl_send(void)
 	ctrl_send_len((uint32_t)id, (uint16_t)ev, (uint16_t)val, (uint32_t)len);
 }
 
+static void expect_closed_and_reconnect(const char *what);
+
 /* Every request with a fixed payload, one byte short and empty: refused
- * with a failure ack, and an fd that came along is closed. */
+ * with a failure ack, and an fd that came along is closed; GET_VRING_BASE,
+ * whose reply cannot say no, closes the connection. */
 static void step_proto_short(void)
 {
 	static const struct { uint32_t req, need; bool fd; } fixed[] = {
 		{ VU_SET_FEATURES, 8, false },     { VU_SET_PROTOCOL_FEATURES, 8, false },
 		{ VU_SET_VRING_NUM, 8, false },    { VU_SET_VRING_BASE, 8, false },
-		{ VU_GET_VRING_BASE, 8, false },   { VU_SET_VRING_ENABLE, 8, false },
+		{ VU_SET_VRING_ENABLE, 8, false },
 		{ VU_SET_VRING_ADDR, 40, false },  { VU_SET_VRING_KICK, 8, true },
 		{ VU_SET_VRING_CALL, 8, true },    { VU_SET_VRING_ERR, 8, true },
 		{ VU_SET_MEM_TABLE, 40, true },    { VU_ADD_MEM_REG, 40, true },
@@ -3057,15 +3074,18 @@ static void step_proto_short(void)
 	vu_send(VU_GET_CONFIG, VU_VERSION | VU_NEED_REPLY, b, 11, NULL, 0);
 	want_reply(want, VU_GET_CONFIG, 0);
 	expect_reply_bytes(want, VU_HDR_SIZE, "GET_CONFIG with 11 payload bytes");
+	vu_send(VU_GET_VRING_BASE, VU_VERSION, b, 7, NULL, 0);
+	expect_closed_and_reconnect("GET_VRING_BASE with 7 payload bytes");
 	proto_get_features_exact("GET_FEATURES at the end");
 }
 
-/* Every vring request naming a queue the device does not have. */
+/* Every vring request naming a queue the device does not have (but
+ * GET_VRING_BASE: proto-get-vring-base-bad). */
 static void step_proto_vring_index(void)
 {
 	static const uint32_t bad_idx[] = { 4, 255, 256, 65535, 65536, 0xffffffffu };
 	static const uint32_t by_state[] = { VU_SET_VRING_NUM, VU_SET_VRING_BASE,
-					     VU_GET_VRING_BASE, VU_SET_VRING_ENABLE };
+					     VU_SET_VRING_ENABLE };
 	/* KICK/CALL/ERR: queue in bits 0-7, bit 8 "no fd", the rest must be 0 */
 	static const uint64_t bad_fdarg[] = { 4, 255, 0x10000, 0xffffffffu, 1ull << 32,
 					      ~0ull };
