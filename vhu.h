@@ -7,8 +7,24 @@
  * frontend connection, and the kick fd of every started ring) into the read
  * set, and after select() vhu_serve() to handle whichever were ready.  vhu
  * never blocks: the connection is non-blocking and a message is assembled
- * across passes.  Requests are handled one small function each behind a
- * flat switch; replies follow docs/interop/vhost-user.rst exactly.
+ * across passes.  Requests are handled one small function each, found in
+ * one table that also holds each request's payload size (checked before
+ * the handler runs) and how it is refused; replies follow
+ * docs/interop/vhost-user.rst exactly.
+ *
+ * Replies.  A request that has a reply of its own (every GET_*) gets
+ * exactly that one reply; any other gets exactly one ack (u64 0 done,
+ * non-zero refused) when its need_reply flag is set, whether or not
+ * REPLY_ACK was negotiated, and nothing otherwise.  A refused GET_CONFIG
+ * is answered without payload, as vhost-user says; any other request
+ * whose reply the frontend waits for (GET_VRING_BASE for a queue the
+ * device lacks, a request we do not support such as GET_STATUS) closes the
+ * connection with one line on stderr: no frontend is left waiting.
+ *
+ * Connections.  The connection is served before the listening socket, and
+ * read until it has nothing more (or ends): a frontend that left is seen
+ * gone before a new one is judged, and only a live one makes the next
+ * refused.
  *
  * The device (the console) plugs in through struct vhu_ops: its feature
  * bits, queue count and config space, and callbacks when a queue has work
@@ -73,6 +89,9 @@ enum vhu_request {
 	VHOST_USER_REM_MEM_REG = 38,
 	VHOST_USER_SET_STATUS = 39,
 	VHOST_USER_GET_STATUS = 40,
+	VHOST_USER_GET_SHARED_OBJECT = 41,
+	VHOST_USER_SET_DEVICE_STATE_FD = 42,
+	VHOST_USER_CHECK_DEVICE_STATE = 43,
 	VHOST_USER_REQUEST_MAX
 };
 

@@ -136,6 +136,18 @@
  *                         then a new connection works
  *   proto-second-frontend a second connection is closed, the first works
  *   proto-stray-fds       fds on messages that carry none are closed
+ *   proto-reconnect-at-once  100 times: leave (idle, mid-header,
+ *                         mid-payload, after whole messages), connect at
+ *                         once without retrying: served every time
+ *   proto-second-live-mid-message  a live frontend with half a message
+ *                         queued still holds the socket
+ *   proto-get-vring-base-bad  GET_VRING_BASE on a missing queue: closed
+ *   proto-unsupported-reply  unsupported requests that have a reply of
+ *                         their own (GET_STATUS, ...): closed
+ *   proto-need-reply-all  need_reply on every handled request: exactly one
+ *                         reply; refusals exactly one failure ack
+ *   proto-long            every fixed-size request one byte too long:
+ *                         refused (a GET: closed)
  *
  * Failed "fd closed" checks use a pipe's write end as the fd: once the
  * daemon closes its copy, the read end here sees EOF.
@@ -193,7 +205,9 @@ static const char usage_text[] =
 "  proto-features proto-protocol-features proto-misc proto-config\n"
 "  proto-unknown proto-mem-table proto-mem-reg proto-vring proto-vring-base\n"
 "  proto-vring-enable proto-oversize proto-truncated proto-second-frontend\n"
-"  proto-stray-fds                        exact-reply protocol checks\n"
+"  proto-stray-fds proto-reconnect-at-once proto-second-live-mid-message\n"
+"  proto-get-vring-base-bad proto-unsupported-reply proto-need-reply-all\n"
+"  proto-long                             exact-reply protocol checks\n"
 "Exit 0 when all steps pass; else one diagnostic line and exit 1.\n";
 
 /* ---------------------------------------------------------------------- */
@@ -3020,14 +3034,17 @@ static void step_ctrl_send(void)
 	ctrl_send_len((uint32_t)id, (uint16_t)ev, (uint16_t)val, (uint32_t)len);
 }
 
+static void expect_closed_and_reconnect(const char *what);
+
 /* Every request with a fixed payload, one byte short and empty: refused
- * with a failure ack, and an fd that came along is closed. */
+ * with a failure ack, and an fd that came along is closed; GET_VRING_BASE,
+ * whose reply cannot say no, closes the connection. */
 static void step_proto_short(void)
 {
 	static const struct { uint32_t req, need; bool fd; } fixed[] = {
 		{ VU_SET_FEATURES, 8, false },     { VU_SET_PROTOCOL_FEATURES, 8, false },
 		{ VU_SET_VRING_NUM, 8, false },    { VU_SET_VRING_BASE, 8, false },
-		{ VU_GET_VRING_BASE, 8, false },   { VU_SET_VRING_ENABLE, 8, false },
+		{ VU_SET_VRING_ENABLE, 8, false },
 		{ VU_SET_VRING_ADDR, 40, false },  { VU_SET_VRING_KICK, 8, true },
 		{ VU_SET_VRING_CALL, 8, true },    { VU_SET_VRING_ERR, 8, true },
 		{ VU_SET_MEM_TABLE, 40, true },    { VU_ADD_MEM_REG, 40, true },
@@ -3057,15 +3074,18 @@ static void step_proto_short(void)
 	vu_send(VU_GET_CONFIG, VU_VERSION | VU_NEED_REPLY, b, 11, NULL, 0);
 	want_reply(want, VU_GET_CONFIG, 0);
 	expect_reply_bytes(want, VU_HDR_SIZE, "GET_CONFIG with 11 payload bytes");
+	vu_send(VU_GET_VRING_BASE, VU_VERSION, b, 7, NULL, 0);
+	expect_closed_and_reconnect("GET_VRING_BASE with 7 payload bytes");
 	proto_get_features_exact("GET_FEATURES at the end");
 }
 
-/* Every vring request naming a queue the device does not have. */
+/* Every vring request naming a queue the device does not have (but
+ * GET_VRING_BASE: proto-get-vring-base-bad). */
 static void step_proto_vring_index(void)
 {
 	static const uint32_t bad_idx[] = { 4, 255, 256, 65535, 65536, 0xffffffffu };
 	static const uint32_t by_state[] = { VU_SET_VRING_NUM, VU_SET_VRING_BASE,
-					     VU_GET_VRING_BASE, VU_SET_VRING_ENABLE };
+					     VU_SET_VRING_ENABLE };
 	/* KICK/CALL/ERR: queue in bits 0-7, bit 8 "no fd", the rest must be 0 */
 	static const uint64_t bad_fdarg[] = { 4, 255, 0x10000, 0xffffffffu, 1ull << 32,
 					      ~0ull };
@@ -3201,6 +3221,300 @@ static void step_proto_kick_first(void)
 	service_window(200);
 	set_memory(false);
 	handshake(default_rx_bufs());
+}
+
+/* ---- issue 12: reconnects, mandatory replies, exact payload sizes ------ */
+
+/* The daemon answers a GET_QUEUE_NUM next: proof that nothing else (a
+ * second ack) was queued before it. */
+static void expect_in_step(const char *what)
+{
+	char w[160];
+	snprintf(w, sizeof w, "GET_QUEUE_NUM after %s (a stray reply before it?)", what);
+	vu_send(VU_GET_QUEUE_NUM, VU_VERSION, NULL, 0, NULL, 0);
+	expect_reply_u64_exact(VU_GET_QUEUE_NUM, WANT_QUEUE_NUM, w);
+}
+
+/* The daemon closes the connection (no reply first); then a fresh one. */
+static void expect_closed_and_reconnect(const char *what)
+{
+	expect_eof_on(sock, what);
+	disconnect();
+	connect_probe();
+	proto_base();
+}
+
+/*
+ * proto-reconnect-at-once: 100 times, the frontend goes away and a new one
+ * connects at once, with no retry and no delay: idle, after half a header,
+ * after a header and half its payload (with an fd), after whole messages
+ * (one whose reply is never read).  Each new connection must be served:
+ * its GET_FEATURES answered, never closed as "a second frontend".
+ */
+static void step_proto_reconnect_at_once(void)
+{
+	uint8_t b[40] = { 0 };
+	char what[96];
+	int i, r;
+	for (i = 0; i < 100; i++) {
+		switch (i % 4) {
+		case 1:		/* half a header */
+			put32(b, VU_GET_FEATURES);
+			put32(b + 4, VU_VERSION);
+			r = send(sock, b, 6, MSG_NOSIGNAL);
+			break;
+		case 2:		/* a header announcing 40 bytes, 10 of them */
+			r = vu_send_raw(sock, VU_SET_MEM_TABLE, VU_VERSION, 40, b, 10, &memfd, 1);
+			break;
+		case 3:		/* whole messages, the last one's reply unread */
+			r = vu_send_raw(sock, VU_SET_OWNER, VU_VERSION, 0, NULL, 0, NULL, 0);
+			r = vu_send_raw(sock, VU_GET_FEATURES, VU_VERSION, 0, NULL, 0, NULL, 0);
+			break;
+		default:	/* nothing */
+			r = 0;
+			break;
+		}
+		(void)r;
+		disconnect();
+		sock = connect_once();
+		if (sock < 0)
+			fail("cycle %d: connect: %s", i, strerror(errno));
+		snprintf(what, sizeof what, "cycle %d (after way %d of leaving): GET_FEATURES on "
+			 "the new connection", i, i % 4);
+		vu_send(VU_GET_FEATURES, VU_VERSION, NULL, 0, NULL, 0);
+		expect_reply_u64_exact(VU_GET_FEATURES, WANT_FEATURES, what);
+	}
+}
+
+/* proto-second-live-mid-message: a frontend that is alive, half a message
+ * queued, still holds the socket: a second one is closed, then the first
+ * completes its message and gets the reply. */
+static void step_proto_second_live_mid_message(void)
+{
+	uint8_t h[VU_HDR_SIZE];
+	int b, r;
+	proto_base();
+	put32(h, VU_GET_FEATURES);
+	put32(h + 4, VU_VERSION);
+	put32(h + 8, 0);
+	if (send(sock, h, 6, MSG_NOSIGNAL) != 6)
+		fail("sending half a header: %s", strerror(errno));
+	b = connect_once();
+	if (b < 0)
+		fail("second connect: %s", strerror(errno));
+	r = vu_send_raw(b, VU_GET_FEATURES, VU_VERSION, 0, NULL, 0, NULL, 0);
+	(void)r;
+	expect_eof_on(b, "a second frontend while the first is mid-message");
+	close(b);
+	if (send(sock, h + 6, VU_HDR_SIZE - 6, MSG_NOSIGNAL) != VU_HDR_SIZE - 6)
+		fail("sending the rest of the header: %s", strerror(errno));
+	expect_reply_u64_exact(VU_GET_FEATURES, WANT_FEATURES,
+			       "GET_FEATURES completed after the second frontend was refused");
+}
+
+/* proto-get-vring-base-bad: GET_VRING_BASE for a queue the device lacks
+ * cannot be answered (any reply would be a ring state): the connection is
+ * closed, with or without need_reply. */
+static void step_proto_get_vring_base_bad(void)
+{
+	uint8_t b[8];
+	proto_base();
+	put32(b, 4);
+	put32(b + 4, 0);
+	vu_send(VU_GET_VRING_BASE, VU_VERSION, b, 8, NULL, 0);
+	expect_closed_and_reconnect("GET_VRING_BASE for queue 4 (the device has 4)");
+	put32(b, 0xffffffffu);
+	vu_send(VU_GET_VRING_BASE, VU_VERSION | VU_NEED_REPLY, b, 8, NULL, 0);
+	expect_closed_and_reconnect("GET_VRING_BASE for queue 0xffffffff with need_reply");
+	get_vring_base_exact(0, 0, "GET_VRING_BASE(0) on a fresh connection");
+}
+
+/* proto-unsupported-reply: requests the daemon does not support whose
+ * frontend always waits for a reply of their own: the connection is
+ * closed, never left waiting. */
+static void step_proto_unsupported_reply(void)
+{
+	static const struct { uint32_t req, size, flags; const char *name; } reqs[] = {
+		{ 22, 24, 0, "IOTLB_MSG" },
+		{ 26, 8, 0, "CREATE_CRYPTO_SESSION" },
+		{ 28, 0, 0, "POSTCOPY_ADVISE" },
+		{ 30, 0, 0, "POSTCOPY_END" },
+		{ 31, 24, 0, "GET_INFLIGHT_FD" },
+		{ 40, 0, 0, "GET_STATUS" },
+		{ 40, 0, VU_NEED_REPLY, "GET_STATUS with need_reply" },
+		{ 41, 16, 0, "GET_SHARED_OBJECT" },
+		{ 42, 8, 0, "SET_DEVICE_STATE_FD" },
+		{ 43, 0, 0, "CHECK_DEVICE_STATE" },
+	};
+	uint8_t b[24] = { 0 };
+	size_t i;
+	proto_base();
+	for (i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+		vu_send(reqs[i].req, VU_VERSION | reqs[i].flags, b, reqs[i].size, NULL, 0);
+		expect_closed_and_reconnect(reqs[i].name);
+	}
+	proto_get_features_exact("GET_FEATURES at the end");
+}
+
+/* proto-need-reply-all: need_reply on every request the daemon handles
+ * gets exactly one reply: an ack of 0 (or, for a GET, its own reply), and
+ * on a refused or unsupported request without a reply of its own exactly
+ * one failure ack. */
+static void step_proto_need_reply_all(void)
+{
+	static const uint32_t unsupported[] = { VU_SET_LOG_BASE, VU_SET_LOG_FD, 19, 20, 23,
+						27, 29, 32, 33, 35, 39, 99 };
+	uint8_t b[8 + 64], cfg[12 + 12], want[VU_HDR_SIZE + 12 + 12];
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int pf[2], fds[2];
+	size_t i;
+	char what[64];
+	if (efd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pf) < 0)
+		fail("eventfd/socketpair: %s", strerror(errno));
+	proto_base();	/* SET_PROTOCOL_FEATURES and SET_OWNER acked there */
+	expect_in_step("SET_PROTOCOL_FEATURES and SET_OWNER");
+	vu_send(VU_GET_FEATURES, VU_VERSION | VU_NEED_REPLY, NULL, 0, NULL, 0);
+	expect_reply_u64_exact(VU_GET_FEATURES, WANT_FEATURES, "GET_FEATURES with need_reply");
+	expect_in_step("GET_FEATURES with need_reply");
+	vu_send(VU_GET_PROTOCOL_FEATURES, VU_VERSION | VU_NEED_REPLY, NULL, 0, NULL, 0);
+	expect_reply_u64_exact(VU_GET_PROTOCOL_FEATURES, WANT_PFEATURES,
+			       "GET_PROTOCOL_FEATURES with need_reply");
+	expect_in_step("GET_PROTOCOL_FEATURES with need_reply");
+	vu_send(VU_GET_MAX_MEM_SLOTS, VU_VERSION | VU_NEED_REPLY, NULL, 0, NULL, 0);
+	expect_reply_u64_exact(VU_GET_MAX_MEM_SLOTS, WANT_MEM_SLOTS,
+			       "GET_MAX_MEM_SLOTS with need_reply");
+	expect_in_step("GET_MAX_MEM_SLOTS with need_reply");
+	config_req(0, 12, 0, 12, cfg);
+	vu_send(VU_GET_CONFIG, VU_VERSION | VU_NEED_REPLY, cfg, 24, NULL, 0);
+	expect_reply_bytes(want, want_config_reply(want, 0, 12), "GET_CONFIG with need_reply");
+	expect_in_step("GET_CONFIG with need_reply");
+	vu_u64(true, VU_SET_FEATURES, WANT_FEATURES, NULL, 0, "SET_FEATURES");
+	expect_in_step("SET_FEATURES");
+	mem_table(b, 2);
+	fds[0] = fds[1] = memfd;
+	vu_ok(VU_SET_MEM_TABLE, b, 8 + 64, fds, 2, "SET_MEM_TABLE");
+	expect_in_step("SET_MEM_TABLE");
+	memset(b, 0, 40);
+	region_bytes(b + 8, 1);
+	vu_ok(VU_REM_MEM_REG, b, 40, NULL, 0, "REM_MEM_REG");
+	expect_in_step("REM_MEM_REG");
+	vu_ok(VU_ADD_MEM_REG, b, 40, &memfd, 1, "ADD_MEM_REG");
+	expect_in_step("ADD_MEM_REG");
+	vu_state(true, VU_SET_VRING_NUM, 0, 256, "SET_VRING_NUM");
+	expect_in_step("SET_VRING_NUM");
+	vu_state(true, VU_SET_VRING_BASE, 0, 0, "SET_VRING_BASE");
+	expect_in_step("SET_VRING_BASE");
+	{
+		uint8_t a[40] = { 0 };
+		put64(a + 8, UADDR0);
+		put64(a + 16, UADDR0 + 0x2000);
+		put64(a + 24, UADDR0 + 0x1000);
+		vu_ok(VU_SET_VRING_ADDR, a, 40, NULL, 0, "SET_VRING_ADDR");
+		expect_in_step("SET_VRING_ADDR");
+	}
+	vu_u64(true, VU_SET_VRING_CALL, 0, &efd, 1, "SET_VRING_CALL");
+	expect_in_step("SET_VRING_CALL");
+	vu_u64(true, VU_SET_VRING_ERR, 0, &efd, 1, "SET_VRING_ERR");
+	expect_in_step("SET_VRING_ERR");
+	vu_u64(true, VU_SET_VRING_KICK, 0, &efd, 1, "SET_VRING_KICK");
+	expect_in_step("SET_VRING_KICK");
+	vu_state(true, VU_SET_VRING_ENABLE, 0, 1, "SET_VRING_ENABLE");
+	expect_in_step("SET_VRING_ENABLE");
+	vu_send(VU_GET_VRING_BASE, VU_VERSION | VU_NEED_REPLY, (uint32_t[]){ 0, 0 }, 8, NULL, 0);
+	want_reply(want, VU_GET_VRING_BASE, 8);
+	put32(want + 12, 0);
+	put32(want + 16, 0);
+	expect_reply_bytes(want, VU_HDR_SIZE + 8, "GET_VRING_BASE with need_reply");
+	expect_in_step("GET_VRING_BASE with need_reply");
+	vu_ok(VU_SET_BACKEND_REQ_FD, NULL, 0, &pf[0], 1, "SET_BACKEND_REQ_FD");
+	expect_in_step("SET_BACKEND_REQ_FD");
+	config_req(8, 4, 0, 4, cfg);
+	cfg[12] = '.';
+	vu_ok(VU_SET_CONFIG, cfg, 16, NULL, 0, "SET_CONFIG (emerg_wr)");
+	expect_in_step("SET_CONFIG");
+	vu_ok(VU_RESET_DEVICE, NULL, 0, NULL, 0, "RESET_DEVICE");
+	expect_in_step("RESET_DEVICE");
+	vu_ok(VU_RESET_OWNER, NULL, 0, NULL, 0, "RESET_OWNER");
+	expect_in_step("RESET_OWNER");
+	/* refused: exactly one failure ack */
+	vu_state(false, VU_SET_VRING_NUM, 0, 3, "SET_VRING_NUM {0, 3}");
+	expect_in_step("a refused SET_VRING_NUM");
+	for (i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+		snprintf(what, sizeof what, "unsupported request %u", unsupported[i]);
+		vu_fails(unsupported[i], b, 8, NULL, 0, what);
+		expect_in_step(what);
+	}
+	close(efd);
+	close(pf[0]);
+	close(pf[1]);
+}
+
+/* proto-long: every fixed-size request with one byte too many is refused:
+ * a failure ack (its fd closed), or, for a request with a reply of its own,
+ * the connection closed (GET_CONFIG: the header-only failure reply); the
+ * variable ones past their maximum or not matching their own sizes too. */
+static void step_proto_long(void)
+{
+	/* valid contents, so that only the size is wrong */
+	static const struct { uint32_t req, size; bool fd; } acked[] = {
+		{ VU_SET_OWNER, 0, false },           { VU_RESET_OWNER, 0, false },
+		{ VU_RESET_DEVICE, 0, false },        { VU_SET_BACKEND_REQ_FD, 0, true },
+		{ VU_SET_FEATURES, 8, false },        { VU_SET_PROTOCOL_FEATURES, 8, false },
+		{ VU_SET_VRING_NUM, 8, false },       { VU_SET_VRING_BASE, 8, false },
+		{ VU_SET_VRING_ENABLE, 8, false },    { VU_SET_VRING_ADDR, 40, false },
+		{ VU_SET_VRING_KICK, 8, true },       { VU_SET_VRING_CALL, 8, true },
+		{ VU_SET_VRING_ERR, 8, true },        { VU_REM_MEM_REG, 40, false },
+	};
+	static const struct { uint32_t req, size; } replied[] = {
+		{ VU_GET_FEATURES, 0 }, { VU_GET_PROTOCOL_FEATURES, 0 }, { VU_GET_QUEUE_NUM, 0 },
+		{ VU_GET_MAX_MEM_SLOTS, 0 }, { VU_GET_VRING_BASE, 8 },
+	};
+	uint8_t b[MAX_PAYLOAD] = { 0 }, want[VU_HDR_SIZE];
+	char what[96];
+	size_t i;
+	proto_base();
+	vu_u64(true, VU_SET_FEATURES, WANT_FEATURES, NULL, 0, "SET_FEATURES");
+	for (i = 0; i < sizeof acked / sizeof acked[0]; i++) {
+		struct canary k = canary_new();
+		memset(b, 0, sizeof b);
+		switch (acked[i].req) {
+		case VU_SET_FEATURES: put64(b, WANT_FEATURES); break;
+		case VU_SET_PROTOCOL_FEATURES: put64(b, WANT_PFEATURES); break;
+		case VU_SET_VRING_NUM: put32(b + 4, 256); break;
+		case VU_SET_VRING_ENABLE: put32(b + 4, 1); break;
+		case VU_REM_MEM_REG: region_bytes(b + 8, 1); break;
+		}
+		snprintf(what, sizeof what, "%s with %u payload bytes (needs %u)",
+			 reqname(acked[i].req), acked[i].size + 1, acked[i].size);
+		vu_fails(acked[i].req, b, acked[i].size + 1, &k.w, acked[i].fd ? 1 : 0, what);
+		if (acked[i].fd) {
+			canary_expect_closed(&k, what);
+		} else {
+			close(k.w);
+			close(k.r);
+		}
+	}
+	memset(b, 0, sizeof b);
+	region_bytes(b + 8, 1);
+	vu_fails(VU_ADD_MEM_REG, b, 41, &memfd, 1, "ADD_MEM_REG with 41 payload bytes");
+	mem_table(b, 1);
+	vu_fails(VU_SET_MEM_TABLE, b, 8 + 32 * 8 + 1, &memfd, 1,
+		 "SET_MEM_TABLE with 265 payload bytes (8 regions at most: 264)");
+	config_req(8, 4, 0, 5, b);
+	vu_fails(VU_SET_CONFIG, b, 12 + 4 + 1, NULL, 0, "SET_CONFIG of 4 bytes with 5 after the header");
+	config_req(0, 12, 0, 13, b);
+	vu_send(VU_GET_CONFIG, VU_VERSION, b, 12 + 12 + 1, NULL, 0);
+	want_reply(want, VU_GET_CONFIG, 0);
+	expect_reply_bytes(want, VU_HDR_SIZE, "GET_CONFIG of 12 bytes with 13 after the header");
+	expect_in_step("the refusals");
+	for (i = 0; i < sizeof replied / sizeof replied[0]; i++) {
+		memset(b, 0, sizeof b);
+		snprintf(what, sizeof what, "%s with %u payload bytes (needs %u)",
+			 reqname(replied[i].req), replied[i].size + 1, replied[i].size);
+		vu_send(replied[i].req, VU_VERSION, b, replied[i].size + 1, NULL, 0);
+		expect_closed_and_reconnect(what);
+	}
+	proto_get_features_exact("GET_FEATURES at the end");
 }
 
 /* expect-resize COLS ROWS: the next control message is RESIZE for port 0,
@@ -3370,6 +3684,12 @@ static const struct step steps[] = {
 	{ "proto-truncated", step_proto_truncated },
 	{ "proto-second-frontend", step_proto_second_frontend },
 	{ "proto-stray-fds", step_proto_stray_fds },
+	{ "proto-reconnect-at-once", step_proto_reconnect_at_once },
+	{ "proto-second-live-mid-message", step_proto_second_live_mid_message },
+	{ "proto-get-vring-base-bad", step_proto_get_vring_base_bad },
+	{ "proto-unsupported-reply", step_proto_unsupported_reply },
+	{ "proto-need-reply-all", step_proto_need_reply_all },
+	{ "proto-long", step_proto_long },
 };
 
 int main(int argc, char **argv)

@@ -114,7 +114,7 @@ alive() {
 @test "every vring request on a queue the device lacks is refused" {
 	start_one
 	fe "$T/s0" proto-vring-index
-	grep -q 'GET_VRING_BASE: no queue 65536' "$T/daemon.log"
+	grep -q 'SET_VRING_BASE: no queue 65536' "$T/daemon.log"
 	grep -q 'SET_VRING_CALL: bad argument 0x100000000' "$T/daemon.log"
 	alive
 }
@@ -404,4 +404,58 @@ broken_rx_ring() {
 	touch "$T/go"
 	read_line 5 "reset device"
 	wait "$f0" || { cat "$T/f0.err"; return 1; }
+}
+
+# ---- issue 12 ----
+
+# no_refusal: the daemon never refused a frontend as "a second one".
+no_refusal() {
+	if grep -q refusing "$T/daemon.log"; then
+		echo "the daemon refused a frontend:"
+		cat "$T/daemon.log"
+		return 1
+	fi
+}
+
+@test "a frontend that left (idle, mid-header, mid-payload, after whole messages) never makes the next one refused" {
+	start_one
+	fe "$T/s0" proto-reconnect-at-once
+	no_refusal
+	alive
+}
+
+@test "a live frontend holds the socket even with half a message queued: a second one is refused" {
+	start_one
+	fe "$T/s0" proto-second-live-mid-message
+	grep -q 'refusing a second frontend' "$T/daemon.log"
+	alive
+}
+
+@test "GET_VRING_BASE for a queue the device lacks closes the connection: never silence" {
+	start_one
+	fe "$T/s0" proto-get-vring-base-bad
+	grep -q 'GET_VRING_BASE: no queue 4' "$T/daemon.log"
+	alive
+}
+
+@test "an unsupported request that expects a reply of its own closes the connection" {
+	start_one
+	fe "$T/s0" proto-unsupported-reply
+	grep -q 'GET_STATUS (40), which expects a reply' "$T/daemon.log"
+	alive
+}
+
+@test "need_reply on every handled request gets exactly one reply, a refusal exactly one failure ack" {
+	start_one
+	fe "$T/s0" proto-need-reply-all
+	alive
+}
+
+@test "every fixed-size request with one byte too many is refused (a GET: the connection closed)" {
+	start_one
+	fe "$T/s0" proto-long
+	grep -q 'SET_VRING_NUM: payload of 9 bytes, need 8' "$T/daemon.log"
+	grep -q 'GET_FEATURES: payload of 1 bytes, need 0' "$T/daemon.log"
+	grep -q 'frontend sent a GET_FEATURES that was refused, and its reply cannot say so' "$T/daemon.log"
+	alive
 }
