@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -17,11 +18,34 @@ oldest_kept(const struct sess *s)
 	return s->wpos < s->cap ? 0 : s->wpos - s->cap;
 }
 
+/*
+ * Open the log file: a regular file only, never through a symlink, and
+ * never waiting.  Whoever can write the log's directory could otherwise
+ * put a FIFO there (open() would block the whole loop until a reader
+ * came, with SIGTERM blocked too), or a link to a file we must not
+ * append to.  O_NONBLOCK makes open() of a FIFO return at once; writes
+ * to a regular file never wait for a reader.  -1 with a reason in why.
+ */
 static int
-log_open(struct sess *s)
+log_open(struct sess *s, const char **why)
 {
-	s->log_fd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	return s->log_fd < 0 ? -1 : 0;
+	struct stat st;
+
+	s->log_fd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+	                 O_NONBLOCK | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (s->log_fd < 0) {
+		/* ENXIO: a FIFO with no reader, or a socket */
+		*why = errno == ELOOP ? "a symbolic link (refused)" :
+		       errno == ENXIO ? "not a regular file (refused)" :
+		       strerror(errno);
+		return -1;
+	}
+	if (fstat(s->log_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		*why = "not a regular file (refused)";
+		close_fd(&s->log_fd);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -39,9 +63,10 @@ sess_init(struct sess *s, unsigned index, size_t history, const char *log_path,
 		return -1;
 	}
 	if (log_path) {
-		if (!(s->log_path = strdup(log_path)) || log_open(s) < 0) {
-			snprintf(err, errlen, "log file %s: %s", log_path,
-			         s->log_path ? strerror(errno) : "out of memory");
+		const char *why = "out of memory";
+
+		if (!(s->log_path = strdup(log_path)) || log_open(s, &why) < 0) {
+			snprintf(err, errlen, "log file %s: %s", log_path, why);
 			free(s->log_path);
 			free(s->ring);
 			s->log_path = s->ring = NULL;
@@ -67,15 +92,19 @@ sess_free(struct sess *s)
 	s->ring = s->log_path = NULL;
 }
 
+/* A log that cannot be reopened is said once; that console logs nothing
+ * until the next SIGHUP. */
 void
 sess_reopen_log(struct sess *s)
 {
+	const char *why;
+
 	if (!s->log_path)
 		return;
 	close_fd(&s->log_fd);
-	if (log_open(s) < 0)
-		logmsg("console %u: cannot reopen log file %s: %s", s->index,
-		       s->log_path, strerror(errno));
+	if (log_open(s, &why) < 0)
+		logmsg("console %u: cannot reopen log file %s: %s; not logging "
+		       "until the next SIGHUP", s->index, s->log_path, why);
 	s->log_failed = 0;
 }
 
