@@ -100,3 +100,40 @@ hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--telnet needs --backend=network"* ]]
 }
+
+@test "telnet: 256 KiB of 0xff to eight clients on one device does not hold up another device's output past 1 s" {
+	PORT=$(free_port 2)
+	start_daemon --socket-path="$T/s" --socket-count=2 --backend=network \
+		--tcp-port="$PORT" --telnet
+	local i fd f0 f1 ff t0 t1
+	# eight telnet clients that read all they get; the first one into a file
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	cat <&"$fd" >"$T/reader0" 3>&- &
+	BG_PIDS+=("$!")
+	for (( i = 1; i < 8; i++ )); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+		cat <&"$fd" >/dev/null 3>&- &
+		BG_PIDS+=("$!")
+	done
+	exec 6<>"/dev/tcp/127.0.0.1/$((PORT + 1))"
+	wait_until 10 eval '[ "$(grep -c "client .* connected" "$T/daemon.log")" -eq 9 ]'
+	"$FRONTEND" "$T/s1" init handshake write 'device 1 up\n' hold "$T/go" \
+		write 'ping\n' 2>"$T/fe1.err" 3>&- &
+	f1=$!
+	BG_PIDS+=("$f1")
+	read_until_line 6 'device 1 up'
+	ff=$(printf '\\xff%.0s' $(seq 4096))
+	"$FRONTEND" "$T/s0" init handshake write-burst 64 "$ff" 2>"$T/fe0.err" 3>&- &
+	f0=$!
+	BG_PIDS+=("$f0")
+	# the 0xff bytes are flowing: now device 1 writes
+	wait_until 10 eval '[ "$(stat -c %s "$T/reader0")" -gt 1000 ]'
+	t0=$(date +%s%N)
+	touch "$T/go"
+	read_until_line 6 'ping'
+	t1=$(date +%s%N)
+	echo "device 1's line took $(( (t1 - t0) / 1000000 )) ms"
+	wait "$f1" || { cat "$T/fe1.err"; return 1; }
+	wait "$f0" || { cat "$T/fe0.err"; return 1; }
+	[ $(( (t1 - t0) / 1000000 )) -lt 1000 ]
+}
