@@ -38,7 +38,6 @@
 #define MAX_BACKENDS     5       /* ways in that can serve one console: all */
 #define MAX_NAME         127     /* a port name, in bytes */
 #define MAX_HISTORY      (64u << 20)
-#define CTRL_PENDING_MAX (4 * MAX_PORTS + 8)   /* messages waiting for buffers */
 #define DEFAULT_TCP_PORT 12345
 #define DEFAULT_WEB_PORT 8080
 #define DEFAULT_ESCAPE   0x1d    /* Ctrl-] */
@@ -75,11 +74,27 @@ struct options {
 	enum resize_order resize_order;
 };
 
-/* A control message waiting for a control receive buffer.  PORT_NAME and
- * RESIZE carry a payload, built when the buffer is there. */
+/* A control message's header, either way.  PORT_NAME and RESIZE carry a
+ * payload, built when the guest's buffer is there. */
 struct ctrl_msg {
 	uint32_t id;
 	uint16_t event, value;
+};
+
+/*
+ * The control messages the device owes the guest for a port.  They are
+ * flags derived from state, not a queue: however often a state changes
+ * while the guest gives no control buffers (a flood of window-size
+ * reports, clients coming and going), nothing piles up and nothing that
+ * carries state can be dropped.  PORT_OPEN's value and RESIZE's size are
+ * read from the state when a buffer is there; ctrl_next() sends them in
+ * the order Linux needs.
+ */
+enum {
+	OWE_PORT_ADD     = 1 << 0,
+	OWE_CONSOLE_PORT = 1 << 1,
+	OWE_PORT_NAME    = 1 << 2,
+	OWE_PORT_OPEN    = 1 << 3,
 };
 
 struct console;
@@ -95,6 +110,7 @@ struct port {
 	int added;                   /* the guest answered PORT_READY(1) */
 	int guest_open;              /* the guest has it open */
 	int host_open;               /* PORT_OPEN value last sent, -1: none */
+	unsigned owed;               /* OWE_* control messages not yet sent */
 	int tx_held;                 /* a transmit chain waits for room */
 	unsigned long long bytes_in; /* host input given to the guest, ever */
 	unsigned rx_chains;          /* receive chains the next read offers */
@@ -112,8 +128,7 @@ struct console {
 	struct port ports[MAX_PORTS];
 	unsigned nports;
 	unsigned cols, rows;         /* the console's size, as the guest sees it */
-	struct ctrl_msg pending[CTRL_PENDING_MAX];
-	unsigned npending;
+	int resize_owed;             /* a RESIZE (of the size then) is owed */
 	unsigned long bad_ctrl;      /* control messages ignored, ever */
 	struct vhu_elem elem;        /* scratch chain, too big for the stack */
 };
@@ -154,8 +169,7 @@ static int console_set_config(void *opaque, const uint8_t *buf, uint32_t off,
 static void console_queue_event(void *opaque, unsigned q);
 static void console_reset(void *opaque, int q);
 static struct port *port_of_queue(struct console *c, unsigned q);
-static void ctrl_send(struct console *c, uint32_t id, uint16_t event,
-                      uint16_t value);
+static void ctrl_owe(struct port *p, unsigned what);
 static void ctrl_flush(struct console *c);
 static void ctrl_receive(struct console *c);
 static void ctrl_handle(struct console *c, const struct ctrl_msg *m);
@@ -1121,8 +1135,10 @@ ports_forget_guest(struct console *c)
 		c->ports[p].added = 0;
 		c->ports[p].guest_open = 0;
 		c->ports[p].host_open = -1;
+		c->ports[p].owed = 0;
 		c->ports[p].tx_held = 0;
 	}
+	c->resize_owed = 0;
 }
 
 /* A ring stopped or the device reset: the handshake starts over, and
@@ -1134,26 +1150,90 @@ console_reset(void *opaque, int q)
 	struct port *p;
 
 	if (q < 0 || q == VIRTIO_CONSOLE_CTRL_RXQ || q == VIRTIO_CONSOLE_CTRL_TXQ) {
-		c->npending = 0;
 		ports_forget_guest(c);
 	} else if ((p = port_of_queue(c, (unsigned)q))) {
 		p->tx_held = 0;
 	}
 }
 
-/* Queue a control message for the guest; it leaves when a buffer is there. */
+/* The port owes the guest these messages (OWE_*); they leave when a
+ * control buffer is there. */
 static void
-ctrl_send(struct console *c, uint32_t id, uint16_t event, uint16_t value)
+ctrl_owe(struct port *p, unsigned what)
 {
-	if (c->npending == CTRL_PENDING_MAX) {
-		ctrl_ignore(c, "control queue full; the guest gives no buffers");
-		return;
+	p->owed |= what;
+	ctrl_flush(p->con);
+}
+
+/* Whether the host side of the port is there: the console port always
+ * is, as on QEMU's virtconsole; a generic port while it has a client. */
+static int
+port_host_open(const struct port *p)
+{
+	return p->id == 0 || p->sess.nreaders > 0;
+}
+
+/*
+ * The next message owed, in the order Linux needs: every PORT_ADD first
+ * (a message for a port it does not know is ignored), then per port
+ * CONSOLE_PORT (which makes the hvc), PORT_NAME, PORT_OPEN, and the
+ * console's RESIZE last, since Linux applies it only to a port that is a
+ * console already.  0 when nothing is owed.
+ */
+static int
+ctrl_next(struct console *c, struct ctrl_msg *m)
+{
+	static const struct { unsigned owe; uint16_t event; } order[] = {
+		{ OWE_CONSOLE_PORT, VIRTIO_CONSOLE_CONSOLE_PORT },
+		{ OWE_PORT_NAME, VIRTIO_CONSOLE_PORT_NAME },
+		{ OWE_PORT_OPEN, VIRTIO_CONSOLE_PORT_OPEN },
+	};
+	unsigned p, i;
+
+	m->value = 1;
+	for (p = 0; p < c->nports; p++) {
+		if (c->ports[p].owed & OWE_PORT_ADD) {
+			m->id = p;
+			m->event = VIRTIO_CONSOLE_PORT_ADD;
+			return 1;
+		}
 	}
-	c->pending[c->npending].id = id;
-	c->pending[c->npending].event = event;
-	c->pending[c->npending].value = value;
-	c->npending++;
-	ctrl_flush(c);
+	for (p = 0; p < c->nports; p++) {
+		for (i = 0; i < sizeof order / sizeof order[0]; i++) {
+			if (!(c->ports[p].owed & order[i].owe))
+				continue;
+			m->id = p;
+			m->event = order[i].event;
+			if (m->event == VIRTIO_CONSOLE_PORT_OPEN)
+				m->value = (uint16_t)port_host_open(&c->ports[p]);
+			return 1;
+		}
+	}
+	if (c->resize_owed) {
+		m->id = 0;
+		m->event = VIRTIO_CONSOLE_RESIZE;
+		m->value = 0;
+		return 1;
+	}
+	return 0;
+}
+
+/* The message ctrl_next() gave is in the guest's buffer: no longer owed. */
+static void
+ctrl_sent(struct console *c, const struct ctrl_msg *m)
+{
+	struct port *p = &c->ports[m->id];
+
+	switch (m->event) {
+	case VIRTIO_CONSOLE_PORT_ADD:     p->owed &= ~OWE_PORT_ADD; break;
+	case VIRTIO_CONSOLE_CONSOLE_PORT: p->owed &= ~OWE_CONSOLE_PORT; break;
+	case VIRTIO_CONSOLE_PORT_NAME:    p->owed &= ~OWE_PORT_NAME; break;
+	case VIRTIO_CONSOLE_PORT_OPEN:
+		p->owed &= ~OWE_PORT_OPEN;
+		p->host_open = m->value;
+		break;
+	case VIRTIO_CONSOLE_RESIZE:       c->resize_owed = 0; break;
+	}
 }
 
 /* The bytes of a control message; PORT_NAME and RESIZE carry payload,
@@ -1182,17 +1262,18 @@ ctrl_encode(struct console *c, const struct ctrl_msg *m, uint8_t *msg)
 	return len;
 }
 
-/* One message per control receive buffer, as Linux expects. */
+/* One message per control receive buffer, as Linux expects, while
+ * anything is owed and the guest gives buffers. */
 static void
 ctrl_flush(struct console *c)
 {
 	uint8_t msg[VIRTIO_CONSOLE_CONTROL_SIZE + MAX_NAME + 1];
-	unsigned sent = 0;
+	struct ctrl_msg m;
 	size_t len;
 
-	while (sent < c->npending &&
+	while (ctrl_next(c, &m) &&
 	       vhu_queue_pop(&c->vhu, VIRTIO_CONSOLE_CTRL_RXQ, &c->elem) == 1) {
-		len = ctrl_encode(c, &c->pending[sent], msg);
+		len = ctrl_encode(c, &m, msg);
 		if (c->elem.out_num || c->elem.in_len < len) {
 			vhu_set_broken(&c->vhu, "control receive buffer is %s",
 			               c->elem.out_num ? "device-readable" : "too small");
@@ -1200,11 +1281,8 @@ ctrl_flush(struct console *c)
 		}
 		vhu_buf_to_elem(&c->elem, msg, len);
 		vhu_queue_push(&c->vhu, VIRTIO_CONSOLE_CTRL_RXQ, &c->elem, len);
-		sent++;
+		ctrl_sent(c, &m);
 	}
-	memmove(c->pending, c->pending + sent,
-	        (c->npending - sent) * sizeof c->pending[0]);
-	c->npending -= sent;
 }
 
 /* The guest's control messages: complete each buffer at once (the guest
@@ -1252,7 +1330,8 @@ ctrl_handle(struct console *c, const struct ctrl_msg *m)
 		/* A (re)starting driver: announce every port. */
 		ports_forget_guest(c);
 		for (p = 0; p < c->nports; p++)
-			ctrl_send(c, p, VIRTIO_CONSOLE_PORT_ADD, 1);
+			c->ports[p].owed = OWE_PORT_ADD;
+		ctrl_flush(c);
 		return;
 	case VIRTIO_CONSOLE_PORT_READY:
 		if (m->id >= c->nports) {
@@ -1278,28 +1357,29 @@ ctrl_handle(struct console *c, const struct ctrl_msg *m)
 }
 
 /* The guest has the port: tell it what it is (console, name, size) and
- * whether the host side is there.  The console port always is, as on
- * QEMU's virtconsole; a generic port while it has a client. */
+ * whether the host side is there (port_host_open()). */
 static void
 ctrl_port_ready(struct console *c, struct port *p)
 {
+	unsigned owe = OWE_PORT_OPEN;
+
 	p->added = 1;
 	if (p->id == 0) {
 		logmsg("device %u: the guest's console port is ready", c->index);
-		ctrl_send(c, 0, VIRTIO_CONSOLE_CONSOLE_PORT, 1);
+		owe |= OWE_CONSOLE_PORT;
 	} else {
 		logmsg("console %u: the guest's port %u%s%s%s is ready", p->k, p->id,
 		       p->name ? " \"" : "", p->name ? p->name : "",
 		       p->name ? "\"" : "");
 	}
 	if (p->name)
-		ctrl_send(c, p->id, VIRTIO_CONSOLE_PORT_NAME, 1);
-	p->host_open = p->id == 0 || p->sess.nreaders > 0;
-	ctrl_send(c, p->id, VIRTIO_CONSOLE_PORT_OPEN, (uint16_t)p->host_open);
-	/* The size last: Linux applies it to the hvc made on CONSOLE_PORT. */
+		owe |= OWE_PORT_NAME;
+	p->host_open = -1;       /* this driver has not been told yet */
+	/* The size (sent last, see ctrl_next()) for the hvc of CONSOLE_PORT. */
 	if (p->id == 0 && vhu_has_feature(&c->vhu, VIRTIO_CONSOLE_F_SIZE) &&
 	    c->cols && c->rows)
-		ctrl_send(c, 0, VIRTIO_CONSOLE_RESIZE, 0);
+		c->resize_owed = 1;
+	ctrl_owe(p, owe);
 }
 
 /*
@@ -1371,16 +1451,20 @@ port_transmit(struct port *p)
 }
 
 /* A generic port's host side opens with its first client and closes with
- * its last: tell the guest. */
+ * its last: the guest is owed a PORT_OPEN while what it was told differs
+ * from the state (a client that came and went before the guest gave a
+ * buffer costs nothing). */
 static void
 port_update_open(struct port *p)
 {
-	int open = p->sess.nreaders > 0;
+	int open = port_host_open(p);
 
-	if (p->id == 0 || !p->added || open == p->host_open)
+	if (p->id == 0 || !p->added)
 		return;
-	p->host_open = open;
-	ctrl_send(p->con, p->id, VIRTIO_CONSOLE_PORT_OPEN, (uint16_t)open);
+	if (open == p->host_open)
+		p->owed &= ~OWE_PORT_OPEN;
+	else if (!(p->owed & OWE_PORT_OPEN))
+		ctrl_owe(p, OWE_PORT_OPEN);
 }
 
 /* After the backends ran: clients came or went, readers made room. */
@@ -1522,8 +1606,11 @@ console_send_size(struct console *c)
 	if (!vhu_has_feature(&c->vhu, VIRTIO_CONSOLE_F_SIZE))
 		return;
 	if (multiport(c)) {
-		if (c->ports[0].added)
-			ctrl_send(c, 0, VIRTIO_CONSOLE_RESIZE, 0);
+		/* One RESIZE owed at most, of the size when it is sent. */
+		if (c->ports[0].added && !c->resize_owed) {
+			c->resize_owed = 1;
+			ctrl_flush(c);
+		}
 	} else {
 		vhu_config_changed(&c->vhu);
 	}

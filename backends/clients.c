@@ -111,6 +111,7 @@ client_accept(struct endpoint *ep, struct clients *cs)
 	}
 	cl->fd = fd;
 	cl->hold_len = 0;
+	cl->input_waits = 0;
 	cl->tn_state = cl->tn_cr = 0;
 	cl->sb_len = 0;
 	snprintf(cl->name, sizeof cl->name, "client %s", name);
@@ -197,11 +198,39 @@ telnet_input(struct endpoint *ep, struct client *cl, const unsigned char *in,
 }
 
 /*
+ * The hold is full and the socket readable: EOF or a reset, or input the
+ * guest cannot take yet?  A one-byte peek tells without taking anything
+ * (POSIX; no POLLRDHUP).  Input that waits marks the client: select()
+ * would call it readable on every pass for bytes we will not read, a
+ * spin, so it is not selected for reading until the hold drains (the
+ * guest took input: client_read() runs again) or the guest has room.  An
+ * EOF behind input that waits is seen then, once that input is read;
+ * until then the input is wanted, not lost.  Returns -1 when it has gone.
+ */
+static int
+client_peek(struct client *cl)
+{
+	char b;
+	ssize_t r;
+
+	do
+		r = recv(cl->fd, &b, 1, MSG_PEEK);
+	while (r < 0 && errno == EINTR);
+	if (r > 0) {
+		cl->input_waits = 1;
+		return 0;
+	}
+	if (r == 0)
+		return -1;
+	return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+}
+
+/*
  * The client's input.  Straight to the guest while it has receive
  * buffers, at most what they hold, one readv() into them; otherwise into the small
  * hold, and once that is full not at all: the rest waits in the socket, so
- * a flood costs no memory.  Reading into the hold while the guest is busy
- * is what lets us see a client leave.  Returns -1 when it has gone.
+ * a flood costs no memory, and a peek tells whether the client is still
+ * there (client_peek()).  Returns -1 when it has gone.
  */
 static int
 client_read(struct endpoint *ep, struct client *cl)
@@ -232,7 +261,7 @@ client_read(struct endpoint *ep, struct client *cl)
 			if (r > 0)
 				cl->hold_len += r;
 		} else {
-			return 0;         /* held full: stop reading */
+			return client_peek(cl);   /* held full: read no more */
 		}
 		if (r == 0)
 			return -1;
@@ -259,10 +288,11 @@ clients_add_fds(struct endpoint *ep, struct clients *cs, fd_set *rd,
 	for (i = 0; i < cs->n; i++) {
 		struct client *cl = cs->c[i];
 
-		/* Selected for reading while the guest takes input, and
-		 * otherwise too while its hold has space, so that a client
-		 * that leaves is noticed. */
-		if (room || cl->hold_len < sizeof cl->hold)
+		/* Selected for reading while the guest takes input or the
+		 * hold has space, and with the hold full until a peek found
+		 * input waiting (client_peek()), so that a client that
+		 * leaves is noticed. */
+		if (room || cl->hold_len < sizeof cl->hold || !cl->input_waits)
 			FD_SET(cl->fd, rd);
 		if (reader_pending(ep->sess, &cl->rd))
 			FD_SET(cl->fd, wr);

@@ -6,8 +6,11 @@
  * session (history first, then live output; a client that does not keep
  * up skips ahead and is told), and each may type.  Input goes to the guest
  * only while it has a receive buffer, at most that buffer's size; while the
- * guest is busy up to CLIENTS_HOLD bytes wait in the client's hold (so a
- * client that leaves is seen), and past that the client is not read.  A
+ * guest is busy up to CLIENTS_HOLD bytes wait in the client's hold, and
+ * past that the client is not read.  A client that leaves is seen
+ * whatever its hold holds: with the hold full, a peek at the socket tells
+ * EOF or a reset from input that waits (see client_peek()); input that
+ * waits keeps the client, and is read once the guest takes the hold.  A
  * client over the limit is told so in one line and closed.
  *
  * With telnet set, clients get a character-mode console with no stty
@@ -36,6 +39,7 @@ struct client {
 	struct reader rd;            /* its place in the console's output */
 	char hold[CLIENTS_HOLD];     /* input the guest could not take yet */
 	size_t hold_len;
+	int input_waits;             /* hold full, and more in the socket */
 	/* telnet: where the input parser is, and a suboption being read */
 	unsigned char tn_state, tn_cr;
 	unsigned char sb[8];

@@ -3,7 +3,9 @@
  *
  * Console k gets a pty of its own; the start-up line prints the slave's
  * path (/dev/pts/N), and --pty-link=PREFIX also makes the symlink PREFIX +
- * k to it.  Any terminal program opens that: screen, minicom, picocom,
+ * k to it.  Only a symlink is ever replaced there (one left by an earlier
+ * run); any other file is refused.  At exit the link is removed only if it
+ * is still ours: a symlink to our pty.  Any terminal program opens that: screen, minicom, picocom,
  * cu, or tools that consume a pty.  The slave side is raw, so bytes pass
  * unchanged.
  *
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -48,6 +51,41 @@ slave_raw(int fd)
 		return -1;
 	termios_raw(&t);
 	return tcsetattr(fd, TCSANOW, &t);
+}
+
+/* Make the link to the pty, replacing only a symlink (an earlier run's):
+ * a file someone else put at that path is theirs.  -1 with a reason. */
+static int
+link_make(struct pty *p, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(p->link, &st) == 0) {
+		if (!S_ISLNK(st.st_mode)) {
+			snprintf(err, errlen, "--pty-link: %s exists and is not a "
+			         "symbolic link; refusing to replace it", p->link);
+			return -1;
+		}
+		unlink(p->link);
+	}
+	if (symlink(p->path, p->link) < 0) {
+		snprintf(err, errlen, "--pty-link: %s: %s", p->link, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Remove the link only while it is still ours: a symlink to our pty. */
+static void
+link_remove(const struct pty *p)
+{
+	char to[sizeof p->path];
+	ssize_t n;
+
+	n = readlink(p->link, to, sizeof to);
+	if (n > 0 && (size_t)n < sizeof to && (size_t)n == strlen(p->path) &&
+	    memcmp(to, p->path, (size_t)n) == 0)
+		unlink(p->link);
 }
 
 static int
@@ -81,13 +119,14 @@ pty_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 		goto fail;
 	}
 	if (cfg->pty_link) {
-		snprintf(p->link, sizeof p->link, "%s%u", cfg->pty_link, ep->index);
-		unlink(p->link);   /* a link left by an earlier run */
-		if (symlink(p->path, p->link) < 0) {
-			snprintf(err, errlen, "--pty-link: %s: %s", p->link, strerror(errno));
-			p->link[0] = '\0';
+		if (snprintf(p->link, sizeof p->link, "%s%u", cfg->pty_link,
+		             ep->index) >= (int)sizeof p->link) {
+			snprintf(err, errlen, "--pty-link: path too long: %s%u",
+			         cfg->pty_link, ep->index);
 			goto fail;
 		}
+		if (link_make(p, err, errlen) < 0)
+			goto fail;
 	}
 	reader_attach(ep->sess, &p->rd, p->path);
 	ep->priv = p;
@@ -110,7 +149,7 @@ pty_close(struct endpoint *ep)
 		return;
 	reader_detach(ep->sess, &p->rd);
 	if (p->link[0])
-		unlink(p->link);
+		link_remove(p);
 	close(p->master);
 	close(p->slave);
 	free(p);

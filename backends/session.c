@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -17,11 +18,34 @@ oldest_kept(const struct sess *s)
 	return s->wpos < s->cap ? 0 : s->wpos - s->cap;
 }
 
+/*
+ * Open the log file: a regular file only, never through a symlink, and
+ * never waiting.  Whoever can write the log's directory could otherwise
+ * put a FIFO there (open() would block the whole loop until a reader
+ * came, with SIGTERM blocked too), or a link to a file we must not
+ * append to.  O_NONBLOCK makes open() of a FIFO return at once; writes
+ * to a regular file never wait for a reader.  -1 with a reason in why.
+ */
 static int
-log_open(struct sess *s)
+log_open(struct sess *s, const char **why)
 {
-	s->log_fd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	return s->log_fd < 0 ? -1 : 0;
+	struct stat st;
+
+	s->log_fd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+	                 O_NONBLOCK | O_NOFOLLOW | O_NOCTTY, 0600);
+	if (s->log_fd < 0) {
+		/* ENXIO: a FIFO with no reader, or a socket */
+		*why = errno == ELOOP ? "a symbolic link (refused)" :
+		       errno == ENXIO ? "not a regular file (refused)" :
+		       strerror(errno);
+		return -1;
+	}
+	if (fstat(s->log_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		*why = "not a regular file (refused)";
+		close_fd(&s->log_fd);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -39,9 +63,10 @@ sess_init(struct sess *s, unsigned index, size_t history, const char *log_path,
 		return -1;
 	}
 	if (log_path) {
-		if (!(s->log_path = strdup(log_path)) || log_open(s) < 0) {
-			snprintf(err, errlen, "log file %s: %s", log_path,
-			         s->log_path ? strerror(errno) : "out of memory");
+		const char *why = "out of memory";
+
+		if (!(s->log_path = strdup(log_path)) || log_open(s, &why) < 0) {
+			snprintf(err, errlen, "log file %s: %s", log_path, why);
 			free(s->log_path);
 			free(s->ring);
 			s->log_path = s->ring = NULL;
@@ -67,15 +92,19 @@ sess_free(struct sess *s)
 	s->ring = s->log_path = NULL;
 }
 
+/* A log that cannot be reopened is said once; that console logs nothing
+ * until the next SIGHUP. */
 void
 sess_reopen_log(struct sess *s)
 {
+	const char *why;
+
 	if (!s->log_path)
 		return;
 	close_fd(&s->log_fd);
-	if (log_open(s) < 0)
-		logmsg("console %u: cannot reopen log file %s: %s", s->index,
-		       s->log_path, strerror(errno));
+	if (log_open(s, &why) < 0)
+		logmsg("console %u: cannot reopen log file %s: %s; not logging "
+		       "until the next SIGHUP", s->index, s->log_path, why);
 	s->log_failed = 0;
 }
 
@@ -259,26 +288,93 @@ send_notice(struct reader *r, int fd)
 	return 1;
 }
 
+/* Stream bytes a telnet reader's scratch takes per send: at most twice
+ * as many go out (every IAC doubled). */
+#define TELNET_CHUNK 4096
+
+/* Up to TELNET_CHUNK of the reader's stream into out with every IAC
+ * doubled, after the double of an IAC already sent if one is owed.
+ * Returns the bytes in out. */
+static size_t
+telnet_fill(const struct sess *s, const struct reader *r, char *out)
+{
+	size_t o = 0;
+	uint64_t pos;
+
+	if (r->iac_owed)
+		out[o++] = '\xff';
+	for (pos = r->pos; pos < s->wpos && pos - r->pos < TELNET_CHUNK; pos++) {
+		out[o++] = s->ring[pos % s->cap];
+		if (out[o - 1] == '\xff')
+			out[o++] = '\xff';
+	}
+	return o;
+}
+
+/* n bytes of what telnet_fill() made went out: move the reader on.  A
+ * send that ended between an IAC and its double owes the double. */
+static void
+telnet_sent(struct sess *s, struct reader *r, size_t n)
+{
+	size_t k = 0;
+
+	if (r->iac_owed && n) {
+		r->iac_owed = 0;
+		k = 1;
+	}
+	while (k < n) {
+		k++;
+		if (s->ring[r->pos++ % s->cap] == '\xff') {
+			if (k < n)
+				k++;
+			else
+				r->iac_owed = 1;
+		}
+	}
+	if (r->pos > s->seen)
+		s->seen = r->pos;
+}
+
+/*
+ * Telnet output: the stream with every IAC doubled, one send per
+ * TELNET_CHUNK stream bytes from a scratch, however many IACs the guest
+ * writes (not a send per IAC, which made a guest writing 0xff cost two
+ * syscalls per byte per client and held up every other console).
+ */
+static int
+flush_telnet(struct sess *s, struct reader *r, int fd)
+{
+	char out[2 * TELNET_CHUNK + 1];
+	struct iovec iov;
+	ssize_t n;
+
+	while (r->pos < s->wpos || r->iac_owed) {
+		iov.iov_base = out;
+		iov.iov_len = telnet_fill(s, r, out);
+		if ((n = send_some(fd, &iov, 1)) <= 0)
+			return (int)n;
+		telnet_sent(s, r, (size_t)n);
+	}
+	return 0;
+}
+
 static int
 flush_some(struct sess *s, struct reader *r, int fd)
 {
 	struct iovec iov[2];
 	size_t at, len;
-	char *iac;
 	ssize_t n;
 	int cnt;
 
 	if ((cnt = send_notice(r, fd)) <= 0)
 		return cnt;
-	while (r->pos < s->wpos || r->iac_owed) {
-		if (r->iac_owed) {
-			iov[0].iov_base = "\xff";
-			iov[0].iov_len = 1;
-			if ((n = send_some(fd, iov, 1)) <= 0)
-				return (int)n;
-			r->iac_owed = 0;
-			continue;
-		}
+	if (r->telnet) {
+		if ((cnt = flush_telnet(s, r, fd)) < 0 || reader_pending(s, r))
+			return cnt;
+		caught_up(s, r);
+		return 0;
+	}
+	while (r->pos < s->wpos) {
 		at = r->pos % s->cap;
 		len = s->wpos - r->pos;
 		iov[0].iov_base = s->ring + at;
@@ -286,20 +382,11 @@ flush_some(struct sess *s, struct reader *r, int fd)
 		iov[1].iov_base = s->ring;
 		iov[1].iov_len = len - iov[0].iov_len;
 		cnt = iov[1].iov_len ? 2 : 1;
-		/* Telnet: one piece at a time, up to and including an IAC,
-		 * which is then sent again. */
-		if (r->telnet) {
-			cnt = 1;
-			if ((iac = memchr(iov[0].iov_base, 0xff, iov[0].iov_len)))
-				iov[0].iov_len = iac - (char *)iov[0].iov_base + 1;
-		}
 		if ((n = send_some(fd, iov, cnt)) <= 0)
 			return (int)n;
 		r->pos += n;
 		if (r->pos > s->seen)
 			s->seen = r->pos;
-		if (r->telnet && n > 0 && s->ring[(r->pos - 1) % s->cap] == '\xff')
-			r->iac_owed = 1;
 	}
 	caught_up(s, r);
 	return 0;

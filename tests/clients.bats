@@ -203,3 +203,20 @@ limited_daemon() {
 		{ echo "a new client was not accepted"; show_logs; return 1; }
 	! read -t 0 -u "$fd" || { echo "the new client was closed or told off"; return 1; }
 }
+
+@test "clients that fill their input hold and leave while the guest takes no input are seen gone, and free their slots" {
+	start_one
+	local i fd
+	# no frontend: the guest takes no input, each client's 4 KiB hold
+	# fills, and each leaves; sixteen of them must not lock the console
+	for (( i = 0; i < 16; i++ )); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+		head -c 4096 /dev/zero >&"$fd"
+		exec {fd}>&-
+	done
+	wait_until 10 eval '[ "$(grep -c "disconnected; 4096 bytes of its input never reached the guest" "$T/daemon.log")" -eq 16 ]' ||
+		{ echo "not every client was seen gone"; show_logs; return 1; }
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	wait_until 10 eval '[ "$(connected_count)" -eq 17 ]' || { show_logs; return 1; }
+	! grep -q 'refusing client' "$T/daemon.log" || { show_logs; return 1; }
+}

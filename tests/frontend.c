@@ -36,7 +36,7 @@
  *
  *   init [--no-event-idx] [--no-indirect] [--queue-size=N] [--pipes]
  *        [--no-protocol-features] [--no-reply-ack] [--add-mem-reg]
- *        [--tx-cross] [--base=B] [--size] [--no-multiport]
+ *        [--tx-cross] [--base=B] [--size] [--no-multiport] [--ports=N]
  *        QEMU's start sequence: GET_FEATURES, GET_PROTOCOL_FEATURES,
  *        SET_PROTOCOL_FEATURES, GET_QUEUE_NUM, GET_MAX_MEM_SLOTS,
  *        SET_BACKEND_REQ_FD, SET_OWNER, GET_FEATURES, GET_CONFIG,
@@ -45,7 +45,9 @@
  *        REPLY_ACK every request that has no reply of its own is sent with
  *        need_reply and its ack must be 0.  --pipes: kick/call fds are pipes
  *        (as user-mode-linux passes) instead of eventfds; --base=B starts
- *        every ring at index B (to cross the u16 wrap early).
+ *        every ring at index B (to cross the u16 wrap early); --ports=N:
+ *        the device has N ports (only port 0's rings are set up; the others
+ *        are driven with the ctrl-* steps).
  *   handshake [--rx-bufs=N] [--resize=COLSxROWS]
  *        Fill the control receiveq, DEVICE_READY -> expect PORT_ADD(0,1);
  *        fill port0 receiveq (N buffers, default min(64, queue size)),
@@ -185,7 +187,7 @@ static const char usage_text[] =
 "Steps (options after the step name; TEXT escapes: \\n \\r \\t \\\\ \\0 \\xHH):\n"
 "  init [--no-event-idx] [--no-indirect] [--queue-size=N] [--pipes]\n"
 "       [--no-protocol-features] [--no-reply-ack] [--add-mem-reg]\n"
-"       [--tx-cross] [--base=B]          QEMU start sequence, 4 rings\n"
+"       [--tx-cross] [--base=B] [--ports=N]  QEMU start sequence, 4 rings\n"
 "  handshake [--rx-bufs=N]               MULTIPORT handshake for port 0\n"
 "  write TEXT | write-chain TEXT | write-indirect TEXT\n"
 "  write-bytes N [--inflight=K] [--repeat]  N pattern bytes guest -> host\n"
@@ -208,6 +210,8 @@ static const char usage_text[] =
 "  proto-stray-fds proto-reconnect-at-once proto-second-live-mid-message\n"
 "  proto-get-vring-base-bad proto-unsupported-reply proto-need-reply-all\n"
 "  proto-long                             exact-reply protocol checks\n"
+"  ctrl-send ID EV VAL | ctrl-give N | ctrl-expect ID EV VAL | ctrl-none [S]\n"
+"                                        control messages one by one\n"
 "Exit 0 when all steps pass; else one diagnostic line and exit 1.\n";
 
 /* ---------------------------------------------------------------------- */
@@ -350,6 +354,7 @@ static struct initopt {
 	bool add_mem_reg, tx_cross;
 	unsigned qsize;
 	uint16_t base;
+	unsigned ports;	/* --ports=N: max_nr_ports to expect (rings: port 0's only) */
 } iopt;
 
 /* bytes the device wrote into port0 receive buffers, not yet consumed */
@@ -1596,7 +1601,8 @@ static void negotiate(bool want_proto, bool want_reply_ack)
 		vu_send(VU_GET_CONFIG, VU_VERSION, b, sizeof b, NULL, 0);
 		recv_reply(&m, "GET_CONFIG");
 		if (m.h.request != VU_GET_CONFIG || m.h.flags != 5 || m.h.size != 24 ||
-		    le32toh(get32(m.p + 12 + VIRTIO_CONSOLE_CONFIG_MAX_NR_PORTS)) != 1)
+		    le32toh(get32(m.p + 12 + VIRTIO_CONSOLE_CONFIG_MAX_NR_PORTS)) !=
+		    (iopt.ports ? iopt.ports : 1))
 			fail("GET_CONFIG reply {%u, 0x%x, %u} [%s]", m.h.request, m.h.flags,
 			     m.h.size, hex(m.p, m.h.size));
 	}
@@ -1849,6 +1855,8 @@ static void step_init(void)
 			iopt.qsize = (unsigned)parse_ull(v, "queue size");
 		else if ((v = opt_value(o, "--base")))
 			iopt.base = (uint16_t)parse_ull(v, "base");
+		else if ((v = opt_value(o, "--ports")))
+			iopt.ports = (unsigned)parse_ull(v, "ports");
 		else
 			fail("unknown init option %s", o);
 	}
@@ -3034,6 +3042,47 @@ static void step_ctrl_send(void)
 	ctrl_send_len((uint32_t)id, (uint16_t)ev, (uint16_t)val, (uint32_t)len);
 }
 
+/* ctrl-give N: post N control receive buffers (at most 16), e.g. only
+ * after the device has piled up what it owes a guest that gave none. */
+static void step_ctrl_give(void)
+{
+	unsigned long long n = parse_ull(arg_next("ctrl-give N"), "N");
+	need_rings();
+	if (n > CRX_MAX || n > iopt.qsize)
+		fail("ctrl-give: at most %u buffers", CRX_MAX < iopt.qsize ? CRX_MAX : iopt.qsize);
+	crx_nbufs = (unsigned)n;
+	crx_refill();
+}
+
+/* ctrl-expect ID EVENT VALUE [ID EVENT VALUE...]: the next control
+ * messages are exactly these, in this order (used len 8); the buffers
+ * they came in are posted again. */
+static void step_ctrl_expect(void)
+{
+	unsigned long long id, ev, val;
+	double d;
+	do {
+		id = parse_ull(arg_next("ctrl-expect ID"), "ID");
+		ev = parse_ull(arg_next("ctrl-expect EVENT"), "EVENT");
+		val = parse_ull(arg_next("ctrl-expect VALUE"), "VALUE");
+		ctrl_expect((uint32_t)id, (uint16_t)ev, (uint16_t)val);
+		crx_refill();
+	} while (g_ai < g_argc && parse_num(g_argv[g_ai], &d));
+}
+
+/* ctrl-none [SECONDS]: no control message arrives within SECONDS
+ * (default 0.5) although buffers are posted: a negative check, so a
+ * window rather than a wait for an event. */
+static void step_ctrl_none(void)
+{
+	double s = opt_seconds(0.5);
+	service_window((int)(s * 1000));
+	if (cq_count)
+		fail("ctrl-none: control message id %u event %u (%s) value %u len %u",
+		     cq[cq_head].id, cq[cq_head].event, evname(cq[cq_head].event),
+		     cq[cq_head].value, cq[cq_head].len);
+}
+
 static void expect_closed_and_reconnect(const char *what);
 
 /* Every request with a fixed payload, one byte short and empty: refused
@@ -3665,6 +3714,9 @@ static const struct step steps[] = {
 	{ "desc-wrong-dir", step_desc_wrong_dir },
 	{ "indirect-next", step_indirect_next },
 	{ "ctrl-send", step_ctrl_send },
+	{ "ctrl-give", step_ctrl_give },
+	{ "ctrl-expect", step_ctrl_expect },
+	{ "ctrl-none", step_ctrl_none },
 	{ "proto-short", step_proto_short },
 	{ "proto-vring-index", step_proto_vring_index },
 	{ "proto-vring-addr", step_proto_vring_addr },

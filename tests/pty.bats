@@ -41,6 +41,33 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
 	[ ! -e "$T/console0" ]
 }
 
+@test "--pty-link replaces only a symlink: a file at the path stops the start with status 1, untouched" {
+	echo precious >"$T/console0"
+	run timeout -k 1 5 "$DAEMON" --socket-path="$T/s" --backend=pty --pty-link="$T/console"
+	[ "$status" -eq 1 ] || { echo "status $status: $output"; return 1; }
+	[[ "$output" == *"--pty-link: $T/console0 exists and is not a symbolic link; refusing to replace it"* ]]
+	[ "$(cat "$T/console0")" = precious ]
+	# an earlier run's link is replaced
+	rm "$T/console0"
+	ln -s /nonexistent "$T/console0"
+	start_pty --pty-link="$T/console"
+	[ "$(readlink "$T/console0")" = "$SLAVE" ]
+}
+
+@test "--pty-link: at exit only our own link is removed, not what took its place" {
+	start_pty --pty-link="$T/console"
+	rm "$T/console0"
+	echo precious >"$T/console0"
+	stop_daemon
+	[ "$DAEMON_RC" -eq 0 ]
+	[ "$(cat "$T/console0")" = precious ]
+	rm "$T/console0"
+	start_pty --pty-link="$T/console"
+	ln -sfn /dev/null "$T/console0"
+	stop_daemon
+	[ "$(readlink "$T/console0")" = /dev/null ]
+}
+
 @test "--pty-link without the pty backend is a usage error" {
 	run "$DAEMON" --socket-path="$T/s" --backend=network --pty-link="$T/c"
 	[ "$status" -eq 2 ]

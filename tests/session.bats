@@ -104,14 +104,68 @@ start_net() {
 	kill -0 "$DAEMON_PID"
 }
 
+# fsize_daemon ARGS...: the daemon with files limited to 1 KiB and
+# SIGXFSZ ignored (inherited across exec), so a log write past 1 KiB fails
+# with EFBIG.  Not under VC_WRAP: the limit would hit the wrapper too.
+REAL_DAEMON=$DAEMON
+fsize_daemon() {
+	trap '' XFSZ
+	ulimit -f 1 || return 1
+	exec "$REAL_DAEMON" "$@"
+}
+
 @test "a log write error is said once and the console goes on" {
-	ln -s /dev/full "$T/log0"
+	local DAEMON=fsize_daemon WRAP=
 	start_net --log-file="$T/log"
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
-	fe "$T/s0" init handshake write 'one\n' write 'two\n'
+	fe "$T/s0" init handshake write 'one\n' write-bytes 8192 write '\ntwo\n'
 	read_line 5 one
-	read_line 5 two
-	[ "$(grep -c 'log file .*/log0: No space left on device' "$T/daemon.log")" -eq 1 ]
+	read_until_line 5 two
+	[ "$(grep -c 'log file .*/log0: File too large' "$T/daemon.log")" -eq 1 ] || { show_logs; return 1; }
+}
+
+@test "a log path that is a FIFO or a symlink stops the start with status 1, at once" {
+	mkfifo "$T/fifo0"
+	run timeout -k 1 5 "$DAEMON" --socket-path="$T/s" --backend=network --tcp-port="$(free_port)" \
+		--log-file="$T/fifo"
+	[ "$status" -eq 1 ] || { echo "status $status: $output"; return 1; }
+	[[ "$output" == *"log file $T/fifo0: not a regular file (refused)"* ]]
+	# and with a reader, where open() succeeds
+	local r
+	mkfifo "$T/rfifo0"
+	exec {r}<>"$T/rfifo0"
+	run timeout -k 1 5 "$DAEMON" --socket-path="$T/s" --backend=network --tcp-port="$(free_port)" \
+		--log-file="$T/rfifo"
+	exec {r}>&-
+	[ "$status" -eq 1 ] || { echo "status $status: $output"; return 1; }
+	[[ "$output" == *"log file $T/rfifo0: not a regular file (refused)"* ]]
+	: >"$T/target"
+	ln -s "$T/target" "$T/link0"
+	run timeout -k 1 5 "$DAEMON" --socket-path="$T/s" --backend=network --tcp-port="$(free_port)" \
+		--log-file="$T/link"
+	[ "$status" -eq 1 ] || { echo "status $status: $output"; return 1; }
+	[[ "$output" == *"log file $T/link0: a symbolic link (refused)"* ]]
+}
+
+@test "SIGHUP with the log path turned into a FIFO: one line, no log until the next SIGHUP, the daemon never blocks" {
+	start_net --log-file="$T/log"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	mv "$T/log0" "$T/log0.1"
+	mkfifo "$T/log0"
+	kill -HUP "$DAEMON_PID"
+	wait_log "$T/daemon.log" "console 0: cannot reopen log file $T/log0: not a regular file \(refused\); not logging until the next SIGHUP"
+	# the console goes on
+	fe "$T/s0" init handshake write 'while not logging\n'
+	read_until_line 5 'while not logging'
+	rm "$T/log0"
+	kill -HUP "$DAEMON_PID"
+	wait_until 5 test -f "$T/log0"
+	fe "$T/s0" init handshake write 'logging again\n'
+	wait_until 5 grep -q 'logging again' "$T/log0"
+	! grep -q 'while not logging' "$T/log0" "$T/log0.1"
+	[ "$(grep -c 'cannot reopen log file' "$T/daemon.log")" -eq 1 ]
+	stop_daemon
+	[ "$DAEMON_RC" = 0 ]
 }
 
 @test "a log file that cannot be opened stops the start with status 1" {
