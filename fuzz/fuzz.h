@@ -183,6 +183,7 @@ static int verbose;
 
 #define main vc_main_unused
 #include "../vhost-device-console.c"
+#include "../console.c"
 #undef main
 #include "../backends/session.c"
 
