@@ -678,7 +678,7 @@ start_console(struct daemon *dm, struct console *c, unsigned d)
 	dm->ncons = d + 1;
 	if (o->fd >= 0) {
 		if (vhu_adopt(&c->vhu, o->fd, err, sizeof err) < 0)
-			die(EXIT_RUNTIME, "%s", err);
+			die(EXIT_RUNTIME, "--fd=%d: %s", o->fd, err);
 	} else {
 		if (snprintf(path, sizeof path, "%s%u", o->socket_path, d) >=
 		    (int)sizeof path)
@@ -858,8 +858,8 @@ run(struct daemon *dm, const sigset_t *waitmask)
 			after_pass(c);
 			vhu_flush_notify(&c->vhu);
 			/* With --fd the one frontend's end is the daemon's. */
-			if (c->vhu.ended)
-				return c->vhu.ended == 1 ? 0 : EXIT_RUNTIME;
+			if (c->vhu.ended != VHU_END_NONE)
+				return c->vhu.ended == VHU_END_ORDERLY ? 0 : EXIT_RUNTIME;
 		}
 	}
 }

@@ -78,10 +78,10 @@ static const char *const request_names[VHOST_USER_REQUEST_MAX] = {
 };
 
 static const char *request_name(uint32_t req);
-static void conn_close(struct vhu_dev *d, const char *why);
+static void conn_close(struct vhu_dev *d, enum vhu_end how, const char *why);
 static void conn_accept(struct vhu_dev *d);
 static void conn_readable(struct vhu_dev *d);
-static int dispatch(struct vhu_dev *d, struct vhu_msg *m);
+static enum result dispatch(struct vhu_dev *d, struct vhu_msg *m);
 static void device_reset(struct vhu_dev *d);
 static void vring_reset(struct vhu_vring *vq);
 static void vring_stop(struct vhu_vring *vq);
@@ -192,11 +192,11 @@ vhu_adopt(struct vhu_dev *d, int fd, char *err, size_t errlen)
 	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
 	    type != SOCK_STREAM) {
-		snprintf(err, errlen, "--fd=%d: not a connected stream socket", fd);
+		snprintf(err, errlen, "not a connected stream socket");
 		return -1;
 	}
 	if (fd >= FD_SETSIZE) {
-		snprintf(err, errlen, "--fd=%d: over FD_SETSIZE", fd);
+		snprintf(err, errlen, "over FD_SETSIZE");
 		return -1;
 	}
 	set_nonblock(fd);
@@ -223,7 +223,7 @@ void
 vhu_close(struct vhu_dev *d)
 {
 	if (d->conn_fd >= 0)
-		conn_close(d, NULL);
+		conn_close(d, VHU_END_NONE, NULL);
 	if (d->listen_fd >= 0) {
 		close_fd(&d->listen_fd);
 		unlink(d->path);
@@ -336,10 +336,12 @@ conn_accept(struct vhu_dev *d)
 
 /*
  * The frontend left or broke the protocol: close every fd, unmap memory,
- * put the device back to power-on state, and wait for the next one.
+ * put the device back to power-on state, and wait for the next one.  how
+ * says which it was (why is the log's wording of it; NULL: we close, at
+ * exit, and say nothing).
  */
 static void
-conn_close(struct vhu_dev *d, const char *why)
+conn_close(struct vhu_dev *d, enum vhu_end how, const char *why)
 {
 	unsigned i;
 
@@ -348,8 +350,8 @@ conn_close(struct vhu_dev *d, const char *why)
 	else if (why)
 		logmsg("%s: frontend %s; waiting for a new one", d->name, why);
 	/* The only frontend there will be: an orderly end or not. */
-	if (d->adopted && why)
-		d->ended = strcmp(why, "disconnected") == 0 ? 1 : 2;
+	if (d->adopted)
+		d->ended = how;
 	close_fd(&d->conn_fd);
 	close_fd(&d->backend_fd);
 	for (i = 0; i < d->rx.nfds; i++)
@@ -433,19 +435,21 @@ conn_read_msg(struct vhu_dev *d)
 	mh.msg_controllen = sizeof ctl.buf;
 	n = recvmsg(d->conn_fd, &mh, 0);
 	if (n == 0) {
-		conn_close(d, d->rx_have ? "closed the connection mid-message"
-		                         : "disconnected");
+		if (d->rx_have)
+			conn_close(d, VHU_END_ERROR, "closed the connection mid-message");
+		else
+			conn_close(d, VHU_END_ORDERLY, "disconnected");
 		return -1;
 	}
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return 0;
 		logmsg("%s: reading from frontend: %s", d->name, strerror(errno));
-		conn_close(d, "connection failed");
+		conn_close(d, VHU_END_ERROR, "connection failed");
 		return -1;
 	}
 	if (!take_fds(d, &mh)) {
-		conn_close(d, "sent more than 8 fds with a message");
+		conn_close(d, VHU_END_ERROR, "sent more than 8 fds with a message");
 		return -1;
 	}
 	d->rx_have += n;
@@ -459,13 +463,13 @@ conn_read_msg(struct vhu_dev *d)
 	if (d->rx.size > VHU_MAX_PAYLOAD) {
 		logmsg("%s: %s with a %u-byte payload (max %d)", d->name,
 		       request_name(d->rx.request), d->rx.size, VHU_MAX_PAYLOAD);
-		conn_close(d, "sent an oversized message");
+		conn_close(d, VHU_END_ERROR, "sent an oversized message");
 		return -1;
 	}
 	if ((d->rx.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION) {
 		logmsg("%s: message with protocol version %u", d->name,
 		       d->rx.flags & VHOST_USER_VERSION_MASK);
-		conn_close(d, "speaks another protocol version");
+		conn_close(d, VHU_END_ERROR, "speaks another protocol version");
 		return -1;
 	}
 	return d->rx.size == 0;
@@ -502,7 +506,7 @@ conn_readable(struct vhu_dev *d)
 	/* Handle every whole message there is; stop at the first partial one. */
 	while (d->conn_fd >= 0 && (r = conn_read_msg(d)) == 1) {
 		struct vhu_msg *m = &d->rx;
-		int res = dispatch(d, m);
+		enum result res = dispatch(d, m);
 		int want_ack = m->flags & VHOST_USER_NEED_REPLY_MASK;
 
 		/* Fds the handler did not take are not ours to keep. */
@@ -518,7 +522,7 @@ conn_readable(struct vhu_dev *d)
 			res = REQ_REPLY;
 		}
 		if (res == REQ_REPLY && send_reply(d, m) < 0) {
-			conn_close(d, "stopped reading replies");
+			conn_close(d, VHU_END_ERROR, "stopped reading replies");
 			return;
 		}
 	}
@@ -538,7 +542,7 @@ payload_u64(struct vhu_dev *d, const struct vhu_msg *m, uint64_t *v)
 	return 0;
 }
 
-static int
+static enum result
 reply_u64(struct vhu_msg *m, uint64_t v)
 {
 	m->size = sizeof v;
@@ -579,13 +583,13 @@ msg_vring(struct vhu_dev *d, const struct vhu_msg *m, size_t need, unsigned *qp)
 	return &d->vq[q];
 }
 
-static int
+static enum result
 handle_get_features(struct vhu_dev *d, struct vhu_msg *m)
 {
 	return reply_u64(m, features_offered(d));
 }
 
-static int
+static enum result
 handle_set_features(struct vhu_dev *d, struct vhu_msg *m)
 {
 	uint64_t v;
@@ -610,7 +614,7 @@ handle_set_features(struct vhu_dev *d, struct vhu_msg *m)
 }
 
 /* One frontend per connection already: SET_OWNER has nothing to claim. */
-static int
+static enum result
 handle_set_owner(struct vhu_dev *d, struct vhu_msg *m)
 {
 	(void)d;
@@ -618,7 +622,7 @@ handle_set_owner(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_reset(struct vhu_dev *d, struct vhu_msg *m)
 {
 	(void)m;
@@ -626,14 +630,14 @@ handle_reset(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_get_protocol_features(struct vhu_dev *d, struct vhu_msg *m)
 {
 	(void)d;
 	return reply_u64(m, PROTOCOL_FEATURES_OFFERED);
 }
 
-static int
+static enum result
 handle_set_protocol_features(struct vhu_dev *d, struct vhu_msg *m)
 {
 	uint64_t v;
@@ -649,13 +653,13 @@ handle_set_protocol_features(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_get_queue_num(struct vhu_dev *d, struct vhu_msg *m)
 {
 	return reply_u64(m, d->ops->num_queues);
 }
 
-static int
+static enum result
 handle_get_max_mem_slots(struct vhu_dev *d, struct vhu_msg *m)
 {
 	(void)d;
@@ -760,7 +764,7 @@ memory_changed(struct vhu_dev *d)
 		vring_update(d, q);
 }
 
-static int
+static enum result
 handle_set_mem_table(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct vhu_region fresh[VHOST_MEMORY_BASELINE_NREGIONS];
@@ -806,7 +810,7 @@ fail:
 	return REQ_FAIL;
 }
 
-static int
+static enum result
 handle_add_mem_reg(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct region_desc rd;
@@ -835,7 +839,7 @@ handle_add_mem_reg(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_rem_mem_reg(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct region_desc rd;
@@ -984,7 +988,7 @@ ring_translate(struct vhu_dev *d, unsigned num, uint64_t desc_ua,
 	return 0;
 }
 
-static int
+static enum result
 handle_set_vring_num(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct vhu_vring *vq;
@@ -1008,7 +1012,7 @@ handle_set_vring_num(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_set_vring_addr(struct vhu_dev *d, struct vhu_msg *m)
 {
 	uint64_t desc, used, avail;
@@ -1043,7 +1047,7 @@ handle_set_vring_addr(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_set_vring_base(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct vhu_vring *vq;
@@ -1063,7 +1067,7 @@ handle_set_vring_base(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_get_vring_base(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct vhu_vring *vq;
@@ -1126,7 +1130,7 @@ kick_fd_usable(int fd)
 	       (st.st_mode & S_IFMT) == 0;
 }
 
-static int
+static enum result
 handle_set_vring_kick(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct vhu_vring *vq;
@@ -1176,7 +1180,7 @@ take_vring_fd(struct vhu_msg *m, int nofd, int *slot)
 	m->fds[0] = -1;
 }
 
-static int
+static enum result
 handle_set_vring_call(struct vhu_dev *d, struct vhu_msg *m)
 {
 	int nofd, q = vring_fd_msg(d, m, &nofd);
@@ -1188,7 +1192,7 @@ handle_set_vring_call(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_set_vring_err(struct vhu_dev *d, struct vhu_msg *m)
 {
 	int nofd, q = vring_fd_msg(d, m, &nofd);
@@ -1199,7 +1203,7 @@ handle_set_vring_err(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_set_vring_enable(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct vhu_vring *vq;
@@ -1219,7 +1223,7 @@ handle_set_vring_enable(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_set_backend_req_fd(struct vhu_dev *d, struct vhu_msg *m)
 {
 	if (m->nfds != 1) {
@@ -1252,7 +1256,7 @@ vhu_config_changed(struct vhu_dev *d)
 	return 0;
 }
 
-static int
+static enum result
 handle_get_config(struct vhu_dev *d, struct vhu_msg *m)
 {
 	uint32_t off, size;
@@ -1277,7 +1281,7 @@ fail:
 	return REQ_REPLY;
 }
 
-static int
+static enum result
 handle_set_config(struct vhu_dev *d, struct vhu_msg *m)
 {
 	uint32_t off, size;
@@ -1296,7 +1300,7 @@ handle_set_config(struct vhu_dev *d, struct vhu_msg *m)
 	                          off, size) < 0 ? REQ_FAIL : REQ_OK;
 }
 
-static int
+static enum result
 dispatch(struct vhu_dev *d, struct vhu_msg *m)
 {
 	switch (m->request) {

@@ -173,12 +173,19 @@ struct vhu_msg {
 	unsigned nfds;
 };
 
+/* How the connection of an adopted frontend (vhu_adopt) ended. */
+enum vhu_end {
+	VHU_END_NONE,      /* it has not */
+	VHU_END_ORDERLY,   /* the frontend closed it between messages */
+	VHU_END_ERROR      /* a protocol error, or closed mid-message */
+};
+
 struct vhu_dev {
 	char name[32];           /* "device 0", for messages */
 	char path[108];          /* the listening socket's path */
 	int listen_fd, conn_fd, backend_fd;
 	int adopted;             /* serving a connection given with --fd */
-	int ended;               /* adopted, and it ended: 1 orderly, 2 not */
+	enum vhu_end ended;      /* adopted, and it ended: how */
 	unsigned max_queue_size;
 	uint64_t features;           /* acked by SET_FEATURES */
 	uint64_t protocol_features;  /* acked by SET_PROTOCOL_FEATURES */
@@ -201,7 +208,8 @@ void vhu_init(struct vhu_dev *d, unsigned index, const struct vhu_ops *ops,
 int vhu_listen(struct vhu_dev *d, const char *path, char *err, size_t errlen);
 /* Serve fd, a connected socket a management layer passed (--fd), instead
  * of listening; when it ends, d->ended says how (the daemon exits then).
- * Returns -1 with a reason in err if fd is not a usable socket. */
+ * Returns -1 with a reason in err if fd is not a usable socket (the
+ * reason does not name fd: the caller says where it came from). */
 int vhu_adopt(struct vhu_dev *d, int fd, char *err, size_t errlen);
 /* Close everything and unlink the socket (at exit). */
 void vhu_close(struct vhu_dev *d);
