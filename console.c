@@ -1,5 +1,8 @@
 /*
- * console.c - the VirtIO console device.
+ * console.c - the VirtIO console device (virtio 1.x section 5.3): config
+ * space, the MULTIPORT control queues, and the ports' receiveq/transmitq.
+ * console.h is its contract; vhu.c brings the rings, the daemon
+ * (vhost-device-console.c) the sessions and the ways in.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -10,31 +13,39 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "le.h"
 #include "util.h"
 #include "vhu.h"
 #include "virtio_console.h"
 
-static int console_get_config(void *opaque, uint8_t *buf, uint32_t off,
-                              uint32_t len);
-static int console_set_config(void *opaque, const uint8_t *buf, uint32_t off,
-                              uint32_t len);
-static void console_queue_event(void *opaque, unsigned q);
-static void console_reset(void *opaque, int q);
-static struct port *port_of_queue(struct console *c, unsigned q);
-static void ctrl_send(struct console *c, uint32_t id, uint16_t event,
+/*
+ * Chains a queue handler takes per pass before it yields to the other
+ * devices (vhu_queue_again): a ring full of 1024-segment chains must not
+ * stall everything else for the whole walk.
+ */
+#define CHAINS_PER_PASS 256
+
+static int vc_get_config(void *opaque, uint8_t *buf, uint32_t off,
+                         uint32_t len);
+static int vc_set_config(void *opaque, const uint8_t *buf, uint32_t off,
+                         uint32_t len);
+static void vc_queue_event(void *opaque, unsigned q);
+static void vc_reset(void *opaque, int q);
+static struct port *port_of_queue(struct vc_device *vc, unsigned q);
+static void ctrl_send(struct vc_device *vc, uint32_t id, uint16_t event,
                       uint16_t value);
-static void ctrl_flush(struct console *c);
-static void ctrl_receive(struct console *c);
-static void ctrl_handle(struct console *c, const struct ctrl_msg *m);
-static void ctrl_port_ready(struct console *c, struct port *p);
-static void ctrl_ignore(struct console *c, const char *fmt, ...)
+static void ctrl_receiveq_fill(struct vc_device *vc);
+static void ctrl_transmitq_serve(struct vc_device *vc);
+static void ctrl_handle(struct vc_device *vc, const struct ctrl_msg *m);
+static void ctrl_port_ready(struct vc_device *vc, struct port *p);
+static void ctrl_ignore(struct vc_device *vc, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-static void port_transmit(struct port *p);
+static void port_transmitq_serve(struct port *p);
 static void port_update_open(struct port *p);
-static void console_send_size(struct console *c);
+static void vc_send_size(struct vc_device *vc);
 
 /* What every device offers; num_queues is set per device (2 * (P + 1)). */
-static const struct vhu_ops console_ops = {
+static const struct vhu_ops vc_ops = {
 	.features = 1ull << VIRTIO_F_VERSION_1 |
 	            1ull << VIRTIO_RING_F_INDIRECT_DESC |
 	            1ull << VIRTIO_RING_F_EVENT_IDX |
@@ -42,73 +53,73 @@ static const struct vhu_ops console_ops = {
 	            1ull << VIRTIO_CONSOLE_F_MULTIPORT |
 	            1ull << VIRTIO_CONSOLE_F_EMERG_WRITE,
 	.config_size = VIRTIO_CONSOLE_CONFIG_SIZE,
-	.get_config = console_get_config,
-	.set_config = console_set_config,
-	.queue_event = console_queue_event,
-	.reset = console_reset,
+	.get_config = vc_get_config,
+	.set_config = vc_set_config,
+	.queue_event = vc_queue_event,
+	.reset = vc_reset,
 };
 
-/* Port p of device c: its place and queues (the session comes next). */
-void
-port_init(struct console *c, unsigned p)
-{
-	struct port *pt = &c->ports[p];
+/* ---- set-up and tear-down ---------------------------------------------- */
 
-	pt->con = c;
+/* Port p of the device: its place and queues (the session is the caller's). */
+static void
+vc_port_init(struct vc_device *vc, unsigned p)
+{
+	struct port *pt = &vc->ports[p];
+
+	pt->vc = vc;
 	pt->id = p;
-	pt->k = c->index * c->nports + p;
-	pt->name = c->opt->names[p];
+	pt->k = vc->index * vc->nports + p;
+	pt->name = vc->cfg->names[p];
 	pt->rxq = p == 0 ? VIRTIO_CONSOLE_PORT0_RXQ : 2 + 2 * p;
 	pt->txq = pt->rxq + 1;
 	pt->host_open = -1;
 }
 
-/* Device d as the options describe it, before any socket or backend. */
 void
-console_init(struct console *c, const struct options *o, unsigned d)
+vc_device_init(struct vc_device *vc, const struct vc_config *cfg, unsigned d)
 {
-	c->index = d;
-	c->opt = o;
-	c->nports = o->nports;
-	c->cols = o->cols;
-	c->rows = o->rows;
-	c->ops = console_ops;
-	c->ops.num_queues = 2 * (o->nports + 1);
-	vhu_init(&c->vhu, d, &c->ops, c, o->max_queue_size);
+	unsigned p;
+
+	vc->index = d;
+	vc->cfg = cfg;
+	vc->nports = cfg->nports;
+	vc->cols = cfg->cols;
+	vc->rows = cfg->rows;
+	vc->ops = vc_ops;
+	vc->ops.num_queues = 2 * (cfg->nports + 1);
+	vhu_init(&vc->vhu, d, &vc->ops, vc, cfg->max_queue_size);
+	for (p = 0; p < vc->nports; p++)
+		vc_port_init(vc, p);
 }
 
-/* ---- the console device --------------------------------------------------- */
-
-static void
-put_le16(uint8_t *p, uint16_t v)
+void
+vc_device_close(struct vc_device *vc)
 {
-	p[0] = v;
-	p[1] = v >> 8;
+	vhu_close(&vc->vhu);
+	if (vc->bad_ctrl > 1)
+		logmsg("device %u: %lu control messages from the guest were "
+		       "ignored", vc->index, vc->bad_ctrl);
 }
 
-static void
-put_le32(uint8_t *p, uint32_t v)
+/* ---- config space ------------------------------------------------------- */
+
+static int
+multiport(struct vc_device *vc)
 {
-	put_le16(p, v);
-	put_le16(p + 2, v >> 16);
+	return vhu_has_feature(&vc->vhu, VIRTIO_CONSOLE_F_MULTIPORT);
 }
 
 static int
-multiport(struct console *c)
+vc_get_config(void *opaque, uint8_t *buf, uint32_t off, uint32_t len)
 {
-	return vhu_has_feature(&c->vhu, VIRTIO_CONSOLE_F_MULTIPORT);
-}
+	struct vc_device *vc = opaque;
+	uint8_t space[VIRTIO_CONSOLE_CONFIG_SIZE] = { 0 };
 
-static int
-console_get_config(void *opaque, uint8_t *buf, uint32_t off, uint32_t len)
-{
-	struct console *c = opaque;
-	uint8_t cfg[VIRTIO_CONSOLE_CONFIG_SIZE] = { 0 };
-
-	put_le16(cfg + VIRTIO_CONSOLE_CONFIG_COLS, c->cols);
-	put_le16(cfg + VIRTIO_CONSOLE_CONFIG_ROWS, c->rows);
-	put_le32(cfg + VIRTIO_CONSOLE_CONFIG_MAX_NR_PORTS, c->nports);
-	memcpy(buf, cfg + off, len);
+	put_le16(space + VIRTIO_CONSOLE_CONFIG_COLS, (uint16_t)vc->cols);
+	put_le16(space + VIRTIO_CONSOLE_CONFIG_ROWS, (uint16_t)vc->rows);
+	put_le32(space + VIRTIO_CONSOLE_CONFIG_MAX_NR_PORTS, vc->nports);
+	memcpy(buf, space + off, len);
 	return 0;
 }
 
@@ -119,97 +130,97 @@ console_get_config(void *opaque, uint8_t *buf, uint32_t off, uint32_t len)
  * counts.  Writes to the read-only fields change nothing.
  */
 static int
-console_set_config(void *opaque, const uint8_t *buf, uint32_t off, uint32_t len)
+vc_set_config(void *opaque, const uint8_t *buf, uint32_t off, uint32_t len)
 {
-	struct console *c = opaque;
+	struct vc_device *vc = opaque;
 
 	if (off <= VIRTIO_CONSOLE_CONFIG_EMERG_WR &&
 	    off + len > VIRTIO_CONSOLE_CONFIG_EMERG_WR)
-		sess_write(&c->ports[0].sess, buf + (VIRTIO_CONSOLE_CONFIG_EMERG_WR - off), 1);
+		sess_write(&vc->ports[0].sess, buf + (VIRTIO_CONSOLE_CONFIG_EMERG_WR - off), 1);
 	return 0;
 }
 
 /* The port whose receiveq or transmitq q is, or NULL. */
 static struct port *
-port_of_queue(struct console *c, unsigned q)
+port_of_queue(struct vc_device *vc, unsigned q)
 {
 	unsigned p;
 
 	if (q == VIRTIO_CONSOLE_PORT0_RXQ || q == VIRTIO_CONSOLE_PORT0_TXQ)
-		return &c->ports[0];
-	if (q < 4 || !multiport(c))
+		return &vc->ports[0];
+	if (q < 4 || !multiport(vc))
 		return NULL;
 	p = (q - 2) / 2;
-	return p < c->nports ? &c->ports[p] : NULL;
+	return p < vc->nports ? &vc->ports[p] : NULL;
 }
 
 static void
-console_queue_event(void *opaque, unsigned q)
+vc_queue_event(void *opaque, unsigned q)
 {
-	struct console *c = opaque;
+	struct vc_device *vc = opaque;
 	struct port *p;
 
 	if (q == VIRTIO_CONSOLE_CTRL_TXQ) {
-		if (multiport(c))
-			ctrl_receive(c);
+		if (multiport(vc))
+			ctrl_transmitq_serve(vc);
 	} else if (q == VIRTIO_CONSOLE_CTRL_RXQ) {
-		if (multiport(c))
-			ctrl_flush(c);
-	} else if ((p = port_of_queue(c, q)) && q == p->txq) {
-		port_transmit(p);
+		if (multiport(vc))
+			ctrl_receiveq_fill(vc);
+	} else if ((p = port_of_queue(vc, q)) && q == p->txq) {
+		port_transmitq_serve(p);
 	}
 	/* A receiveq: new buffers; the backends see the room. */
 }
 
 /* The guest's view of every port starts over. */
 static void
-ports_forget_guest(struct console *c)
+ports_forget_guest(struct vc_device *vc)
 {
 	unsigned p;
 
-	for (p = 0; p < c->nports; p++) {
-		c->ports[p].added = 0;
-		c->ports[p].guest_open = 0;
-		c->ports[p].host_open = -1;
-		c->ports[p].tx_held = 0;
+	for (p = 0; p < vc->nports; p++) {
+		vc->ports[p].added = 0;
+		vc->ports[p].guest_open = 0;
+		vc->ports[p].host_open = -1;
+		vc->ports[p].tx_held = 0;
 	}
 }
 
 /* A ring stopped or the device reset: the handshake starts over, and
  * messages meant for the old driver must not reach a new one. */
 static void
-console_reset(void *opaque, int q)
+vc_reset(void *opaque, int q)
 {
-	struct console *c = opaque;
+	struct vc_device *vc = opaque;
 	struct port *p;
 
 	if (q < 0 || q == VIRTIO_CONSOLE_CTRL_RXQ || q == VIRTIO_CONSOLE_CTRL_TXQ) {
-		c->npending = 0;
-		ports_forget_guest(c);
-	} else if ((p = port_of_queue(c, (unsigned)q))) {
+		vc->npending = 0;
+		ports_forget_guest(vc);
+	} else if ((p = port_of_queue(vc, (unsigned)q))) {
 		p->tx_held = 0;
 	}
 }
 
 /* Queue a control message for the guest; it leaves when a buffer is there. */
 static void
-ctrl_send(struct console *c, uint32_t id, uint16_t event, uint16_t value)
+ctrl_send(struct vc_device *vc, uint32_t id, uint16_t event, uint16_t value)
 {
-	if (c->npending == CTRL_PENDING_MAX) {
-		ctrl_ignore(c, "control queue full; the guest gives no buffers");
+	if (vc->npending == CTRL_PENDING_MAX) {
+		ctrl_ignore(vc, "control queue full; the guest gives no buffers");
 		return;
 	}
-	c->pending[c->npending].id = id;
-	c->pending[c->npending].event = event;
-	c->pending[c->npending].value = value;
-	c->npending++;
-	ctrl_flush(c);
+	vc->pending[vc->npending].id = id;
+	vc->pending[vc->npending].event = event;
+	vc->pending[vc->npending].value = value;
+	vc->npending++;
+	ctrl_receiveq_fill(vc);
 }
 
 /* The bytes of a control message; PORT_NAME and RESIZE carry payload,
  * built now so that a RESIZE tells the latest size. */
 static size_t
-ctrl_encode(struct console *c, const struct ctrl_msg *m, uint8_t *msg)
+ctrl_encode(struct vc_device *vc, const struct ctrl_msg *m, uint8_t *msg)
 {
 	size_t len = VIRTIO_CONSOLE_CONTROL_SIZE, n;
 	const char *name;
@@ -218,15 +229,15 @@ ctrl_encode(struct console *c, const struct ctrl_msg *m, uint8_t *msg)
 	put_le16(msg + 4, m->event);
 	put_le16(msg + 6, m->value);
 	if (m->event == VIRTIO_CONSOLE_PORT_NAME) {
-		name = c->ports[m->id].name;
+		name = vc->ports[m->id].name;
 		n = strlen(name);
 		memcpy(msg + len, name, n);
 		len += n;
 	} else if (m->event == VIRTIO_CONSOLE_RESIZE) {
-		int spec = c->opt->resize_order == RESIZE_COLS_ROWS;
+		int spec = vc->cfg->resize_order == RESIZE_COLS_ROWS;
 
-		put_le16(msg + len, spec ? c->cols : c->rows);
-		put_le16(msg + len + 2, spec ? c->rows : c->cols);
+		put_le16(msg + len, spec ? vc->cols : vc->rows);
+		put_le16(msg + len + 2, spec ? vc->rows : vc->cols);
 		len += 4;
 	}
 	return len;
@@ -234,33 +245,33 @@ ctrl_encode(struct console *c, const struct ctrl_msg *m, uint8_t *msg)
 
 /* One message per control receive buffer, as Linux expects. */
 static void
-ctrl_flush(struct console *c)
+ctrl_receiveq_fill(struct vc_device *vc)
 {
 	uint8_t msg[VIRTIO_CONSOLE_CONTROL_SIZE + MAX_NAME + 1];
 	unsigned sent = 0;
 	size_t len;
 
-	while (sent < c->npending &&
-	       vhu_queue_pop(&c->vhu, VIRTIO_CONSOLE_CTRL_RXQ, &c->elem) == 1) {
-		len = ctrl_encode(c, &c->pending[sent], msg);
-		if (c->elem.out_num || c->elem.in_len < len) {
-			vhu_set_broken(&c->vhu, "control receive buffer is %s",
-			               c->elem.out_num ? "device-readable" : "too small");
+	while (sent < vc->npending &&
+	       vhu_queue_pop(&vc->vhu, VIRTIO_CONSOLE_CTRL_RXQ, &vc->elem) == 1) {
+		len = ctrl_encode(vc, &vc->pending[sent], msg);
+		if (vc->elem.out_num || vc->elem.in_len < len) {
+			vhu_set_broken(&vc->vhu, "control receive buffer is %s",
+			               vc->elem.out_num ? "device-readable" : "too small");
 			return;
 		}
-		vhu_buf_to_elem(&c->elem, msg, len);
-		vhu_queue_push(&c->vhu, VIRTIO_CONSOLE_CTRL_RXQ, &c->elem, len);
+		vhu_buf_to_elem(&vc->elem, msg, len);
+		vhu_queue_push(&vc->vhu, VIRTIO_CONSOLE_CTRL_RXQ, &vc->elem, len);
 		sent++;
 	}
-	memmove(c->pending, c->pending + sent,
-	        (c->npending - sent) * sizeof c->pending[0]);
-	c->npending -= sent;
+	memmove(vc->pending, vc->pending + sent,
+	        (vc->npending - sent) * sizeof vc->pending[0]);
+	vc->npending -= sent;
 }
 
 /* The guest's control messages: complete each buffer at once (the guest
  * waits for DEVICE_READY's), then act on it. */
 static void
-ctrl_receive(struct console *c)
+ctrl_transmitq_serve(struct vc_device *vc)
 {
 	uint8_t raw[VIRTIO_CONSOLE_CONTROL_SIZE];
 	struct ctrl_msg m;
@@ -268,62 +279,62 @@ ctrl_receive(struct console *c)
 	size_t n;
 
 	for (done = 0; done < CHAINS_PER_PASS; done++) {
-		if (vhu_queue_pop(&c->vhu, VIRTIO_CONSOLE_CTRL_TXQ, &c->elem) != 1)
+		if (vhu_queue_pop(&vc->vhu, VIRTIO_CONSOLE_CTRL_TXQ, &vc->elem) != 1)
 			return;
-		if (c->elem.in_num) {
-			vhu_set_broken(&c->vhu, "control transmit buffer is device-writable");
+		if (vc->elem.in_num) {
+			vhu_set_broken(&vc->vhu, "control transmit buffer is device-writable");
 			return;
 		}
-		n = vhu_elem_to_buf(&c->elem, raw, sizeof raw);
-		vhu_queue_push(&c->vhu, VIRTIO_CONSOLE_CTRL_TXQ, &c->elem, 0);
+		n = vhu_elem_to_buf(&vc->elem, raw, sizeof raw);
+		vhu_queue_push(&vc->vhu, VIRTIO_CONSOLE_CTRL_TXQ, &vc->elem, 0);
 		if (n < sizeof raw) {
-			ctrl_ignore(c, "short control message (%zu bytes)", n);
+			ctrl_ignore(vc, "short control message (%zu bytes)", n);
 			continue;
 		}
-		m.id = raw[0] | raw[1] << 8 | raw[2] << 16 | (uint32_t)raw[3] << 24;
-		m.event = raw[4] | raw[5] << 8;
-		m.value = raw[6] | raw[7] << 8;
-		ctrl_handle(c, &m);
+		m.id = get_le32(raw);
+		m.event = get_le16(raw + 4);
+		m.value = get_le16(raw + 6);
+		ctrl_handle(vc, &m);
 	}
-	vhu_queue_again(&c->vhu, VIRTIO_CONSOLE_CTRL_TXQ);
+	vhu_queue_again(&vc->vhu, VIRTIO_CONSOLE_CTRL_TXQ);
 }
 
 static void
-ctrl_handle(struct console *c, const struct ctrl_msg *m)
+ctrl_handle(struct vc_device *vc, const struct ctrl_msg *m)
 {
 	unsigned p;
 
 	switch (m->event) {
 	case VIRTIO_CONSOLE_DEVICE_READY:
 		if (m->value != 1) {
-			ctrl_ignore(c, "the guest driver failed to set up");
+			ctrl_ignore(vc, "the guest driver failed to set up");
 			return;
 		}
 		/* A (re)starting driver: announce every port. */
-		ports_forget_guest(c);
-		for (p = 0; p < c->nports; p++)
-			ctrl_send(c, p, VIRTIO_CONSOLE_PORT_ADD, 1);
+		ports_forget_guest(vc);
+		for (p = 0; p < vc->nports; p++)
+			ctrl_send(vc, p, VIRTIO_CONSOLE_PORT_ADD, 1);
 		return;
 	case VIRTIO_CONSOLE_PORT_READY:
-		if (m->id >= c->nports) {
-			ctrl_ignore(c, "PORT_READY for unknown port %u", m->id);
+		if (m->id >= vc->nports) {
+			ctrl_ignore(vc, "PORT_READY for unknown port %u", m->id);
 			return;
 		}
 		if (m->value != 1) {
-			ctrl_ignore(c, "the guest failed to add port %u", m->id);
+			ctrl_ignore(vc, "the guest failed to add port %u", m->id);
 			return;
 		}
-		ctrl_port_ready(c, &c->ports[m->id]);
+		ctrl_port_ready(vc, &vc->ports[m->id]);
 		return;
 	case VIRTIO_CONSOLE_PORT_OPEN:
-		if (m->id >= c->nports) {
-			ctrl_ignore(c, "PORT_OPEN for unknown port %u", m->id);
+		if (m->id >= vc->nports) {
+			ctrl_ignore(vc, "PORT_OPEN for unknown port %u", m->id);
 			return;
 		}
-		c->ports[m->id].guest_open = m->value != 0;
+		vc->ports[m->id].guest_open = m->value != 0;
 		return;
 	default:
-		ctrl_ignore(c, "unexpected control event %u from the guest", m->event);
+		ctrl_ignore(vc, "unexpected control event %u from the guest", m->event);
 	}
 }
 
@@ -331,25 +342,25 @@ ctrl_handle(struct console *c, const struct ctrl_msg *m)
  * whether the host side is there.  The console port always is, as on
  * QEMU's virtconsole; a generic port while it has a client. */
 static void
-ctrl_port_ready(struct console *c, struct port *p)
+ctrl_port_ready(struct vc_device *vc, struct port *p)
 {
 	p->added = 1;
 	if (p->id == 0) {
-		logmsg("device %u: the guest's console port is ready", c->index);
-		ctrl_send(c, 0, VIRTIO_CONSOLE_CONSOLE_PORT, 1);
+		logmsg("device %u: the guest's console port is ready", vc->index);
+		ctrl_send(vc, 0, VIRTIO_CONSOLE_CONSOLE_PORT, 1);
 	} else {
 		logmsg("console %u: the guest's port %u%s%s%s is ready", p->k, p->id,
 		       p->name ? " \"" : "", p->name ? p->name : "",
 		       p->name ? "\"" : "");
 	}
 	if (p->name)
-		ctrl_send(c, p->id, VIRTIO_CONSOLE_PORT_NAME, 1);
+		ctrl_send(vc, p->id, VIRTIO_CONSOLE_PORT_NAME, 1);
 	p->host_open = p->id == 0 || p->sess.nreaders > 0;
-	ctrl_send(c, p->id, VIRTIO_CONSOLE_PORT_OPEN, (uint16_t)p->host_open);
+	ctrl_send(vc, p->id, VIRTIO_CONSOLE_PORT_OPEN, (uint16_t)p->host_open);
 	/* The size last: Linux applies it to the hvc made on CONSOLE_PORT. */
-	if (p->id == 0 && vhu_has_feature(&c->vhu, VIRTIO_CONSOLE_F_SIZE) &&
-	    c->cols && c->rows)
-		ctrl_send(c, 0, VIRTIO_CONSOLE_RESIZE, 0);
+	if (p->id == 0 && vhu_has_feature(&vc->vhu, VIRTIO_CONSOLE_F_SIZE) &&
+	    vc->cols && vc->rows)
+		ctrl_send(vc, 0, VIRTIO_CONSOLE_RESIZE, 0);
 }
 
 /*
@@ -359,18 +370,18 @@ ctrl_port_ready(struct console *c, struct port *p)
  * and summed up on exit.
  */
 static void
-ctrl_ignore(struct console *c, const char *fmt, ...)
+ctrl_ignore(struct vc_device *vc, const char *fmt, ...)
 {
 	char what[160];
 	va_list ap;
 
-	if (c->bad_ctrl++)
+	if (vc->bad_ctrl++)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	logmsg("device %u: %s; ignored (further ones are only counted)",
-	       c->index, what);
+	       vc->index, what);
 }
 
 /* A generic port takes a chain only when every reader has room for it:
@@ -391,33 +402,33 @@ port_tx_room(struct port *p, size_t len)
  * wait in the ring until the readers have room (real backpressure).
  */
 static void
-port_transmit(struct port *p)
+port_transmitq_serve(struct port *p)
 {
-	struct console *c = p->con;
+	struct vc_device *vc = p->vc;
 	unsigned i, done;
 
 	p->tx_held = 0;
 	for (done = 0; done < CHAINS_PER_PASS; done++) {
 		if (p->id != 0) {
-			if (vhu_queue_peek(&c->vhu, p->txq, &c->elem) != 1)
+			if (vhu_queue_peek(&vc->vhu, p->txq, &vc->elem) != 1)
 				return;
-			if (!port_tx_room(p, c->elem.out_len)) {
-				p->tx_held = 1;   /* after_pass() tries again */
+			if (!port_tx_room(p, vc->elem.out_len)) {
+				p->tx_held = 1;   /* vc_after_pass() tries again */
 				return;
 			}
 		}
-		if (vhu_queue_pop(&c->vhu, p->txq, &c->elem) != 1)
+		if (vhu_queue_pop(&vc->vhu, p->txq, &vc->elem) != 1)
 			return;
-		if (c->elem.in_num) {
-			vhu_set_broken(&c->vhu, "transmit buffer is device-writable");
+		if (vc->elem.in_num) {
+			vhu_set_broken(&vc->vhu, "transmit buffer is device-writable");
 			return;
 		}
-		for (i = 0; i < c->elem.out_num; i++)
-			sess_write(&p->sess, c->elem.iov[i].iov_base,
-			           c->elem.iov[i].iov_len);
-		vhu_queue_push(&c->vhu, p->txq, &c->elem, 0);
+		for (i = 0; i < vc->elem.out_num; i++)
+			sess_write(&p->sess, vc->elem.iov[i].iov_base,
+			           vc->elem.iov[i].iov_len);
+		vhu_queue_push(&vc->vhu, p->txq, &vc->elem, 0);
 	}
-	vhu_queue_again(&c->vhu, p->txq);
+	vhu_queue_again(&vc->vhu, p->txq);
 }
 
 /* A generic port's host side opens with its first client and closes with
@@ -430,57 +441,57 @@ port_update_open(struct port *p)
 	if (p->id == 0 || !p->added || open == p->host_open)
 		return;
 	p->host_open = open;
-	ctrl_send(p->con, p->id, VIRTIO_CONSOLE_PORT_OPEN, (uint16_t)open);
+	ctrl_send(p->vc, p->id, VIRTIO_CONSOLE_PORT_OPEN, (uint16_t)open);
 }
 
 /* After the backends ran: clients came or went, readers made room. */
 void
-after_pass(struct console *c)
+vc_after_pass(struct vc_device *vc)
 {
 	unsigned p;
 
-	for (p = 0; p < c->nports; p++) {
-		port_update_open(&c->ports[p]);
-		if (c->ports[p].tx_held)
-			port_transmit(&c->ports[p]);
+	for (p = 0; p < vc->nports; p++) {
+		port_update_open(&vc->ports[p]);
+		if (vc->ports[p].tx_held)
+			port_transmitq_serve(&vc->ports[p]);
 	}
 }
 
 size_t
 port_input_room(struct port *p)
 {
-	struct console *c = p->con;
+	struct vc_device *vc = p->vc;
 
 	/* The guest discards data for a generic port it has not opened:
 	 * input waits (in the backend's bounded hold, then the socket). */
 	if (p->id != 0 && !p->guest_open)
 		return 0;
-	if (vhu_queue_peek(&c->vhu, p->rxq, &c->elem) != 1)
+	if (vhu_queue_peek(&vc->vhu, p->rxq, &vc->elem) != 1)
 		return 0;
-	if (c->elem.out_num || c->elem.in_len == 0) {
-		vhu_set_broken(&c->vhu, "receive buffer is %s",
-		               c->elem.out_num ? "device-readable" : "empty");
+	if (vc->elem.out_num || vc->elem.in_len == 0) {
+		vhu_set_broken(&vc->vhu, "receive buffer is %s",
+		               vc->elem.out_num ? "device-readable" : "empty");
 		return 0;
 	}
-	return c->elem.in_len;
+	return vc->elem.in_len;
 }
 
 void
 port_input(struct port *p, const void *buf, size_t len)
 {
-	struct console *c = p->con;
+	struct vc_device *vc = p->vc;
 	size_t n;
 
-	if (vhu_queue_pop(&c->vhu, p->rxq, &c->elem) != 1) {
+	if (vhu_queue_pop(&vc->vhu, p->rxq, &vc->elem) != 1) {
 		logmsg("console %u: %zu bytes of input lost: the receive buffer went "
 		       "away", p->k, len);
 		return;
 	}
-	n = vhu_buf_to_elem(&c->elem, buf, len);
+	n = vhu_buf_to_elem(&vc->elem, buf, len);
 	if (n < len)
 		logmsg("console %u: %zu bytes of input lost: the receive buffer "
 		       "shrank", p->k, len - n);
-	vhu_queue_push(&c->vhu, p->rxq, &c->elem, n);
+	vhu_queue_push(&vc->vhu, p->rxq, &vc->elem, n);
 	p->bytes_in += n;
 }
 
@@ -502,7 +513,7 @@ port_read_input(struct port *p, int fd, ssize_t *n)
 {
 	static struct iovec iov[VHU_MAX_SEGS];
 	static struct { uint16_t head; size_t len; } chain[RX_CHAINS_PER_READ];
-	struct console *c = p->con;
+	struct vc_device *vc = p->vc;
 	unsigned nchains = 0, niov = 0, i;
 	size_t left, fill, room = 0;
 
@@ -511,25 +522,25 @@ port_read_input(struct port *p, int fd, ssize_t *n)
 	if (p->rx_chains < 1 || p->rx_chains > RX_CHAINS_PER_READ)
 		p->rx_chains = 1;
 	while (nchains < p->rx_chains &&
-	       vhu_queue_pop(&c->vhu, p->rxq, &c->elem) == 1) {
-		if (c->elem.out_num) {
-			vhu_set_broken(&c->vhu, "receive buffer is device-readable");
+	       vhu_queue_pop(&vc->vhu, p->rxq, &vc->elem) == 1) {
+		if (vc->elem.out_num) {
+			vhu_set_broken(&vc->vhu, "receive buffer is device-readable");
 			return 0;
 		}
-		if (niov + c->elem.in_num > VHU_MAX_SEGS) {
-			vhu_queue_unpop(&c->vhu, p->rxq, 1);
+		if (niov + vc->elem.in_num > VHU_MAX_SEGS) {
+			vhu_queue_unpop(&vc->vhu, p->rxq, 1);
 			break;
 		}
-		memcpy(iov + niov, c->elem.iov, c->elem.in_num * sizeof iov[0]);
-		niov += c->elem.in_num;
-		chain[nchains].head = c->elem.head;
-		chain[nchains].len = c->elem.in_len;
-		room += c->elem.in_len;
+		memcpy(iov + niov, vc->elem.iov, vc->elem.in_num * sizeof iov[0]);
+		niov += vc->elem.in_num;
+		chain[nchains].head = vc->elem.head;
+		chain[nchains].len = vc->elem.in_len;
+		room += vc->elem.in_len;
 		nchains++;
 	}
 	/* A corrupt chain after good ones broke the device: read nothing
 	 * (what it read could not be given to the guest). */
-	if (!nchains || c->vhu.broken)
+	if (!nchains || vc->vhu.broken)
 		return 0;
 	do
 		*n = readv(fd, iov, (int)niov);
@@ -537,10 +548,10 @@ port_read_input(struct port *p, int fd, ssize_t *n)
 	left = *n > 0 ? (size_t)*n : 0;
 	for (i = 0; i < nchains && left; i++) {
 		fill = left < chain[i].len ? left : chain[i].len;
-		vhu_queue_complete(&c->vhu, p->rxq, chain[i].head, (uint32_t)fill);
+		vhu_queue_complete(&vc->vhu, p->rxq, chain[i].head, (uint32_t)fill);
 		left -= fill;
 	}
-	vhu_queue_unpop(&c->vhu, p->rxq, nchains - i);
+	vhu_queue_unpop(&vc->vhu, p->rxq, nchains - i);
 	if (*n > 0 && (size_t)*n == room && nchains == p->rx_chains)
 		p->rx_chains = 2 * nchains < RX_CHAINS_PER_READ ?
 		               2 * nchains : RX_CHAINS_PER_READ;
@@ -567,27 +578,27 @@ port_feed(struct port *p, char *buf, size_t *len)
 /* Tell the guest the console's size: RESIZE with MULTIPORT (Linux ignores
  * the config then), else the config space and a config-change message. */
 static void
-console_send_size(struct console *c)
+vc_send_size(struct vc_device *vc)
 {
-	if (!vhu_has_feature(&c->vhu, VIRTIO_CONSOLE_F_SIZE))
+	if (!vhu_has_feature(&vc->vhu, VIRTIO_CONSOLE_F_SIZE))
 		return;
-	if (multiport(c)) {
-		if (c->ports[0].added)
-			ctrl_send(c, 0, VIRTIO_CONSOLE_RESIZE, 0);
+	if (multiport(vc)) {
+		if (vc->ports[0].added)
+			ctrl_send(vc, 0, VIRTIO_CONSOLE_RESIZE, 0);
 	} else {
-		vhu_config_changed(&c->vhu);
+		vhu_config_changed(&vc->vhu);
 	}
 }
 
 void
 port_set_size(struct port *p, unsigned cols, unsigned rows)
 {
-	struct console *c = p->con;
+	struct vc_device *vc = p->vc;
 
 	if (p->id != 0 || !cols || !rows || cols > 65535 || rows > 65535 ||
-	    (cols == c->cols && rows == c->rows))
+	    (cols == vc->cols && rows == vc->rows))
 		return;
-	c->cols = cols;
-	c->rows = rows;
-	console_send_size(c);
+	vc->cols = cols;
+	vc->rows = rows;
+	vc_send_size(vc);
 }

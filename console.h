@@ -1,51 +1,50 @@
 /*
- * console.h - the VirtIO console device.
+ * console.h - the VirtIO console device (virtio 1.x section 5.3), as the
+ * daemon and the backends see it.
+ *
+ * A struct vc_device is one device d: a vhost-user socket (vhu.h) and P
+ * ports behind it.  Port 0 is the console (hvc0 in a Linux guest), ports
+ * 1.. are generic ports (/dev/vportNpM); with VIRTIO_CONSOLE_F_MULTIPORT
+ * the control queues announce them, name them, and carry PORT_OPEN both
+ * ways and the console's size.  Console k = d * P + p is port p of
+ * device d; k names it in every message and to every way in.
+ *
+ * Guest -> host: what the guest writes on a port's transmitq goes to the
+ * port's session (backends/session.h), which its readers drain.  The
+ * console port completes every buffer at once (the guest's hvc driver
+ * spins until it is used); a generic port holds it until every reader has
+ * room.  Host -> guest: the port_* calls below, made by the ways in.
+ *
+ * The device does not know the ways in: the daemon owns the sessions'
+ * set-up and the endpoints, and calls vc_after_pass() once per loop pass
+ * after they ran (clients came or went, readers made room).
  */
 #ifndef CONSOLE_H
 #define CONSOLE_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
-#include "backends/backend.h"
+#include "backends/session.h"
 #include "vhu.h"
 
 #define MAX_PORTS        31      /* 2 * (31 + 1) = VHU_MAX_QUEUES queues */
-#define MAX_BACKENDS     5       /* ways in that can serve one console: all */
 #define MAX_NAME         127     /* a port name, in bytes */
-#define MAX_HISTORY      (64u << 20)
 #define CTRL_PENDING_MAX (4 * MAX_PORTS + 8)   /* messages waiting for buffers */
-
-
-/*
- * Chains a queue handler takes per pass before it yields to the other
- * devices (vhu_queue_again): a ring full of 1024-segment chains must not
- * stall everything else for the whole walk.
- */
-#define CHAINS_PER_PASS 256
 
 /* RESIZE's payload: the spec says cols then rows, and so do Linux 6.15 and
  * the stable kernels that took the fix (Debian's 6.1 does: tests/uml.bats
  * checks it); older Linux reads rows then cols (--resize-order). */
 enum resize_order { RESIZE_COLS_ROWS, RESIZE_ROWS_COLS };
 
-struct options {
-	const char *socket_path;
-	int fd;                      /* --fd: a connected socket, or -1 */
-	unsigned socket_mode;        /* of the vhost-user sockets */
-	long socket_gid;             /* their group, -1: ours */
-	unsigned socket_count;
-	const struct backend *backends[MAX_BACKENDS];
-	unsigned nbackends;
-	struct backend_config be;
-	unsigned max_queue_size;
-	int tcp_given;               /* --tcp-port or --tcp-address was used */
-	int web_given;               /* a --web-* option was used */
-	const char *names[MAX_PORTS];  /* port p's name, or NULL */
-	unsigned nports;             /* P: ports per device */
-	size_t history;
-	const char *log_file;        /* prefix; NULL: no log */
-	unsigned cols, rows;         /* --size, 0 x 0 if not given */
+/* What every device is, as the command line says; outlives the devices. */
+struct vc_config {
+	unsigned nports;             /* P: ports per device, 1 to MAX_PORTS */
+	const char *const *names;    /* port p's name (NULL: none), P entries */
+	unsigned cols, rows;         /* the size at start, 0 x 0: none */
 	enum resize_order resize_order;
+	unsigned max_queue_size;     /* largest virtqueue accepted */
 };
 
 /* A control message waiting for a control receive buffer.  PORT_NAME and
@@ -55,12 +54,12 @@ struct ctrl_msg {
 	uint16_t event, value;
 };
 
-struct console;
+struct vc_device;
 
-/* One port of a device: its queues, its state in the guest, its session
- * and the endpoints that carry it to the host. */
+/* One port of a device: its queues, its state in the guest, and its
+ * session (set up and freed by the daemon). */
 struct port {
-	struct console *con;
+	struct vc_device *vc;
 	unsigned id;                 /* p, the port number in the device */
 	unsigned k;                  /* the console number */
 	const char *name;            /* NULL: unnamed */
@@ -72,16 +71,14 @@ struct port {
 	unsigned long long bytes_in; /* host input given to the guest, ever */
 	unsigned rx_chains;          /* receive chains the next read offers */
 	struct sess sess;
-	struct endpoint ep[MAX_BACKENDS];
-	unsigned nep;
 };
 
 /* One device: a vhost-user socket and the ports behind it. */
-struct console {
-	unsigned index;
+struct vc_device {
+	unsigned index;              /* d */
 	struct vhu_dev vhu;
-	struct vhu_ops ops;          /* console_ops with this device's queues */
-	const struct options *opt;
+	struct vhu_ops ops;          /* vc_ops with this device's queue count */
+	const struct vc_config *cfg;
 	struct port ports[MAX_PORTS];
 	unsigned nports;
 	unsigned cols, rows;         /* the console's size, as the guest sees it */
@@ -91,8 +88,34 @@ struct console {
 	struct vhu_elem elem;        /* scratch chain, too big for the stack */
 };
 
-void console_init(struct console *c, const struct options *o, unsigned d);
-void port_init(struct console *c, unsigned p);
-void after_pass(struct console *c);
+/* Device d as cfg describes it, its ports placed (no fds, no sessions
+ * yet): then vhu_listen() or vhu_adopt() on vc->vhu. */
+void vc_device_init(struct vc_device *vc, const struct vc_config *cfg,
+                    unsigned d);
+/* Close the vhost-user side (at exit); sums up ignored control messages. */
+void vc_device_close(struct vc_device *vc);
+/* Once per loop pass, after the ways in ran: tell the guest which generic
+ * ports gained or lost their last client, and take held guest output
+ * that now has room. */
+void vc_after_pass(struct vc_device *vc);
+
+/*
+ * Host -> guest, for the ways in.  Input goes to the guest only when it
+ * has a receive buffer, and at most that buffer's size: port_input_room()
+ * says how much, port_input() hands the bytes over; or port_read_input()
+ * reads an fd straight into all the buffers posted.
+ */
+size_t port_input_room(struct port *p);
+void port_input(struct port *p, const void *buf, size_t len);
+/* Read from fd straight into the guest's receive buffers, as many as are
+ * posted (up to a bound) with one readv().  Returns the bytes those
+ * buffers could take, 0 when the guest has none (fd not read); *n is
+ * readv()'s result (bytes, 0 at EOF, -1 with errno). */
+size_t port_read_input(struct port *p, int fd, ssize_t *n);
+/* Hand held input to the guest, as much as its receive buffers take; the
+ * rest moves to the front of buf and *len says how much is left. */
+void port_feed(struct port *p, char *buf, size_t *len);
+/* A terminal size report (most recent wins); 0 x 0 is ignored. */
+void port_set_size(struct port *p, unsigned cols, unsigned rows);
 
 #endif

@@ -1,11 +1,14 @@
 /*
  * vhost-device-console - a vhost-user backend for the VirtIO console.
  *
- * This file holds the command line, the one select() loop, and the
- * console device: config space, the MULTIPORT control handshake, and the
- * ports' queues.  vhu.c speaks vhost-user and walks the rings; the files
- * in backends/ carry each console to a terminal or TCP clients, through
- * the console's session (backends/session.h: history, log, readers).
+ * This file is the daemon: the command line (one option table that drives
+ * getopt_long, --help and each option's check), start-up, signals, and
+ * the one select() loop.  The device itself is console.c (console.h);
+ * vhu.c speaks vhost-user and walks the rings; the files in backends/
+ * carry each console to a terminal, TCP or UNIX clients, a pty or a
+ * browser, through the console's session (backends/session.h: history,
+ * log, readers).  The daemon owns the ways in: one endpoint per backend
+ * that serves a console, which the device never sees.
  *
  * Numbering: device d has P ports (port 0 is the console, hvc0 in the
  * guest; ports 1.. are generic ports, /dev/vportNpM).  Console k = d*P + p
@@ -18,6 +21,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,43 +29,67 @@
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "backends/backend.h"
 #include "console.h"
 #include "util.h"
 #include "vhu.h"
-#include "virtio_console.h"
 
 #define MAX_DEVICES      256
+#define MAX_BACKENDS     5       /* ways in that can serve one console: all */
+#define MAX_HISTORY      (64u << 20)
 #define DEFAULT_TCP_PORT 12345
 #define DEFAULT_WEB_PORT 8080
 #define DEFAULT_ESCAPE   0x1d    /* Ctrl-] */
+#define MAX_OPTIONS      40      /* rows of the option table, at most */
+
+/* A number in --help, from its #define. */
+#define STR(x)  #x
+#define XSTR(x) STR(x)
+
+/* --help states the default history as a number: keep them in step. */
+_Static_assert(SESS_DEFAULT_HISTORY == 65536, "--help says 65536");
+
+struct options {
+	const char *socket_path;
+	int fd;                      /* --fd: a connected socket, or -1 */
+	unsigned socket_mode;        /* of the vhost-user sockets */
+	long socket_gid;             /* their group, -1: ours */
+	unsigned socket_count;
+	const struct backend *backends[MAX_BACKENDS];
+	unsigned nbackends;
+	struct backend_config be;
+	struct vc_config dev;        /* what every device is */
+	const char *names[MAX_PORTS];  /* port p's name, or NULL (dev.names) */
+	unsigned history;
+	const char *log_file;        /* prefix; NULL: no log */
+	unsigned char given[MAX_OPTIONS];  /* option table row i was used */
+};
+
+/* The ways in to one console: an endpoint per backend that serves it. */
+struct ways_in {
+	struct endpoint ep[MAX_BACKENDS];
+	unsigned nep;
+};
+
+/* Device d, and the ways in to each of its consoles. */
+struct served_device {
+	struct vc_device vc;
+	struct ways_in ways[MAX_PORTS];
+};
 
 struct daemon {
 	struct options opt;
-	struct console *cons;
-	unsigned ncons;
+	struct served_device *devs;
+	unsigned ndevs;
 };
 
-static void usage(FILE *f);
-static _Noreturn void usage_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
 static void parse_options(int argc, char **argv, struct options *o);
-static unsigned parse_number(const char *opt, const char *s, unsigned lo,
-                             unsigned hi);
-static int parse_escape(const char *s);
-static void parse_backends(const char *list, struct options *o);
-static void parse_size(const char *s, struct options *o);
-static unsigned parse_mode(const char *opt, const char *s);
-static long parse_group(const char *opt, const char *s);
-static void check_name(const char *opt, const char *name);
 static void raise_fd_limit(void);
 static void signals_setup(sigset_t *waitmask);
 static void on_signal(int sig);
 static void start(struct daemon *dm);
-static void start_console(struct daemon *dm, struct console *c, unsigned d);
 static void cleanup(void *arg);
 static int run(struct daemon *dm, const sigset_t *waitmask);
 
@@ -70,10 +98,152 @@ static volatile sig_atomic_t got_term, got_hup, got_winch, got_usr1;
 
 /* ---- command line ------------------------------------------------------ */
 
-static void
-usage(FILE *f)
-{
-	fprintf(f,
+/*
+ * One row per option: what getopt_long is told, what --help says, and how
+ * the value is checked and where it goes (target: a member of struct
+ * options, through offsetof; lo and hi: parse_uint's range).  A row with
+ * no help is shown together with the next one.
+ */
+struct option_row {
+	const char *name;            /* --name */
+	char letter;                 /* -l, or 0 */
+	const char *arg;             /* the value's name in --help; NULL: none */
+	const char *help;            /* --help's lines for it, '\n' between */
+	void (*parse)(const struct option_row *r, const char *val,
+	              struct options *o);
+	size_t target;
+	unsigned lo, hi;
+};
+
+static _Noreturn void usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static void parse_uint(const struct option_row *r, const char *val,
+                       struct options *o);
+static void parse_fd(const struct option_row *r, const char *val,
+                     struct options *o);
+static void parse_path(const struct option_row *r, const char *val,
+                       struct options *o);
+static void parse_address(const struct option_row *r, const char *val,
+                          struct options *o);
+static void parse_flag(const struct option_row *r, const char *val,
+                       struct options *o);
+static void parse_mode(const struct option_row *r, const char *val,
+                       struct options *o);
+static void parse_group(const struct option_row *r, const char *val,
+                        struct options *o);
+static void parse_backends(const struct option_row *r, const char *val,
+                           struct options *o);
+static void parse_token(const struct option_row *r, const char *val,
+                        struct options *o);
+static void parse_port(const struct option_row *r, const char *val,
+                       struct options *o);
+static void parse_console_name(const struct option_row *r, const char *val,
+                               struct options *o);
+static void parse_size(const struct option_row *r, const char *val,
+                       struct options *o);
+static void parse_resize_order(const struct option_row *r, const char *val,
+                               struct options *o);
+static void parse_queue_size(const struct option_row *r, const char *val,
+                             struct options *o);
+static void parse_escape(const struct option_row *r, const char *val,
+                         struct options *o);
+static void print_capabilities(const struct option_row *r, const char *val,
+                               struct options *o);
+static void print_help(const struct option_row *r, const char *val,
+                       struct options *o);
+static void print_version(const struct option_row *r, const char *val,
+                          struct options *o);
+
+#define AT(member) offsetof(struct options, member)
+
+static const struct option_row option_table[] = {
+	{ "socket-path", 's', "PATH", "vhost-user socket prefix (required, or --fd)",
+	  parse_path, AT(socket_path), 0, 0 },
+	{ "socket-mode", 0, "MODE", "mode of the vhost-user sockets (default 0600)",
+	  parse_mode, AT(socket_mode), 0, 0 },
+	{ "socket-group", 0, "GROUP", "their group (the frontend may run as another\n"
+	  "user: e.g. --socket-mode=0660 --socket-group=kvm)",
+	  parse_group, AT(socket_gid), 0, 0 },
+	{ "fd", 0, "N", "serve the connected socket N instead (one\n"
+	  "device); exit when it ends: 0 after an orderly\n"
+	  "close, 1 after a protocol error",
+	  parse_fd, AT(fd), 0, INT_MAX },
+	{ "print-capabilities", 0, NULL, "print the backend's JSON capabilities, exit",
+	  print_capabilities, 0, 0, 0 },
+	{ "socket-count", 'c', "N", "number of devices, 1-" XSTR(MAX_DEVICES)
+	  " (default 1)",
+	  parse_uint, AT(socket_count), 1, MAX_DEVICES },
+	{ "backend", 'b', "LIST", "ways in, comma-separated (default nested):\n"
+	  "nested: this terminal (console 0)\n"
+	  "network: TCP port --tcp-port + k\n"
+	  "unix (or uds): UNIX socket --unix-path + k\n"
+	  "pty: a pseudo-terminal per console\n"
+	  "web: a browser, http://ADDR:PORT/console/k",
+	  parse_backends, 0, 0, 0 },
+	{ "tcp-port", 'p', "PORT", "first TCP port (default "
+	  XSTR(DEFAULT_TCP_PORT) ")",
+	  parse_uint, AT(be.tcp_port), 1, 65535 },
+	{ "telnet", 0, NULL, "network: speak telnet (character mode, window\n"
+	  "size) so that plain `telnet HOST PORT` works",
+	  parse_flag, AT(be.telnet), 0, 0 },
+	{ "tcp-address", 0, "ADDR", "address to listen on (default 127.0.0.1);\n"
+	  "anyone who reaches it gets the guest's console",
+	  parse_address, AT(be.tcp_address), 0, 0 },
+	{ "unix-path", 0, "PREFIX", "unix backend socket prefix",
+	  parse_path, AT(be.unix_path), 0, 0 },
+	{ "unix-mode", 0, "MODE", NULL,
+	  parse_mode, AT(be.unix_mode), 0, 0 },
+	{ "unix-group", 0, "GROUP", "its sockets' mode (default\n"
+	  "0600) and group",
+	  parse_group, AT(be.unix_gid), 0, 0 },
+	{ "pty-link", 0, "PREFIX", "pty backend: symlink PREFIX + k to console k's pty",
+	  parse_path, AT(be.pty_link), 0, 0 },
+	{ "web-port", 0, "PORT", "web: the one port of every console (default "
+	  XSTR(DEFAULT_WEB_PORT) ")",
+	  parse_uint, AT(be.web_port), 1, 65535 },
+	{ "web-address", 0, "ADDR", "web: address to listen on (default 127.0.0.1)",
+	  parse_address, AT(be.web_address), 0, 0 },
+	{ "web-assets", 0, "DIR", "web: the @xterm/xterm npm package (or the folder\n"
+	  "npm installed it into); without it the page\n"
+	  "shows plain text",
+	  parse_path, AT(be.web_assets), 0, 0 },
+	{ "web-token", 0, "TOKEN", "web: every request must carry ?token=TOKEN or\n"
+	  "'Authorization: Bearer TOKEN'",
+	  parse_token, AT(be.web_token), 0, 0 },
+	{ "port", 0, "NAME", "add a generic port named NAME (repeatable,\n"
+	  "up to " XSTR(MAX_PORTS) " ports in all; '-' for no name)",
+	  parse_port, 0, 0, 0 },
+	{ "console-name", 0, "NAME", "a name for port 0 too",
+	  parse_console_name, 0, 0, 0 },
+	{ "history", 0, "BYTES", "output a new client replays first (default\n"
+	  "65536; 0 turns it off)",
+	  parse_uint, AT(history), 0, MAX_HISTORY },
+	{ "log-file", 0, "PATH", "append console k's output to PATHk",
+	  parse_path, AT(log_file), 0, 0 },
+	{ "size", 0, "COLSxROWS", "terminal size told to the guest at start",
+	  parse_size, 0, 0, 0 },
+	{ "resize-order", 0, "ORDER", "RESIZE payload order: cols-rows (default: the\n"
+	  "virtio spec, Linux 6.15, fixed stable kernels)\n"
+	  "or rows-cols (older Linux guests)",
+	  parse_resize_order, 0, 0, 0 },
+	{ "max-queue-size", 'q', "N", "largest virtqueue accepted, a power of two\n"
+	  "up to 32768 (default 32768)",
+	  parse_queue_size, 0, 1, VIRTQ_MAX_SIZE },
+	{ "escape", 'e', "CHAR", "nested escape key: ^X notation, one character,\n"
+	  "or 'none' (default ^]); ESC q quits, ESC ESC\n"
+	  "sends ESC itself",
+	  parse_escape, 0, 0, 0 },
+	{ "help", 'h', NULL, "show this help", print_help, 0, 0, 0 },
+	{ "version", 'V', NULL, "show the version", print_version, 0, 0, 0 },
+};
+
+#define NOPTIONS (sizeof option_table / sizeof option_table[0])
+_Static_assert(NOPTIONS <= MAX_OPTIONS, "struct options' given[] is too small");
+
+/* getopt_long returns OPTION_VAL + i for a long option of row i. */
+#define OPTION_VAL 256
+
+static const char usage_head[] =
 "usage: " PROGNAME " --socket-path=PATH [options]\n"
 "\n"
 "A vhost-user backend for a VirtIO console (virtio id 3).  Device d listens\n"
@@ -81,63 +251,72 @@ usage(FILE *f)
 "as QEMU or user-mode-linux, and carries its ports to the host.  Console\n"
 "k = d * P + p is port p of device d (P ports per device; port 0 is the\n"
 "guest's hvc0).\n"
-"\n"
-"  -s, --socket-path=PATH     vhost-user socket prefix (required, or --fd)\n"
-"      --socket-mode=MODE     mode of the vhost-user sockets (default 0600)\n"
-"      --socket-group=GROUP   their group (the frontend may run as another\n"
-"                             user: e.g. --socket-mode=0660 --socket-group=kvm)\n"
-"      --fd=N                 serve the connected socket N instead (one\n"
-"                             device); exit when it ends: 0 after an orderly\n"
-"                             close, 1 after a protocol error\n"
-"      --print-capabilities   print the backend's JSON capabilities, exit\n"
-"  -c, --socket-count=N       number of devices, 1-%d (default 1)\n"
-"  -b, --backend=LIST         ways in, comma-separated (default nested):\n"
-"                             nested: this terminal (console 0)\n"
-"                             network: TCP port --tcp-port + k\n"
-"                             unix (or uds): UNIX socket --unix-path + k\n"
-"                             pty: a pseudo-terminal per console\n"
-"                             web: a browser, http://ADDR:PORT/console/k\n"
-"  -p, --tcp-port=PORT        first TCP port (default %d)\n"
-"      --telnet               network: speak telnet (character mode, window\n"
-"                             size) so that plain `telnet HOST PORT` works\n"
-"      --tcp-address=ADDR     address to listen on (default 127.0.0.1);\n"
-"                             anyone who reaches it gets the guest's console\n"
-"      --unix-path=PREFIX     unix backend socket prefix\n"
-"      --unix-mode=MODE, --unix-group=GROUP   its sockets' mode (default\n"
-"                             0600) and group\n"
-"      --pty-link=PREFIX      pty backend: symlink PREFIX + k to console k's pty\n"
-"      --web-port=PORT        web: the one port of every console (default %d)\n"
-"      --web-address=ADDR     web: address to listen on (default 127.0.0.1)\n"
-"      --web-assets=DIR       web: the @xterm/xterm npm package (or the folder\n"
-"                             npm installed it into); without it the page\n"
-"                             shows plain text\n"
-"      --web-token=TOKEN      web: every request must carry ?token=TOKEN or\n"
-"                             'Authorization: Bearer TOKEN'\n"
-"      --port=NAME            add a generic port named NAME (repeatable,\n"
-"                             up to %d ports in all; '-' for no name)\n"
-"      --console-name=NAME    a name for port 0 too\n"
-"      --history=BYTES        output a new client replays first (default\n"
-"                             %d; 0 turns it off)\n"
-"      --log-file=PATH        append console k's output to PATHk\n"
-"      --size=COLSxROWS       terminal size told to the guest at start\n"
-"      --resize-order=ORDER   RESIZE payload order: cols-rows (default: the\n"
-"                             virtio spec, Linux 6.15, fixed stable kernels)\n"
-"                             or rows-cols (older Linux guests)\n"
-"  -q, --max-queue-size=N     largest virtqueue accepted, a power of two\n"
-"                             up to 32768 (default 32768)\n"
-"  -e, --escape=CHAR          nested escape key: ^X notation, one character,\n"
-"                             or 'none' (default ^]); ESC q quits, ESC ESC\n"
-"                             sends ESC itself\n"
-"  -h, --help                 show this help\n"
-"  -V, --version              show the version\n"
+"\n";
+
+static const char usage_tail[] =
 "\n"
 "Frontends need 2 * (P + 1) virtqueues and a 12-byte config space: with one\n"
 "port, QEMU 10.2: -device vhost-user-test-device-pci,chardev=c0,virtio-id=3,\n"
 "num_vqs=4,config_size=12 (num_vqs=6 with one --port, and so on).\n"
 "SIGTERM or SIGINT stops the daemon; SIGHUP reopens the log files; SIGUSR1\n"
-"prints what is served, with byte counts.\n",
-	        MAX_DEVICES, DEFAULT_TCP_PORT, DEFAULT_WEB_PORT, MAX_PORTS,
-	        SESS_DEFAULT_HISTORY);
+"prints what is served, with byte counts.\n";
+
+#define HELP_COLUMN 29   /* where the help lines start */
+
+/* "--name=ARG", with "-l, " before it if it has a letter. */
+static void
+option_label(const struct option_row *r, char *buf, size_t len)
+{
+	size_t n = strlen(buf);
+
+	if (r->letter)
+		snprintf(buf + n, len - n, "-%c, --%s%s%s", r->letter, r->name,
+		         r->arg ? "=" : "", r->arg ? r->arg : "");
+	else
+		snprintf(buf + n, len - n, "    --%s%s%s", r->name,
+		         r->arg ? "=" : "", r->arg ? r->arg : "");
+}
+
+/* One entry of --help: the label (rows without help join the next), then
+ * the help lines, each at HELP_COLUMN. */
+static void
+usage_entry(FILE *f, const struct option_row *rows, size_t n)
+{
+	char label[128] = "  ";
+	const char *line, *help = rows[n - 1].help;
+	size_t i, len;
+	int col;
+
+	for (i = 0; i < n; i++) {
+		if (i)
+			snprintf(label + strlen(label), sizeof label - strlen(label),
+			         ", --%s=%s", rows[i].name, rows[i].arg);
+		else
+			option_label(&rows[i], label, sizeof label);
+	}
+	len = strlen(label);
+	col = len + 3 > HELP_COLUMN ? (int)len + 3 : HELP_COLUMN;
+	for (line = help; *line; line += len + (line[len] == '\n')) {
+		len = strcspn(line, "\n");
+		fprintf(f, "%-*s%.*s\n", col, line == help ? label : "", (int)len,
+		        line);
+		col = HELP_COLUMN;
+	}
+}
+
+static void
+usage(FILE *f)
+{
+	size_t i, first = 0;
+
+	fputs(usage_head, f);
+	for (i = 0; i < NOPTIONS; i++) {
+		if (!option_table[i].help)
+			continue;   /* shown with the next row */
+		usage_entry(f, option_table + first, i - first + 1);
+		first = i + 1;
+	}
+	fputs(usage_tail, f);
 }
 
 static void
@@ -153,48 +332,107 @@ usage_error(const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+static void *
+target(struct options *o, const struct option_row *r)
+{
+	return (char *)o + r->target;
+}
+
 static unsigned
-parse_number(const char *opt, const char *s, unsigned lo, unsigned hi)
+number(const struct option_row *r, const char *s)
 {
 	char *end;
 	unsigned long v;
 
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < lo || v > hi)
-		usage_error("%s: '%s' is not a number from %u to %u", opt, s, lo, hi);
+	if (errno || end == s || *end || *s == '-' || v < r->lo || v > r->hi)
+		usage_error("--%s: '%s' is not a number from %u to %u", r->name, s,
+		            r->lo, r->hi);
 	return (unsigned)v;
 }
 
-/* "^]" (caret notation), a single character, or "none". */
-static int
-parse_escape(const char *s)
+static void
+parse_uint(const struct option_row *r, const char *val, struct options *o)
 {
-	if (strcmp(s, "none") == 0)
-		return -1;
-	if (s[0] == '^' && s[1] && !s[2]) {
-		if (s[1] == '?')
-			return 0x7f;
-		if ((s[1] >= '@' && s[1] <= '_') || (s[1] >= 'a' && s[1] <= 'z'))
-			return (s[1] & 0x1f);
+	*(unsigned *)target(o, r) = number(r, val);
+}
+
+static void
+parse_fd(const struct option_row *r, const char *val, struct options *o)
+{
+	*(int *)target(o, r) = (int)number(r, val);
+}
+
+static void
+parse_path(const struct option_row *r, const char *val, struct options *o)
+{
+	if (!*val)
+		usage_error("--%s: empty path", r->name);
+	*(const char **)target(o, r) = val;
+}
+
+/* An address is checked when it is bound (tcp_listen names it then). */
+static void
+parse_address(const struct option_row *r, const char *val, struct options *o)
+{
+	*(const char **)target(o, r) = val;
+}
+
+static void
+parse_flag(const struct option_row *r, const char *val, struct options *o)
+{
+	(void)val;
+	*(int *)target(o, r) = 1;
+}
+
+/* An octal mode for the sockets, 0600 to 0777: the owner keeps access. */
+static void
+parse_mode(const struct option_row *r, const char *val, struct options *o)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(val, &end, 8);
+	if (errno || end == val || *end || v > 0777 || (v & 0600) != 0600)
+		usage_error("--%s: '%s' is not an octal mode from 0600 to 0777",
+		            r->name, val);
+	*(unsigned *)target(o, r) = (unsigned)v;
+}
+
+/* A group name or number. */
+static void
+parse_group(const struct option_row *r, const char *val, struct options *o)
+{
+	struct group *g;
+	char *end;
+	unsigned long v;
+
+	if ((g = getgrnam(val))) {
+		*(long *)target(o, r) = (long)g->gr_gid;
+		return;
 	}
-	if (s[0] && !s[1])
-		return (unsigned char)s[0];
-	usage_error("--escape: '%s' is not ^X, one character, or 'none'", s);
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (errno || end == val || *end || v > INT_MAX)
+		usage_error("--%s: no group '%s'", r->name, val);
+	*(long *)target(o, r) = (long)v;
 }
 
 /* "network,nested": each way in once ("uds" is "unix", as in the Rust tool). */
 static void
-parse_backends(const char *list, struct options *o)
+parse_backends(const struct option_row *r, const char *val, struct options *o)
 {
 	static const struct { const char *name; const struct backend *be; } known[] = {
 		{ "nested", &backend_nested }, { "network", &backend_network },
 		{ "unix", &backend_unix }, { "uds", &backend_unix },
 		{ "pty", &backend_pty }, { "web", &backend_web },
 	};
-	const char *p = list;
+	const char *p = val;
 	size_t len, i, j;
 
+	(void)r;
 	o->nbackends = 0;
 	for (;;) {
 		len = strcspn(p, ",");
@@ -216,6 +454,236 @@ parse_backends(const char *list, struct options *o)
 	}
 }
 
+/* The token goes in URLs as it is: no character may need escaping. */
+static void
+parse_token(const struct option_row *r, const char *val, struct options *o)
+{
+	if (!*val || val[strspn(val, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-._~")])
+		usage_error("--%s: use letters, digits and - . _ ~", r->name);
+	*(const char **)target(o, r) = val;
+}
+
+/* A port name becomes /dev/virtio-ports/NAME in the guest. */
+static void
+check_name(const struct option_row *r, const char *name)
+{
+	const char *p;
+
+	if (!*name || strlen(name) > MAX_NAME)
+		usage_error("--%s: a name has 1 to %d bytes", r->name, MAX_NAME);
+	for (p = name; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == '/' || *p == 0x7f)
+			usage_error("--%s: '%s': no spaces, slashes or control "
+			            "characters in a name", r->name, name);
+}
+
+static void
+parse_port(const struct option_row *r, const char *val, struct options *o)
+{
+	if (o->dev.nports == MAX_PORTS)
+		usage_error("--%s: at most %d ports per device", r->name, MAX_PORTS);
+	if (strcmp(val, "-") != 0)
+		check_name(r, val);
+	o->names[o->dev.nports++] = strcmp(val, "-") ? val : NULL;
+}
+
+static void
+parse_console_name(const struct option_row *r, const char *val,
+                   struct options *o)
+{
+	check_name(r, val);
+	o->names[0] = val;
+}
+
+/* "80x24" */
+static void
+parse_size(const struct option_row *r, const char *val, struct options *o)
+{
+	char *x;
+	unsigned long c, rows;
+
+	errno = 0;
+	c = strtoul(val, &x, 10);
+	if (errno || x == val || *val == '-' || (*x != 'x' && *x != 'X'))
+		usage_error("--%s: '%s' is not COLSxROWS", r->name, val);
+	rows = strtoul(x + 1, &x, 10);
+	if (errno || *x || c < 1 || c > 65535 || rows < 1 || rows > 65535)
+		usage_error("--%s: '%s' is not COLSxROWS (1-65535 each)", r->name, val);
+	o->dev.cols = c;
+	o->dev.rows = rows;
+}
+
+static void
+parse_resize_order(const struct option_row *r, const char *val,
+                   struct options *o)
+{
+	if (strcmp(val, "cols-rows") == 0)
+		o->dev.resize_order = RESIZE_COLS_ROWS;
+	else if (strcmp(val, "rows-cols") == 0)
+		o->dev.resize_order = RESIZE_ROWS_COLS;
+	else
+		usage_error("--%s: '%s' is not cols-rows or rows-cols", r->name, val);
+}
+
+static void
+parse_queue_size(const struct option_row *r, const char *val, struct options *o)
+{
+	unsigned n = number(r, val);
+
+	if (n & (n - 1))
+		usage_error("--%s: %u is not a power of two", r->name, n);
+	o->dev.max_queue_size = n;
+}
+
+/* "^]" (caret notation), a single character, or "none". */
+static void
+parse_escape(const struct option_row *r, const char *s, struct options *o)
+{
+	if (strcmp(s, "none") == 0) {
+		o->be.escape = -1;
+	} else if (s[0] == '^' && s[1] == '?' && !s[2]) {
+		o->be.escape = 0x7f;
+	} else if (s[0] == '^' && !s[2] && ((s[1] >= '@' && s[1] <= '_') ||
+	                                    (s[1] >= 'a' && s[1] <= 'z'))) {
+		o->be.escape = s[1] & 0x1f;
+	} else if (s[0] && !s[1]) {
+		o->be.escape = (unsigned char)s[0];
+	} else {
+		usage_error("--%s: '%s' is not ^X, one character, or 'none'",
+		            r->name, s);
+	}
+}
+
+/* The backend program conventions: this one answer, whatever else the
+ * command line says (parse_options() looks for it first). */
+static void
+print_capabilities(const struct option_row *r, const char *val,
+                   struct options *o)
+{
+	(void)r;
+	(void)val;
+	(void)o;
+	printf("{\"type\": \"console\"}\n");
+	exit(0);
+}
+
+static void
+print_help(const struct option_row *r, const char *val, struct options *o)
+{
+	(void)r;
+	(void)val;
+	(void)o;
+	usage(stdout);
+	exit(0);
+}
+
+static void
+print_version(const struct option_row *r, const char *val, struct options *o)
+{
+	(void)r;
+	(void)val;
+	(void)o;
+	printf(PROGNAME " " VERSION "\n");
+	exit(0);
+}
+
+/* The table as getopt_long wants it: long options, and the short-option
+ * string (':' first, so that a missing value is told apart). */
+static void
+getopt_tables(struct option *longopts, char *shortopts)
+{
+	size_t i;
+
+	*shortopts++ = ':';
+	for (i = 0; i < NOPTIONS; i++) {
+		const struct option_row *r = &option_table[i];
+
+		longopts[i].name = r->name;
+		longopts[i].has_arg = r->arg ? required_argument : no_argument;
+		longopts[i].flag = NULL;
+		longopts[i].val = OPTION_VAL + (int)i;
+		if (r->letter) {
+			*shortopts++ = r->letter;
+			if (r->arg)
+				*shortopts++ = ':';
+		}
+	}
+	memset(&longopts[NOPTIONS], 0, sizeof longopts[0]);
+	*shortopts = '\0';
+}
+
+/* The row getopt_long's answer ch names: a long option's value, or a
+ * short option's letter; NULL for none. */
+static const struct option_row *
+row_of(int ch)
+{
+	size_t i;
+
+	if (ch >= OPTION_VAL && (size_t)(ch - OPTION_VAL) < NOPTIONS)
+		return &option_table[ch - OPTION_VAL];
+	for (i = 0; ch > 0 && i < NOPTIONS; i++)
+		if (option_table[i].letter == ch)
+			return &option_table[i];
+	return NULL;
+}
+
+/*
+ * A long option getopt_long refused, told in our words: the C libraries
+ * word (and sort) these cases differently, so the table decides.  arg is
+ * "--name" or "--name=value"; name may be an abbreviation.
+ */
+static _Noreturn void
+bad_long_option(const char *arg)
+{
+	const char *name = arg + 2;
+	size_t len = strcspn(name, "="), i, n = 0;
+	const struct option_row *match = NULL;
+	char all[512] = "";
+
+	for (i = 0; i < NOPTIONS; i++) {
+		const struct option_row *r = &option_table[i];
+
+		if (strncmp(r->name, name, len) != 0)
+			continue;
+		if (strlen(r->name) == len) {      /* exact: no ambiguity */
+			match = r;
+			n = 1;
+			break;
+		}
+		match = r;
+		n++;
+		snprintf(all + strlen(all), sizeof all - strlen(all), "%s--%s",
+		         n > 1 ? ", " : "", r->name);
+	}
+	if (n == 0)
+		usage_error("unknown option --%.*s", (int)len, name);
+	if (n > 1)
+		usage_error("ambiguous option --%.*s: %s", (int)len, name, all);
+	if (!match->arg && name[len] == '=')
+		usage_error("--%s takes no value", match->name);
+	if (match->arg && name[len] != '=')
+		usage_error("option --%s needs a value", match->name);
+	usage_error("bad option %s", arg);
+}
+
+/* getopt_long's '?' or ':' (a missing value): which option, and why. */
+static _Noreturn void
+bad_option(int ch, const char *arg)
+{
+	const struct option_row *r = row_of(optopt);
+
+	if (ch == ':' && r && optopt >= OPTION_VAL)
+		usage_error("option --%s needs a value", r->name);
+	if (ch == ':' && r)
+		usage_error("option -%c (--%s) needs a value", r->letter, r->name);
+	if (optopt > 0 && optopt < OPTION_VAL)
+		usage_error("unknown option -%c", optopt);
+	if (arg && strncmp(arg, "--", 2) == 0)
+		bad_long_option(arg);
+	usage_error("bad option %s", arg ? arg : "");
+}
+
 static int
 has_backend(const struct options *o, const struct backend *be)
 {
@@ -227,116 +695,21 @@ has_backend(const struct options *o, const struct backend *be)
 	return 0;
 }
 
-/* An octal mode for the sockets, 0600 to 0777: the owner keeps access. */
-static unsigned
-parse_mode(const char *opt, const char *s)
+/* Option --name was on the command line. */
+static int
+given(const struct options *o, const char *name)
 {
-	char *end;
-	unsigned long v;
+	size_t i;
 
-	errno = 0;
-	v = strtoul(s, &end, 8);
-	if (errno || end == s || *end || v > 0777 || (v & 0600) != 0600)
-		usage_error("%s: '%s' is not an octal mode from 0600 to 0777", opt, s);
-	return (unsigned)v;
-}
-
-/* A group name or number. */
-static long
-parse_group(const char *opt, const char *s)
-{
-	struct group *g;
-	char *end;
-	unsigned long v;
-
-	if ((g = getgrnam(s)))
-		return (long)g->gr_gid;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v > INT_MAX)
-		usage_error("%s: no group '%s'", opt, s);
-	return (long)v;
-}
-
-/* "80x24" */
-static void
-parse_size(const char *s, struct options *o)
-{
-	char *x;
-	unsigned long c, r;
-
-	errno = 0;
-	c = strtoul(s, &x, 10);
-	if (errno || x == s || *s == '-' || (*x != 'x' && *x != 'X'))
-		usage_error("--size: '%s' is not COLSxROWS", s);
-	r = strtoul(x + 1, &x, 10);
-	if (errno || *x || c < 1 || c > 65535 || r < 1 || r > 65535)
-		usage_error("--size: '%s' is not COLSxROWS (1-65535 each)", s);
-	o->cols = c;
-	o->rows = r;
-}
-
-/* A port name becomes /dev/virtio-ports/NAME in the guest. */
-static void
-check_name(const char *opt, const char *name)
-{
-	const char *p;
-
-	if (!*name || strlen(name) > MAX_NAME)
-		usage_error("%s: a name has 1 to %d bytes", opt, MAX_NAME);
-	for (p = name; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == '/' || *p == 0x7f)
-			usage_error("%s: '%s': no spaces, slashes or control "
-			            "characters in a name", opt, name);
+	for (i = 0; i < NOPTIONS; i++)
+		if (strcmp(option_table[i].name, name) == 0)
+			return o->given[i];
+	return 0;
 }
 
 static void
-parse_options(int argc, char **argv, struct options *o)
+set_defaults(struct options *o)
 {
-	enum { OPT_TCP_ADDRESS = 256, OPT_PORT, OPT_CONSOLE_NAME, OPT_HISTORY,
-	       OPT_LOG_FILE, OPT_SIZE, OPT_RESIZE_ORDER, OPT_FD, OPT_SOCKET_MODE,
-	       OPT_SOCKET_GROUP, OPT_UNIX_PATH, OPT_PTY_LINK, OPT_TELNET,
-	       OPT_UNIX_MODE, OPT_UNIX_GROUP, OPT_WEB_PORT, OPT_WEB_ADDRESS,
-	       OPT_WEB_ASSETS, OPT_WEB_TOKEN };
-	static const struct option longopts[] = {
-		{ "socket-path",    required_argument, NULL, 's' },
-		{ "socket-count",   required_argument, NULL, 'c' },
-		{ "fd",             required_argument, NULL, OPT_FD },
-		{ "socket-mode",    required_argument, NULL, OPT_SOCKET_MODE },
-		{ "socket-group",   required_argument, NULL, OPT_SOCKET_GROUP },
-		{ "backend",        required_argument, NULL, 'b' },
-		{ "tcp-port",       required_argument, NULL, 'p' },
-		{ "tcp-address",    required_argument, NULL, OPT_TCP_ADDRESS },
-		{ "unix-path",      required_argument, NULL, OPT_UNIX_PATH },
-		{ "unix-mode",      required_argument, NULL, OPT_UNIX_MODE },
-		{ "unix-group",     required_argument, NULL, OPT_UNIX_GROUP },
-		{ "pty-link",       required_argument, NULL, OPT_PTY_LINK },
-		{ "telnet",         no_argument,       NULL, OPT_TELNET },
-		{ "web-port",       required_argument, NULL, OPT_WEB_PORT },
-		{ "web-address",    required_argument, NULL, OPT_WEB_ADDRESS },
-		{ "web-assets",     required_argument, NULL, OPT_WEB_ASSETS },
-		{ "web-token",      required_argument, NULL, OPT_WEB_TOKEN },
-		{ "port",           required_argument, NULL, OPT_PORT },
-		{ "console-name",   required_argument, NULL, OPT_CONSOLE_NAME },
-		{ "history",        required_argument, NULL, OPT_HISTORY },
-		{ "log-file",       required_argument, NULL, OPT_LOG_FILE },
-		{ "size",           required_argument, NULL, OPT_SIZE },
-		{ "resize-order",   required_argument, NULL, OPT_RESIZE_ORDER },
-		{ "max-queue-size", required_argument, NULL, 'q' },
-		{ "escape",         required_argument, NULL, 'e' },
-		{ "help",           no_argument,       NULL, 'h' },
-		{ "version",        no_argument,       NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int ch, i;
-
-	/* The backend program conventions: this one answer, whatever else
-	 * the command line says. */
-	for (i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--print-capabilities") == 0) {
-			printf("{\"type\": \"console\"}\n");
-			exit(0);
-		}
 	memset(o, 0, sizeof *o);
 	o->fd = -1;
 	o->socket_mode = o->be.unix_mode = 0600;
@@ -349,140 +722,19 @@ parse_options(int argc, char **argv, struct options *o)
 	o->be.web_address = "127.0.0.1";
 	o->be.web_port = DEFAULT_WEB_PORT;
 	o->be.escape = DEFAULT_ESCAPE;
-	o->max_queue_size = VIRTQ_MAX_SIZE;
-	o->nports = 1;
+	o->dev.max_queue_size = VIRTQ_MAX_SIZE;
+	o->dev.nports = 1;
+	o->dev.names = o->names;
+	o->dev.resize_order = RESIZE_COLS_ROWS;
 	o->history = SESS_DEFAULT_HISTORY;
-	o->resize_order = RESIZE_COLS_ROWS;
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, ":s:c:b:p:q:e:hV", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 's':
-			if (!*optarg)
-				usage_error("--socket-path: empty path");
-			o->socket_path = optarg;
-			break;
-		case 'c':
-			o->socket_count = parse_number("--socket-count", optarg, 1,
-			                               MAX_DEVICES);
-			break;
-		case OPT_FD:
-			o->fd = (int)parse_number("--fd", optarg, 0, INT_MAX);
-			break;
-		case OPT_SOCKET_MODE:
-			o->socket_mode = parse_mode("--socket-mode", optarg);
-			break;
-		case OPT_SOCKET_GROUP:
-			o->socket_gid = parse_group("--socket-group", optarg);
-			break;
-		case 'b':
-			parse_backends(optarg, o);
-			break;
-		case 'p':
-			o->be.tcp_port = parse_number("--tcp-port", optarg, 1, 65535);
-			o->tcp_given = 1;
-			break;
-		case OPT_TCP_ADDRESS:
-			o->be.tcp_address = optarg;
-			o->tcp_given = 1;
-			break;
-		case OPT_UNIX_MODE:
-			o->be.unix_mode = parse_mode("--unix-mode", optarg);
-			break;
-		case OPT_UNIX_GROUP:
-			o->be.unix_gid = parse_group("--unix-group", optarg);
-			break;
-		case OPT_TELNET:
-			o->be.telnet = 1;
-			break;
-		case OPT_WEB_PORT:
-			o->be.web_port = parse_number("--web-port", optarg, 1, 65535);
-			o->web_given = 1;
-			break;
-		case OPT_WEB_ADDRESS:
-			o->be.web_address = optarg;
-			o->web_given = 1;
-			break;
-		case OPT_WEB_ASSETS:
-			if (!*optarg)
-				usage_error("--web-assets: empty path");
-			o->be.web_assets = optarg;
-			o->web_given = 1;
-			break;
-		case OPT_WEB_TOKEN:
-			/* It goes in URLs as it is: no character needs escaping. */
-			if (!*optarg || optarg[strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			    "abcdefghijklmnopqrstuvwxyz0123456789-._~")])
-				usage_error("--web-token: use letters, digits and - . _ ~");
-			o->be.web_token = optarg;
-			o->web_given = 1;
-			break;
-		case OPT_PTY_LINK:
-			if (!*optarg)
-				usage_error("--pty-link: empty path");
-			o->be.pty_link = optarg;
-			break;
-		case OPT_UNIX_PATH:
-			if (!*optarg)
-				usage_error("--unix-path: empty path");
-			o->be.unix_path = optarg;
-			break;
-		case OPT_PORT:
-			if (o->nports == MAX_PORTS)
-				usage_error("--port: at most %d ports per device", MAX_PORTS);
-			if (strcmp(optarg, "-") != 0)
-				check_name("--port", optarg);
-			o->names[o->nports++] = strcmp(optarg, "-") ? optarg : NULL;
-			break;
-		case OPT_CONSOLE_NAME:
-			check_name("--console-name", optarg);
-			o->names[0] = optarg;
-			break;
-		case OPT_HISTORY:
-			o->history = parse_number("--history", optarg, 0, MAX_HISTORY);
-			break;
-		case OPT_LOG_FILE:
-			if (!*optarg)
-				usage_error("--log-file: empty path");
-			o->log_file = optarg;
-			break;
-		case OPT_SIZE:
-			parse_size(optarg, o);
-			break;
-		case OPT_RESIZE_ORDER:
-			if (strcmp(optarg, "cols-rows") == 0)
-				o->resize_order = RESIZE_COLS_ROWS;
-			else if (strcmp(optarg, "rows-cols") == 0)
-				o->resize_order = RESIZE_ROWS_COLS;
-			else
-				usage_error("--resize-order: '%s' is not cols-rows or "
-				            "rows-cols", optarg);
-			break;
-		case 'q':
-			o->max_queue_size = parse_number("--max-queue-size", optarg, 1,
-			                                 VIRTQ_MAX_SIZE);
-			if (o->max_queue_size & (o->max_queue_size - 1))
-				usage_error("--max-queue-size: %u is not a power of two",
-				            o->max_queue_size);
-			break;
-		case 'e':
-			o->be.escape = parse_escape(optarg);
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case 'V':
-			printf(PROGNAME " " VERSION "\n");
-			exit(0);
-		case ':':
-			usage_error("option %s needs a value", argv[optind - 1]);
-		default:
-			if (optopt)
-				usage_error("unknown option -%c", optopt);
-			usage_error("unknown option %s", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
+}
+
+/* What no single option can check: the options together. */
+static void
+check_options(struct options *o)
+{
+	int network = has_backend(o, &backend_network);
+
 	if (o->fd >= 0 && o->socket_path)
 		usage_error("--fd and --socket-path exclude each other");
 	if (o->fd >= 0 && o->socket_count > 1)
@@ -492,16 +744,18 @@ parse_options(int argc, char **argv, struct options *o)
 	if (has_backend(o, &backend_nested) && o->socket_count > 1)
 		usage_error("the nested backend serves one device: use "
 		            "--socket-count=1 or --backend=network");
-	if (!has_backend(o, &backend_network) && !has_backend(o, &backend_unix) &&
+	if (!network && !has_backend(o, &backend_unix) &&
 	    !has_backend(o, &backend_pty) && !has_backend(o, &backend_web) &&
-	    o->nports > 1)
+	    o->dev.nports > 1)
 		usage_error("--port: generic ports need --backend=network or unix "
 		            "(the terminal carries console 0 only)");
-	if (!has_backend(o, &backend_network) && o->tcp_given)
+	if (!network && (given(o, "tcp-port") || given(o, "tcp-address")))
 		usage_error("--tcp-port and --tcp-address need --backend=network");
-	if (o->be.telnet && !has_backend(o, &backend_network))
+	if (o->be.telnet && !network)
 		usage_error("--telnet needs --backend=network");
-	if (o->web_given && !has_backend(o, &backend_web))
+	if ((given(o, "web-port") || given(o, "web-address") ||
+	     given(o, "web-assets") || given(o, "web-token")) &&
+	    !has_backend(o, &backend_web))
 		usage_error("--web-port, --web-address, --web-assets and --web-token "
 		            "need --backend=web");
 	if (o->be.pty_link && !has_backend(o, &backend_pty))
@@ -509,15 +763,41 @@ parse_options(int argc, char **argv, struct options *o)
 	if (has_backend(o, &backend_unix) != (o->be.unix_path != NULL))
 		usage_error(o->be.unix_path ? "--unix-path needs --backend=unix"
 		                            : "--backend=unix needs --unix-path");
-	if (has_backend(o, &backend_network) &&
-	    o->be.tcp_port + o->socket_count * o->nports - 1 > 65535)
+	if (network &&
+	    o->be.tcp_port + o->socket_count * o->dev.nports - 1 > 65535)
 		usage_error("--tcp-port: %u + %u consoles goes past port 65535",
-		            o->be.tcp_port, o->socket_count * o->nports);
-	o->be.nports = o->nports;
+		            o->be.tcp_port, o->socket_count * o->dev.nports);
+	o->be.nports = o->dev.nports;
 	o->be.names = o->names;
 }
 
+static void
+parse_options(int argc, char **argv, struct options *o)
+{
+	struct option longopts[NOPTIONS + 1];
+	char shortopts[2 * NOPTIONS + 2];
+	const struct option_row *r;
+	int ch, i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--print-capabilities") == 0)
+			print_capabilities(NULL, NULL, o);
+	set_defaults(o);
+	getopt_tables(longopts, shortopts);
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (ch == '?' || ch == ':' || !(r = row_of(ch)))
+			bad_option(ch, optind > 1 ? argv[optind - 1] : NULL);
+		o->given[r - option_table] = 1;
+		r->parse(r, optarg, o);
+	}
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	check_options(o);
+}
+
 /* ---- start, stop, and the loop ------------------------------------------ */
+
 
 /* Room for call/err fds above FD_SETSIZE, where select() never looks. */
 static void
@@ -577,27 +857,23 @@ static void
 cleanup(void *arg)
 {
 	struct daemon *dm = arg;
-	unsigned i, p, e;
+	unsigned d, p, e;
 
-	for (i = 0; i < dm->ncons; i++) {
-		struct console *c = &dm->cons[i];
+	for (d = 0; d < dm->ndevs; d++) {
+		struct served_device *sd = &dm->devs[d];
 
-		for (p = 0; p < c->nports; p++) {
-			struct port *pt = &c->ports[p];
+		for (p = 0; p < sd->vc.nports; p++) {
+			struct ways_in *w = &sd->ways[p];
 
-			for (e = 0; e < pt->nep; e++)
-				pt->ep[e].be->close(&pt->ep[e]);
-			pt->nep = 0;
-			if (pt->sess.ring)
-				sess_free(&pt->sess);
+			for (e = 0; e < w->nep; e++)
+				w->ep[e].be->close(&w->ep[e]);
+			w->nep = 0;
+			if (sd->vc.ports[p].sess.ring)
+				sess_free(&sd->vc.ports[p].sess);
 		}
-		vhu_close(&c->vhu);
-		if (c->bad_ctrl > 1)
-			logmsg("device %u: %lu control messages from the guest were "
-			       "ignored", c->index, c->bad_ctrl);
+		vc_device_close(&sd->vc);
 	}
 }
-
 
 /* Append s to the string in buf, as much as fits. */
 static void
@@ -611,18 +887,17 @@ append(char *buf, size_t size, const char *s)
 	buf[len + n] = '\0';
 }
 
-/* Port p of device d: its queues, session, and one endpoint per backend
- * that serves it; then the start-up line saying how to reach it. */
+/* Console k (port p of sd): its session, and one endpoint per backend
+ * that serves it. */
 static void
-start_port(struct daemon *dm, struct console *c, unsigned p)
+start_port(const struct options *o, struct served_device *sd, unsigned p)
 {
-	const struct options *o = &dm->opt;
-	struct port *pt = &c->ports[p];
+	struct port *pt = &sd->vc.ports[p];
+	struct ways_in *w = &sd->ways[p];
 	char err[256], log[PATH_MAX];
 	unsigned b;
 	int r;
 
-	port_init(c, p);
 	if (o->log_file && snprintf(log, sizeof log, "%s%u", o->log_file, pt->k) >=
 	    (int)sizeof log)
 		die(EXIT_RUNTIME, "log file path too long: %s%u", o->log_file, pt->k);
@@ -630,7 +905,7 @@ start_port(struct daemon *dm, struct console *c, unsigned p)
 	              err, sizeof err) < 0)
 		die(EXIT_RUNTIME, "%s", err);
 	for (b = 0; b < o->nbackends; b++) {
-		struct endpoint *ep = &pt->ep[pt->nep];
+		struct endpoint *ep = &w->ep[w->nep];
 
 		ep->be = o->backends[b];
 		ep->port = pt;
@@ -640,60 +915,67 @@ start_port(struct daemon *dm, struct console *c, unsigned p)
 			die(EXIT_RUNTIME, "%s", err);
 		if (r > 0)
 			continue;      /* this way in does not serve console k */
-		pt->nep++;
+		w->nep++;
 	}
 }
 
 /* The start-up line of console k: how to reach it, every way in. */
 static void
-describe_port(const struct options *o, struct port *pt)
+describe_port(const struct options *o, const struct port *pt,
+              struct ways_in *w)
 {
 	char where[512] = "", desc[160], log[PATH_MAX];
 	unsigned e;
 
-	for (e = 0; e < pt->nep; e++) {
-		pt->ep[e].be->describe(&pt->ep[e], desc, sizeof desc);
+	for (e = 0; e < w->nep; e++) {
+		w->ep[e].be->describe(&w->ep[e], desc, sizeof desc);
 		append(where, sizeof where, e ? "; " : "");
 		append(where, sizeof where, desc);
 	}
 	if (o->log_file) {
 		snprintf(log, sizeof log, "%s%u", o->log_file, pt->k);
-		append(where, sizeof where, pt->nep ? "; log " : "log ");
+		append(where, sizeof where, w->nep ? "; log " : "log ");
 		append(where, sizeof where, log);
 	}
-	logmsg("console %u: device %u port %u%s%s%s: %s", pt->k, pt->con->index,
+	logmsg("console %u: device %u port %u%s%s%s: %s", pt->k, pt->vc->index,
 	       pt->id, pt->name ? " \"" : "", pt->name ? pt->name : "",
 	       pt->name ? "\"" : "", where);
 }
 
+/* Device d's vhost-user side: the connection --fd gave, or socket PATHd. */
+static void
+start_vhost_user(const struct options *o, struct vc_device *vc, unsigned d)
+{
+	char path[sizeof vc->vhu.path], err[256];
+
+	if (o->fd >= 0) {
+		if (vhu_adopt(&vc->vhu, o->fd, err, sizeof err) < 0)
+			die(EXIT_RUNTIME, "--fd=%d: %s", o->fd, err);
+		return;
+	}
+	if (snprintf(path, sizeof path, "%s%u", o->socket_path, d) >=
+	    (int)sizeof path)
+		die(EXIT_RUNTIME, "socket path too long: %s%u", o->socket_path, d);
+	if (vhu_listen(&vc->vhu, path, err, sizeof err) < 0)
+		die(EXIT_RUNTIME, "%s", err);
+	/* Born 0600 (umask in main), then opened up as asked. */
+	if (chmod(path, o->socket_mode) < 0 ||
+	    (o->socket_gid >= 0 && chown(path, (uid_t)-1, (gid_t)o->socket_gid) < 0))
+		die(EXIT_RUNTIME, "%s: cannot set mode %04o%s: %s", path,
+		    o->socket_mode, o->socket_gid >= 0 ? " and group" : "",
+		    strerror(errno));
+}
 
 static void
-start_console(struct daemon *dm, struct console *c, unsigned d)
+start_device(struct daemon *dm, struct served_device *sd, unsigned d)
 {
-	const struct options *o = &dm->opt;
-	char path[sizeof c->vhu.path], err[256];
 	unsigned p;
 
-	console_init(c, o, d);
-	dm->ncons = d + 1;
-	if (o->fd >= 0) {
-		if (vhu_adopt(&c->vhu, o->fd, err, sizeof err) < 0)
-			die(EXIT_RUNTIME, "--fd=%d: %s", o->fd, err);
-	} else {
-		if (snprintf(path, sizeof path, "%s%u", o->socket_path, d) >=
-		    (int)sizeof path)
-			die(EXIT_RUNTIME, "socket path too long: %s%u", o->socket_path, d);
-		if (vhu_listen(&c->vhu, path, err, sizeof err) < 0)
-			die(EXIT_RUNTIME, "%s", err);
-		/* Born 0600 (umask in main), then opened up as asked. */
-		if (chmod(path, o->socket_mode) < 0 ||
-		    (o->socket_gid >= 0 && chown(path, (uid_t)-1, (gid_t)o->socket_gid) < 0))
-			die(EXIT_RUNTIME, "%s: cannot set mode %04o%s: %s", path,
-			    o->socket_mode, o->socket_gid >= 0 ? " and group" : "",
-			    strerror(errno));
-	}
-	for (p = 0; p < c->nports; p++)
-		start_port(dm, c, p);
+	vc_device_init(&sd->vc, &dm->opt.dev, d);
+	dm->ndevs = d + 1;
+	start_vhost_user(&dm->opt, &sd->vc, d);
+	for (p = 0; p < sd->vc.nports; p++)
+		start_port(&dm->opt, sd, p);
 }
 
 /*
@@ -706,27 +988,27 @@ start(struct daemon *dm)
 	const struct options *o = &dm->opt;
 	unsigned d, p;
 
-	dm->cons = calloc(o->socket_count, sizeof *dm->cons);
-	if (!dm->cons)
+	dm->devs = calloc(o->socket_count, sizeof *dm->devs);
+	if (!dm->devs)
 		die(EXIT_RUNTIME, "out of memory");
 	die_set_cleanup(cleanup, dm);
 	for (d = 0; d < o->socket_count; d++)
-		start_console(dm, &dm->cons[d], d);
+		start_device(dm, &dm->devs[d], d);
 	if (has_backend(o, &backend_network) &&
 	    strcmp(o->be.tcp_address, "127.0.0.1") != 0 &&
 	    strcmp(o->be.tcp_address, "::1") != 0)
 		logmsg("warning: consoles listen on %s: anyone who can reach it gets "
 		       "the guest's console", o->be.tcp_address);
-	for (d = 0; d < dm->ncons; d++) {
-		struct console *c = &dm->cons[d];
+	for (d = 0; d < dm->ndevs; d++) {
+		struct served_device *sd = &dm->devs[d];
 
 		logmsg("device %u: vhost-user %s %s, %u port%s", d,
-		       o->fd >= 0 ? "connection" : "socket", c->vhu.path, c->nports,
-		       c->nports == 1 ? "" : "s");
-		for (p = 0; p < c->nports; p++)
-			describe_port(o, &c->ports[p]);
+		       o->fd >= 0 ? "connection" : "socket", sd->vc.vhu.path,
+		       sd->vc.nports, sd->vc.nports == 1 ? "" : "s");
+		for (p = 0; p < sd->vc.nports; p++)
+			describe_port(o, &sd->vc.ports[p], &sd->ways[p]);
 	}
-	logmsg("ready: %u device%s listening", dm->ncons, dm->ncons == 1 ? "" : "s");
+	logmsg("ready: %u device%s listening", dm->ndevs, dm->ndevs == 1 ? "" : "s");
 	notify_service_manager("READY=1");
 }
 
@@ -734,17 +1016,17 @@ start(struct daemon *dm)
 static void
 print_status(struct daemon *dm)
 {
-	unsigned i, p;
+	unsigned d, p;
 
-	for (i = 0; i < dm->ncons; i++) {
-		struct console *c = &dm->cons[i];
+	for (d = 0; d < dm->ndevs; d++) {
+		struct vc_device *vc = &dm->devs[d].vc;
 
-		logmsg("status: device %u (%s): %s%s%s", i, c->vhu.path,
-		       c->vhu.conn_fd >= 0 ? "frontend connected" : "no frontend",
-		       c->ports[0].added ? ", driver ready" : "",
-		       c->vhu.broken ? ", BROKEN" : "");
-		for (p = 0; p < c->nports; p++) {
-			struct port *pt = &c->ports[p];
+		logmsg("status: device %u (%s): %s%s%s", d, vc->vhu.path,
+		       vc->vhu.conn_fd >= 0 ? "frontend connected" : "no frontend",
+		       vc->ports[0].added ? ", driver ready" : "",
+		       vc->vhu.broken ? ", BROKEN" : "");
+		for (p = 0; p < vc->nports; p++) {
+			struct port *pt = &vc->ports[p];
 
 			logmsg("status:   console %u (port %u%s%s%s): %s, %u client%s, "
 			       "out %llu bytes, in %llu, skipped %llu, never read %llu",
@@ -758,17 +1040,37 @@ print_status(struct daemon *dm)
 	}
 }
 
+/* SIGWINCH: every way in that follows a terminal's size rereads it. */
+static void
+winch_all(struct daemon *dm)
+{
+	unsigned d, p, e;
+
+	for (d = 0; d < dm->ndevs; d++) {
+		struct served_device *sd = &dm->devs[d];
+
+		for (p = 0; p < sd->vc.nports; p++)
+			for (e = 0; e < sd->ways[p].nep; e++) {
+				struct endpoint *ep = &sd->ways[p].ep[e];
+
+				if (ep->be->winch)
+					ep->be->winch(ep);
+			}
+		/* A RESIZE may be in the ring now: notify. */
+		vhu_flush_notify(&sd->vc.vhu);
+	}
+}
+
 /* What a signal asks for, between two passes. */
 static void
 handle_signals(struct daemon *dm)
 {
-	unsigned i, p, e;
+	unsigned d, p;
 
 	if (got_usr1) {
 		got_usr1 = 0;
 		print_status(dm);
 	}
-
 	if (got_hup && !got_term) {
 		got_hup = 0;
 		/* The terminal hung up: the nested backend has lost its user. */
@@ -776,26 +1078,72 @@ handle_signals(struct daemon *dm)
 			got_term = SIGHUP;
 			return;
 		}
-		for (i = 0; i < dm->ncons; i++)
-			for (p = 0; p < dm->cons[i].nports; p++)
-				sess_reopen_log(&dm->cons[i].ports[p].sess);
+		for (d = 0; d < dm->ndevs; d++)
+			for (p = 0; p < dm->devs[d].vc.nports; p++)
+				sess_reopen_log(&dm->devs[d].vc.ports[p].sess);
 		if (dm->opt.log_file)
 			logmsg("SIGHUP: log files reopened");
 	}
 	if (got_winch) {
 		got_winch = 0;
-		for (i = 0; i < dm->ncons; i++) {
-			for (p = 0; p < dm->cons[i].nports; p++)
-				for (e = 0; e < dm->cons[i].ports[p].nep; e++) {
-					struct endpoint *ep = &dm->cons[i].ports[p].ep[e];
-
-					if (ep->be->winch)
-						ep->be->winch(ep);
-				}
-			/* A RESIZE may be in the ring now: notify. */
-			vhu_flush_notify(&dm->cons[i].vhu);
-		}
+		winch_all(dm);
 	}
+}
+
+/* Every fd the next wait watches, vhost-user's and every way in's; *busy:
+ * a device has chains left from the last pass.  -2: a user asked to quit. */
+static int
+watch_fds(struct daemon *dm, fd_set *rd, fd_set *wr, int *busy)
+{
+	unsigned d, p, e;
+	int maxfd = -1;
+
+	FD_ZERO(rd);
+	FD_ZERO(wr);
+	*busy = 0;
+	for (d = 0; d < dm->ndevs; d++) {
+		struct served_device *sd = &dm->devs[d];
+
+		*busy |= vhu_has_work(&sd->vc.vhu);
+		maxfd = vhu_add_fds(&sd->vc.vhu, rd, maxfd);
+		for (p = 0; p < sd->vc.nports; p++)
+			for (e = 0; e < sd->ways[p].nep; e++) {
+				struct endpoint *ep = &sd->ways[p].ep[e];
+
+				if (ep->quit)
+					return -2;
+				maxfd = ep->be->add_fds(ep, rd, wr, maxfd);
+			}
+	}
+	return maxfd;
+}
+
+/* Hand each ready fd to the code that owns it, device by device.  Returns
+ * -1, or the daemon's exit status once the --fd frontend's end came. */
+static int
+serve_ready(struct daemon *dm, const fd_set *rd, const fd_set *wr)
+{
+	unsigned d, p, e;
+
+	for (d = 0; d < dm->ndevs; d++) {
+		struct served_device *sd = &dm->devs[d];
+		struct vc_device *vc = &sd->vc;
+
+		vhu_serve(&vc->vhu, rd);
+		/* The guest gets its transmit buffers back before the
+		 * backends write their bytes out: it refills the ring
+		 * while we write (one notification each, see vhu.h). */
+		vhu_flush_notify(&vc->vhu);
+		for (p = 0; p < vc->nports; p++)
+			for (e = 0; e < sd->ways[p].nep; e++)
+				sd->ways[p].ep[e].be->serve(&sd->ways[p].ep[e], rd, wr);
+		vc_after_pass(vc);
+		vhu_flush_notify(&vc->vhu);
+		/* With --fd the one frontend's end is the daemon's. */
+		if (vc->vhu.ended != VHU_END_NONE)
+			return vc->vhu.ended == VHU_END_ORDERLY ? 0 : EXIT_RUNTIME;
+	}
+	return -1;
 }
 
 /*
@@ -807,31 +1155,14 @@ run(struct daemon *dm, const sigset_t *waitmask)
 {
 	struct timespec pause;
 	fd_set rd, wr;
-	unsigned i, p, e;
-	int maxfd, n, busy;
+	int maxfd, n, busy, status;
 
 	for (;;) {
 		handle_signals(dm);
 		if (got_term)
 			return 0;
-		FD_ZERO(&rd);
-		FD_ZERO(&wr);
-		maxfd = -1;
-		busy = 0;
-		for (i = 0; i < dm->ncons; i++) {
-			struct console *c = &dm->cons[i];
-
-			busy |= vhu_has_work(&c->vhu);
-			maxfd = vhu_add_fds(&c->vhu, &rd, maxfd);
-			for (p = 0; p < c->nports; p++)
-				for (e = 0; e < c->ports[p].nep; e++) {
-					struct endpoint *ep = &c->ports[p].ep[e];
-
-					if (ep->quit)
-						return 0;
-					maxfd = ep->be->add_fds(ep, &rd, &wr, maxfd);
-				}
-		}
+		if ((maxfd = watch_fds(dm, &rd, &wr, &busy)) == -2)
+			return 0;
 		/* Block, unless a device has chains left from the last pass
 		 * (fairness, see vhu.h); wake in time to end an accept pause. */
 		if (busy)
@@ -844,23 +1175,8 @@ run(struct daemon *dm, const sigset_t *waitmask)
 				continue;
 			die(EXIT_RUNTIME, "select: %s", strerror(errno));
 		}
-		for (i = 0; i < dm->ncons; i++) {
-			struct console *c = &dm->cons[i];
-
-			vhu_serve(&c->vhu, &rd);
-			/* The guest gets its transmit buffers back before the
-			 * backends write their bytes out: it refills the ring
-			 * while we write (one notification each, see vhu.h). */
-			vhu_flush_notify(&c->vhu);
-			for (p = 0; p < c->nports; p++)
-				for (e = 0; e < c->ports[p].nep; e++)
-					c->ports[p].ep[e].be->serve(&c->ports[p].ep[e], &rd, &wr);
-			after_pass(c);
-			vhu_flush_notify(&c->vhu);
-			/* With --fd the one frontend's end is the daemon's. */
-			if (c->vhu.ended != VHU_END_NONE)
-				return c->vhu.ended == VHU_END_ORDERLY ? 0 : EXIT_RUNTIME;
-		}
+		if ((status = serve_ready(dm, &rd, &wr)) >= 0)
+			return status;
 	}
 }
 
@@ -883,6 +1199,6 @@ main(int argc, char **argv)
 		logmsg("%s: shutting down", strsignal(got_term));
 	notify_service_manager("STOPPING=1");
 	cleanup(&dm);
-	free(dm.cons);
+	free(dm.devs);
 	return status;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "le.h"
 #include "vhu.h"
 
 #define PROTOCOL_FEATURES_OFFERED ( \
@@ -98,42 +99,10 @@ static int queue_running(const struct vhu_dev *d, unsigned q);
 
 /*
  * Ring indices are written by the guest concurrently: read them with one
- * aligned load (a byte-wise read could tear).  Everything else is copied
- * out once and then checked, so the guest cannot change it under us.
+ * aligned load (a byte-wise read could tear), then swap (le.h).
+ * Everything else is copied out once and then checked, so the guest
+ * cannot change it under us.
  */
-static uint16_t
-le16_to_host(uint16_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	return (uint16_t)(v >> 8 | v << 8);
-#else
-	return v;
-#endif
-}
-
-static uint32_t
-le32_to_host(uint32_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	return __builtin_bswap32(v);
-#else
-	return v;
-#endif
-}
-
-static uint64_t
-le64_to_host(uint64_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	return __builtin_bswap64(v);
-#else
-	return v;
-#endif
-}
-
-#define host_to_le16 le16_to_host
-#define host_to_le32 le32_to_host
-
 static uint16_t
 load16(const uint8_t *p)
 {

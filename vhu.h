@@ -28,6 +28,8 @@
 #include <sys/select.h>
 #include <sys/uio.h>
 
+#include "virtio.h"
+
 /* Backend -> frontend requests on the backend channel. */
 #define VHOST_USER_BACKEND_CONFIG_CHANGE_MSG 2
 
@@ -105,10 +107,7 @@ enum vhu_request {
 /* The largest payload we accept: GET/SET_CONFIG with 256 bytes of data. */
 #define VHU_MAX_PAYLOAD (VHOST_USER_CONFIG_HDR_SIZE + VHOST_USER_MAX_CONFIG_SIZE)
 
-/* Transport feature bits (virtio spec 6); virtio_console.h repeats them. */
-#define VIRTIO_RING_F_INDIRECT_DESC 28
-#define VIRTIO_RING_F_EVENT_IDX     29
-#define VIRTIO_F_VERSION_1          32
+/* Transport feature bits (virtio spec 6): virtio.h. */
 
 /* Split virtqueue (virtio spec 2.7). */
 #define VIRTQ_DESC_F_NEXT      1
