@@ -1477,7 +1477,10 @@ map_buffer(struct vhu_dev *d, struct vhu_elem *e, const struct desc *dsc,
  * Walk the chain at head into e, checking every rule of the split ring:
  * indices in range, at most as many descriptors as the table holds (which
  * catches loops), indirect tables only as negotiated, well-formed and not
- * nested, and every buffer inside guest memory.
+ * nested, and every buffer inside guest memory.  One function, longer
+ * than most: the rules share the walk's state (which table, how many
+ * descriptors seen), and read in one place they can be checked against
+ * the spec's list (2.7.5, 2.7.7) rule by rule.
  */
 static int
 walk_chain(struct vhu_dev *d, unsigned q, uint16_t head, struct vhu_elem *e)
