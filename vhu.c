@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "le.h"
 #include "vhu.h"
 
 #define PROTOCOL_FEATURES_OFFERED ( \
@@ -36,11 +37,11 @@ enum result {
 };
 
 static const char *request_name(uint32_t req);
-static void conn_close(struct vhu_dev *d, const char *why);
+static void conn_close(struct vhu_dev *d, enum vhu_end how, const char *why);
 static void conn_accept(struct vhu_dev *d);
 static void conn_serve(struct vhu_dev *d, const fd_set *rd);
 static void conn_readable(struct vhu_dev *d);
-static int dispatch(struct vhu_dev *d, struct vhu_msg *m);
+static enum result dispatch(struct vhu_dev *d, struct vhu_msg *m);
 static void device_reset(struct vhu_dev *d);
 static void vring_reset(struct vhu_vring *vq);
 static void vring_stop(struct vhu_vring *vq);
@@ -57,42 +58,10 @@ static int queue_running(const struct vhu_dev *d, unsigned q);
 
 /*
  * Ring indices are written by the guest concurrently: read them with one
- * aligned load (a byte-wise read could tear).  Everything else is copied
- * out once and then checked, so the guest cannot change it under us.
+ * aligned load (a byte-wise read could tear), then swap (le.h).
+ * Everything else is copied out once and then checked, so the guest
+ * cannot change it under us.
  */
-static uint16_t
-le16_to_host(uint16_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	return (uint16_t)(v >> 8 | v << 8);
-#else
-	return v;
-#endif
-}
-
-static uint32_t
-le32_to_host(uint32_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	return __builtin_bswap32(v);
-#else
-	return v;
-#endif
-}
-
-static uint64_t
-le64_to_host(uint64_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	return __builtin_bswap64(v);
-#else
-	return v;
-#endif
-}
-
-#define host_to_le16 le16_to_host
-#define host_to_le32 le32_to_host
-
 static uint16_t
 load16(const uint8_t *p)
 {
@@ -143,11 +112,11 @@ vhu_adopt(struct vhu_dev *d, int fd, char *err, size_t errlen)
 	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
 	    type != SOCK_STREAM) {
-		snprintf(err, errlen, "--fd=%d: not a connected stream socket", fd);
+		snprintf(err, errlen, "not a connected stream socket");
 		return -1;
 	}
 	if (fd >= FD_SETSIZE) {
-		snprintf(err, errlen, "--fd=%d: over FD_SETSIZE", fd);
+		snprintf(err, errlen, "over FD_SETSIZE");
 		return -1;
 	}
 	set_nonblock(fd);
@@ -174,7 +143,7 @@ void
 vhu_close(struct vhu_dev *d)
 {
 	if (d->conn_fd >= 0)
-		conn_close(d, NULL);
+		conn_close(d, VHU_END_NONE, NULL);
 	if (d->listen_fd >= 0) {
 		close_fd(&d->listen_fd);
 		unlink(d->path);
@@ -306,7 +275,7 @@ conn_accept(struct vhu_dev *d)
  * put the device back to power-on state, and wait for the next one.
  */
 static void
-conn_close(struct vhu_dev *d, const char *why)
+conn_close(struct vhu_dev *d, enum vhu_end how, const char *why)
 {
 	unsigned i;
 
@@ -315,8 +284,8 @@ conn_close(struct vhu_dev *d, const char *why)
 	else if (why)
 		logmsg("%s: frontend %s; waiting for a new one", d->name, why);
 	/* The only frontend there will be: an orderly end or not. */
-	if (d->adopted && why)
-		d->ended = strcmp(why, "disconnected") == 0 ? 1 : 2;
+	if (d->adopted)
+		d->ended = how;
 	close_fd(&d->conn_fd);
 	close_fd(&d->backend_fd);
 	for (i = 0; i < d->rx.nfds; i++)
@@ -407,19 +376,21 @@ conn_read_msg(struct vhu_dev *d)
 	mh.msg_controllen = sizeof ctl.buf;
 	n = recvmsg(d->conn_fd, &mh, 0);
 	if (n == 0) {
-		conn_close(d, d->rx_have ? "closed the connection mid-message"
-		                         : "disconnected");
+		if (d->rx_have)
+			conn_close(d, VHU_END_ERROR, "closed the connection mid-message");
+		else
+			conn_close(d, VHU_END_ORDERLY, "disconnected");
 		return READ_CLOSED;
 	}
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return READ_AGAIN;
 		logmsg("%s: reading from frontend: %s", d->name, strerror(errno));
-		conn_close(d, "connection failed");
+		conn_close(d, VHU_END_ERROR, "connection failed");
 		return READ_CLOSED;
 	}
 	if (!take_fds(d, &mh)) {
-		conn_close(d, "sent more than 8 fds with a message");
+		conn_close(d, VHU_END_ERROR, "sent more than 8 fds with a message");
 		return READ_CLOSED;
 	}
 	d->rx_have += n;
@@ -434,13 +405,13 @@ conn_read_msg(struct vhu_dev *d)
 	if (d->rx.size > VHU_MAX_PAYLOAD) {
 		logmsg("%s: %s with a %u-byte payload (max %d)", d->name,
 		       request_name(d->rx.request), d->rx.size, VHU_MAX_PAYLOAD);
-		conn_close(d, "sent an oversized message");
+		conn_close(d, VHU_END_ERROR, "sent an oversized message");
 		return READ_CLOSED;
 	}
 	if ((d->rx.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION) {
 		logmsg("%s: message with protocol version %u", d->name,
 		       d->rx.flags & VHOST_USER_VERSION_MASK);
-		conn_close(d, "speaks another protocol version");
+		conn_close(d, VHU_END_ERROR, "speaks another protocol version");
 		return READ_CLOSED;
 	}
 	return d->rx.size == 0 ? READ_WHOLE : READ_PART;
@@ -474,7 +445,8 @@ conn_readable(struct vhu_dev *d)
 	struct vhu_msg *m = &d->rx;
 	enum read_result r;
 	unsigned i;
-	int res, want_ack;
+	enum result res;
+	int want_ack;
 
 	/*
 	 * Handle every whole message there is, and read on until the socket
@@ -505,7 +477,7 @@ conn_readable(struct vhu_dev *d)
 			res = REQ_REPLY;
 		}
 		if (res == REQ_REPLY && send_reply(d, m) < 0) {
-			conn_close(d, "stopped reading replies");
+			conn_close(d, VHU_END_ERROR, "stopped reading replies");
 			return;
 		}
 	}
@@ -523,7 +495,7 @@ payload_u64(const struct vhu_msg *m)
 	return v;
 }
 
-static int
+static enum result
 reply_u64(struct vhu_msg *m, uint64_t v)
 {
 	m->size = sizeof v;
@@ -559,13 +531,13 @@ msg_vring(struct vhu_dev *d, const struct vhu_msg *m, unsigned *qp)
 	return &d->vq[q];
 }
 
-static int
+static enum result
 handle_get_features(struct vhu_dev *d, struct vhu_msg *m)
 {
 	return reply_u64(m, features_offered(d));
 }
 
-static int
+static enum result
 handle_set_features(struct vhu_dev *d, struct vhu_msg *m)
 {
 	uint64_t v = payload_u64(m);
@@ -588,7 +560,7 @@ handle_set_features(struct vhu_dev *d, struct vhu_msg *m)
 }
 
 /* One frontend per connection already: SET_OWNER has nothing to claim. */
-static int
+static enum result
 handle_set_owner(struct vhu_dev *d, struct vhu_msg *m)
 {
 	(void)d;
@@ -596,7 +568,7 @@ handle_set_owner(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_reset(struct vhu_dev *d, struct vhu_msg *m)
 {
 	(void)m;
@@ -604,14 +576,14 @@ handle_reset(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_get_protocol_features(struct vhu_dev *d, struct vhu_msg *m)
 {
 	(void)d;
 	return reply_u64(m, PROTOCOL_FEATURES_OFFERED);
 }
 
-static int
+static enum result
 handle_set_protocol_features(struct vhu_dev *d, struct vhu_msg *m)
 {
 	uint64_t v = payload_u64(m);
@@ -625,13 +597,13 @@ handle_set_protocol_features(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_get_queue_num(struct vhu_dev *d, struct vhu_msg *m)
 {
 	return reply_u64(m, d->ops->num_queues);
 }
 
-static int
+static enum result
 handle_get_max_mem_slots(struct vhu_dev *d, struct vhu_msg *m)
 {
 	(void)d;
@@ -736,7 +708,7 @@ memory_changed(struct vhu_dev *d)
 		vring_update(d, q);
 }
 
-static int
+static enum result
 handle_set_mem_table(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct vhu_region fresh[VHOST_MEMORY_BASELINE_NREGIONS];
@@ -778,7 +750,7 @@ fail:
 	return REQ_FAIL;
 }
 
-static int
+static enum result
 handle_add_mem_reg(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct region_desc rd;
@@ -806,7 +778,7 @@ handle_add_mem_reg(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_rem_mem_reg(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct region_desc rd;
@@ -951,7 +923,7 @@ ring_translate(struct vhu_dev *d, unsigned num, uint64_t desc_ua,
 	return 0;
 }
 
-static int
+static enum result
 handle_set_vring_num(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct vhu_vring *vq;
@@ -975,7 +947,7 @@ handle_set_vring_num(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_set_vring_addr(struct vhu_dev *d, struct vhu_msg *m)
 {
 	uint64_t desc, used, avail;
@@ -1010,7 +982,7 @@ handle_set_vring_addr(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_set_vring_base(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct vhu_vring *vq;
@@ -1030,7 +1002,7 @@ handle_set_vring_base(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_get_vring_base(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct vhu_vring *vq;
@@ -1091,7 +1063,7 @@ kick_fd_usable(int fd)
 	       (st.st_mode & S_IFMT) == 0;
 }
 
-static int
+static enum result
 handle_set_vring_kick(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct vhu_vring *vq;
@@ -1141,7 +1113,7 @@ take_vring_fd(struct vhu_msg *m, int nofd, int *slot)
 	m->fds[0] = -1;
 }
 
-static int
+static enum result
 handle_set_vring_call(struct vhu_dev *d, struct vhu_msg *m)
 {
 	int nofd, q = vring_fd_msg(d, m, &nofd);
@@ -1153,7 +1125,7 @@ handle_set_vring_call(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_set_vring_err(struct vhu_dev *d, struct vhu_msg *m)
 {
 	int nofd, q = vring_fd_msg(d, m, &nofd);
@@ -1164,7 +1136,7 @@ handle_set_vring_err(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_set_vring_enable(struct vhu_dev *d, struct vhu_msg *m)
 {
 	struct vhu_vring *vq;
@@ -1184,7 +1156,7 @@ handle_set_vring_enable(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_OK;
 }
 
-static int
+static enum result
 handle_set_backend_req_fd(struct vhu_dev *d, struct vhu_msg *m)
 {
 	if (m->nfds != 1) {
@@ -1242,7 +1214,7 @@ config_range(struct vhu_dev *d, const struct vhu_msg *m, uint32_t *off,
 }
 
 /* A refusal is a reply without payload (the request's rule says so). */
-static int
+static enum result
 handle_get_config(struct vhu_dev *d, struct vhu_msg *m)
 {
 	uint32_t off, size;
@@ -1259,7 +1231,7 @@ handle_get_config(struct vhu_dev *d, struct vhu_msg *m)
 	return REQ_REPLY;
 }
 
-static int
+static enum result
 handle_set_config(struct vhu_dev *d, struct vhu_msg *m)
 {
 	uint32_t off, size;
@@ -1289,7 +1261,7 @@ enum refusal {
  */
 struct request_rule {
 	const char *name;
-	int (*handle)(struct vhu_dev *d, struct vhu_msg *m);
+	enum result (*handle)(struct vhu_dev *d, struct vhu_msg *m);
 	uint16_t size;           /* the payload's size, exactly ... */
 	uint16_t max;            /* ... or, when max is not 0, at least size
 	                          * and at most max (the handler checks more) */
@@ -1421,7 +1393,7 @@ payload_size_ok(struct vhu_dev *d, const struct vhu_msg *m,
 }
 
 /* Close the connection over a request that must be answered and cannot be. */
-static int
+static enum result
 close_unanswerable(struct vhu_dev *d, const struct vhu_msg *m,
                    const struct request_rule *rule)
 {
@@ -1433,7 +1405,7 @@ close_unanswerable(struct vhu_dev *d, const struct vhu_msg *m,
 	else
 		snprintf(why, sizeof why, "sent %s (%u), which expects a reply "
 		         "this backend cannot give", rule->name, m->request);
-	conn_close(d, why);
+	conn_close(d, VHU_END_ERROR, why);
 	return REQ_CLOSED;
 }
 
@@ -1443,7 +1415,7 @@ close_unanswerable(struct vhu_dev *d, const struct vhu_msg *m,
  * payload, or the connection closed (REQ_CLOSED).  Never silence where
  * the frontend waits.
  */
-static int
+static enum result
 dispatch(struct vhu_dev *d, struct vhu_msg *m)
 {
 	const struct request_rule *rule = request_rule(m->request);

@@ -44,6 +44,8 @@
 #include <sys/select.h>
 #include <sys/uio.h>
 
+#include "virtio.h"
+
 /* Backend -> frontend requests on the backend channel. */
 #define VHOST_USER_BACKEND_CONFIG_CHANGE_MSG 2
 
@@ -124,10 +126,7 @@ enum vhu_request {
 /* The largest payload we accept: GET/SET_CONFIG with 256 bytes of data. */
 #define VHU_MAX_PAYLOAD (VHOST_USER_CONFIG_HDR_SIZE + VHOST_USER_MAX_CONFIG_SIZE)
 
-/* Transport feature bits (virtio spec 6); virtio_console.h repeats them. */
-#define VIRTIO_RING_F_INDIRECT_DESC 28
-#define VIRTIO_RING_F_EVENT_IDX     29
-#define VIRTIO_F_VERSION_1          32
+/* Transport feature bits (virtio spec 6): virtio.h. */
 
 /* Split virtqueue (virtio spec 2.7). */
 #define VIRTQ_DESC_F_NEXT      1
@@ -192,12 +191,19 @@ struct vhu_msg {
 	unsigned nfds;
 };
 
+/* How the connection of an adopted frontend (vhu_adopt) ended. */
+enum vhu_end {
+	VHU_END_NONE,      /* it has not */
+	VHU_END_ORDERLY,   /* the frontend closed it between messages */
+	VHU_END_ERROR      /* a protocol error, or closed mid-message */
+};
+
 struct vhu_dev {
 	char name[32];           /* "device 0", for messages */
 	char path[108];          /* the listening socket's path */
 	int listen_fd, conn_fd, backend_fd;
 	int adopted;             /* serving a connection given with --fd */
-	int ended;               /* adopted, and it ended: 1 orderly, 2 not */
+	enum vhu_end ended;      /* adopted, and it ended: how */
 	unsigned max_queue_size;
 	uint64_t features;           /* acked by SET_FEATURES */
 	uint64_t protocol_features;  /* acked by SET_PROTOCOL_FEATURES */
@@ -220,7 +226,8 @@ void vhu_init(struct vhu_dev *d, unsigned index, const struct vhu_ops *ops,
 int vhu_listen(struct vhu_dev *d, const char *path, char *err, size_t errlen);
 /* Serve fd, a connected socket a management layer passed (--fd), instead
  * of listening; when it ends, d->ended says how (the daemon exits then).
- * Returns -1 with a reason in err if fd is not a usable socket. */
+ * Returns -1 with a reason in err if fd is not a usable socket (the
+ * reason does not name fd: the caller says where it came from). */
 int vhu_adopt(struct vhu_dev *d, int fd, char *err, size_t errlen);
 /* Close everything and unlink the socket (at exit). */
 void vhu_close(struct vhu_dev *d);

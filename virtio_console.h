@@ -3,12 +3,14 @@
  * ("Console Device", virtio 1.x section 5.3), written out here because the
  * daemon must not depend on the Linux uapi headers.  Names follow the spec.
  *
- * Everything the device and the driver exchange is little endian.
+ * Everything the device and the driver exchange is little endian (le.h).
  */
 #ifndef VIRTIO_CONSOLE_H
 #define VIRTIO_CONSOLE_H
 
 #include <stdint.h>
+
+#include "virtio.h"   /* the transport feature bits the device offers */
 
 #define VIRTIO_ID_CONSOLE 3
 
@@ -16,11 +18,6 @@
 #define VIRTIO_CONSOLE_F_SIZE        0  /* cols/rows in config are valid */
 #define VIRTIO_CONSOLE_F_MULTIPORT   1  /* control queues, max_nr_ports */
 #define VIRTIO_CONSOLE_F_EMERG_WRITE 2  /* emerg_wr in config */
-
-/* Transport feature bits worth offering. */
-#define VIRTIO_RING_F_INDIRECT_DESC 28
-#define VIRTIO_RING_F_EVENT_IDX     29
-#define VIRTIO_F_VERSION_1          32
 
 /*
  * Config space: le16 cols, le16 rows, le32 max_nr_ports, le32 emerg_wr.

@@ -1,6 +1,6 @@
 /*
  * backends/backend.h - what a backend is to the console device, and the
- * calls a backend may make back into the device.
+ * calls a backend may make back into the device (console.h).
  *
  * A backend is one way in to the consoles: a terminal, TCP clients, ...
  * Several may serve the same console at once (--backend=network,nested).
@@ -26,23 +26,7 @@
 #include <sys/select.h>
 #include <sys/types.h>
 
-#include "session.h"
-
-struct port;   /* a console port of a device (vhost-device-console.c) */
-
-/* Implemented by the device. */
-size_t port_input_room(struct port *p);
-void port_input(struct port *p, const void *buf, size_t len);
-/* Read from fd straight into the guest's receive buffers, as many as are
- * posted (up to a bound) with one readv().  Returns the bytes those
- * buffers could take, 0 when the guest has none (fd not read); *n is
- * readv()'s result (bytes, 0 at EOF, -1 with errno). */
-size_t port_read_input(struct port *p, int fd, ssize_t *n);
-/* Hand held input to the guest, as much as its receive buffers take; the
- * rest moves to the front of buf and *len says how much is left. */
-void port_feed(struct port *p, char *buf, size_t *len);
-/* A terminal size report (most recent wins); 0 x 0 is ignored. */
-void port_set_size(struct port *p, unsigned cols, unsigned rows);
+#include "../console.h"   /* struct port and the port_* calls */
 
 struct backend_config {
 	const char *tcp_address;   /* network: address to bind */

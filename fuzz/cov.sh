@@ -1,7 +1,6 @@
 #!/bin/sh
-# fuzz/cov.sh - line coverage of vhu.c and of the console device (the
-# functions after "the console device" in vhost-device-console.c) reached
-# by the fuzz corpora.  Each target is built again with clang's source-based
+# fuzz/cov.sh - line coverage of vhu.c and of the console device
+# (console.c) reached by the fuzz corpora.  Each target is built again with clang's source-based
 # coverage and replays its seeds and corpus once (-runs=0); llvm-cov says
 # which lines ran.  Both targets together is the union of their lines.
 # Run `make fuzz-run` first; builds and profiles go to fuzz/work/.
@@ -11,7 +10,6 @@ cd "$(dirname "$0")/.." || exit 1
 W=fuzz/work
 PROFDATA=${LLVM_PROFDATA:-llvm-profdata-14}
 COV=${LLVM_COV:-llvm-cov-14}
-MARK=$(grep -n 'the console device' vhost-device-console.c | head -n 1 | cut -d: -f1)
 
 # The fuzz build's flags, but source-based coverage instead of sanitizers.
 cc_cov() {
@@ -31,7 +29,7 @@ replay() {
 		"$W/corpus_$1" "$W/seeds_$1" >"$W/cov_$1.log" 2>&1 ||
 		{ echo "cov.sh: replaying $1 failed:" >&2; tail -n 20 "$W/cov_$1.log" >&2; exit 1; }
 	"$PROFDATA" merge -sparse "$W/cov_$1.profraw" -o "$W/cov_$1.profdata" || exit 1
-	for f in vhu.c vhost-device-console.c; do
+	for f in vhu.c console.c; do
 		"$COV" show -instr-profile="$W/cov_$1.profdata" "$W/cov_$1" "$f" |
 			awk -F'|' '
 				$3 ~ /^[a-z_0-9]+\(/ { fn = $3; sub(/\(.*/, "", fn) }
@@ -56,11 +54,11 @@ row() {
 	vhu='' dev=''
 	for t in "$@"; do
 		vhu="$vhu $W/lines_${t}_vhu.c"
-		dev="$dev $W/lines_${t}_vhost-device-console.c"
+		dev="$dev $W/lines_${t}_console.c"
 	done
 	# shellcheck disable=SC2086
 	printf '%-10s  vhu.c %-22s  console device %s\n' "$name" \
-		"$(count 0 $vhu)" "$(count "$MARK" $dev)"
+		"$(count 0 $vhu)" "$(count 0 $dev)"
 }
 
 replay vhu
@@ -73,11 +71,11 @@ row both vhu ring
 
 echo
 echo "console device, per function (both targets):"
-awk -v from="$MARK" '$1 >= from {
+awk '{
 		key = $3 " " $1
 		if (!(key in seen)) { seen[key] = 1; n[$3]++; order[++k] = $3 }
 		if ($2 && !(key in hit)) { hit[key] = 1; h[$3]++ } }
 	END { for (i = 1; i <= k; i++) if (!(order[i] in done)) {
 		f = order[i]; done[f] = 1
 		printf "  %-22s %3d/%-3d\n", f, h[f], n[f] } }' \
-	"$W/lines_vhu_vhost-device-console.c" "$W/lines_ring_vhost-device-console.c"
+	"$W/lines_vhu_console.c" "$W/lines_ring_console.c"

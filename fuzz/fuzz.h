@@ -1,7 +1,9 @@
 /*
  * fuzz/fuzz.h - what both libFuzzer targets share: the daemon's own code
- * (vhu.c, util.c and the console device of vhost-device-console.c, all
- * #included here), a fake console backend, and a "frontend" that plays an
+ * as it is (vhu.c, util.c, the console device console.c and the sessions
+ * of backends/session.c, all #included here: vhu.c with mmap/munmap and
+ * util.c with its log fd redirected), a fake backend that calls the
+ * device's port_* API, and a "frontend" that plays an
  * event stream against the device over a real vhost-user socket, the way
  * tests/frontend plays QEMU and the guest.  tests/frontend records its
  * runs in this format (VC_RECORD=FILE, tests/record.h): those recordings
@@ -41,7 +43,7 @@
  *
  * After every event but WRITE and ZERO the daemon's loop runs until it
  * has nothing left to do: vhu_serve(), the backend's serve(), the
- * device's after_pass(), vhu_flush_notify(), as in run().  The fake
+ * device's vc_after_pass(), vhu_flush_notify(), as in run().  The fake
  * backend types pending INPUT whenever the guest has a receive buffer, and
  * reads console 0's output as one of its session's readers.
  *
@@ -181,18 +183,11 @@ static int verbose;
 #undef STDERR_FILENO
 #define STDERR_FILENO 2
 
-#define main vc_main_unused
-#include "../vhost-device-console.c"
-#undef main
+/* The device and the sessions, as the daemon links them; the fake
+ * backend below is the only way in (backend.h says what one is). */
+#include "../console.c"
 #include "../backends/session.c"
-
-/* The daemon's real backends are not linked in; its option parser names
- * them, nothing here opens them. */
-const struct backend backend_network = { .name = "network" };
-const struct backend backend_nested = { .name = "nested" };
-const struct backend backend_unix = { .name = "unix" };
-const struct backend backend_pty = { .name = "pty" };
-const struct backend backend_web = { .name = "web" };
+#include "../backends/backend.h"
 
 static void
 fuzz_fail(const char *fmt, ...)
@@ -366,8 +361,13 @@ static struct frontend {
 	size_t ntyped;
 } fe;
 
-static struct console con;
-static struct options opts;   /* one port, a size: RESIZE is reachable */
+static struct vc_device con;
+static const char *port_names[MAX_PORTS];   /* no names */
+static struct vc_config opts = {   /* one port, a size: RESIZE is reachable */
+	.nports = 1, .names = port_names, .cols = 80, .rows = 24,
+	.resize_order = RESIZE_COLS_ROWS, .max_queue_size = VIRTQ_MAX_SIZE,
+};
+static struct endpoint fake_ep;    /* console 0's one way in */
 static struct reader out_reader;   /* reads console 0's output ... */
 static int out_fd = -1;            /* ... into /dev/null */
 static char sock_path[108];   /* as struct vhu_dev's path */
@@ -387,7 +387,7 @@ fake_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 static void
 type_into(struct port *p, size_t n)
 {
-	struct vhu_vring *vq = &p->con->vhu.vq[p->rxq];
+	struct vhu_vring *vq = &p->vc->vhu.vq[p->rxq];
 	uint16_t before = vq->used_idx;
 	uint32_t len;
 
@@ -509,15 +509,15 @@ daemon_settle(void)
 		FD_ZERO(&wr);
 		busy = vhu_has_work(&con.vhu);
 		maxfd = vhu_add_fds(&con.vhu, &rd, -1);
-		maxfd = con.ports[0].ep[0].be->add_fds(&con.ports[0].ep[0], &rd, &wr, maxfd);
+		maxfd = fake_ep.be->add_fds(&fake_ep, &rd, &wr, maxfd);
 		n = select(maxfd + 1, &rd, &wr, NULL, &now);
 		if (n < 0 && errno == EINTR)    /* libFuzzer's timer */
 			continue;
 		if (n < 0)
 			fuzz_fail("select: %s", strerror(errno));
 		vhu_serve(&con.vhu, &rd);
-		con.ports[0].ep[0].be->serve(&con.ports[0].ep[0], &rd, &wr);
-		after_pass(&con);
+		fake_ep.be->serve(&fake_ep, &rd, &wr);
+		vc_after_pass(&con);
 		vhu_flush_notify(&con.vhu);
 		for (s = 0; s < NSLOTS; s++)
 			replies_read(s);
@@ -835,10 +835,6 @@ fuzz_setup(void)
 	page_size = (size_t)sysconf(_SC_PAGESIZE);
 	if ((out_fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0)
 		fuzz_fail("/dev/null: %s", strerror(errno));
-	opts.nports = 1;
-	opts.max_queue_size = VIRTQ_MAX_SIZE;
-	opts.cols = 80;
-	opts.rows = 24;
 	/* A crashed input leaves its socket file: in $TMPDIR, run.sh's. */
 	if (!(tmp = getenv("TMPDIR")) || strlen(tmp) > sizeof sock_path - 32)
 		tmp = "/tmp";
@@ -864,13 +860,11 @@ frontend_begin(void)
 	/* The daemon's own set-up of device 0, with the fake backend as the
 	 * one way in to its console. */
 	memset(&con, 0, sizeof con);
-	console_init(&con, &opts, 0);
-	port_init(&con, 0);
+	vc_device_init(&con, &opts, 0);
 	if (sess_init(&con.ports[0].sess, 0, 4096, NULL, err, sizeof err) < 0)
 		fuzz_fail("%s", err);
-	con.ports[0].ep[0] = (struct endpoint){ .be = &fake_backend,
+	fake_ep = (struct endpoint){ .be = &fake_backend,
 		.port = &con.ports[0], .sess = &con.ports[0].sess };
-	con.ports[0].nep = 1;
 	reader_attach(&con.ports[0].sess, &out_reader, "fuzz reader");
 	if (vhu_listen(&con.vhu, sock_path, err, sizeof err) < 0)
 		fuzz_fail("%s", err);

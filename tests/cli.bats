@@ -47,6 +47,27 @@ usage_fails() {
 	usage_fails "needs a value" --socket-path
 }
 
+@test "a value given to an option that takes none is a usage error that names the option" {
+	usage_fails "--telnet takes no value" -s "$T/s" -b network --telnet=1
+	usage_fails "--help takes no value" --help=x
+	usage_fails "--version takes no value" --vers=2
+}
+
+@test "an ambiguous abbreviation is a usage error that names the candidates" {
+	usage_fails "ambiguous option --web: --web-port, --web-address, --web-assets, --web-token" -s "$T/s" --web=8080
+	usage_fails "ambiguous option --so" --so "$T/s"
+}
+
+@test "an unknown short option is a usage error that names it" {
+	usage_fails "unknown option -Z" -s "$T/s" -Z
+	usage_fails "unknown option -Z" -s "$T/s" -Zh
+}
+
+@test "an abbreviation names the whole option in its errors" {
+	usage_fails "--tcp-port: 'x' is not a number from 1 to 65535" -s "$T/s" -b network --tcp-p=x
+	usage_fails "option --socket-count needs a value" -s "$T/s" --socket-c
+}
+
 @test "a stray argument is a usage error" {
 	usage_fails "unexpected argument 'extra'" -s "$T/s" extra
 }
