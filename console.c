@@ -488,6 +488,15 @@ port_transmitq_serve(struct port *p)
 			vhu_set_broken(&vc->vhu, "transmit buffer is device-writable");
 			return;
 		}
+		/* The console port: once this pass has taken something, a chain
+		 * that would overtake a reader still taking bytes waits for the
+		 * next pass, after the readers have been written to.  Skipping
+		 * is for readers that stopped, not for a guest faster than one
+		 * pass. */
+		if (done && vc->elem.out_len > sess_room_live(&p->sess)) {
+			vhu_queue_unpop(&vc->vhu, p->txq, 1);
+			break;
+		}
 		for (i = 0; i < vc->elem.out_num; i++)
 			sess_write(&p->sess, vc->elem.iov[i].iov_base,
 			           vc->elem.iov[i].iov_len);

@@ -422,6 +422,18 @@ sess_room(const struct sess *s)
 }
 
 size_t
+sess_room_live(const struct sess *s)
+{
+	size_t room = s->cap;
+	struct reader *r;
+
+	for (r = s->readers; r; r = r->next)
+		if (!r->blocked && s->cap - (s->wpos - r->pos) < room)
+			room = s->cap - (s->wpos - r->pos);
+	return room;
+}
+
+size_t
 reader_take(struct sess *s, struct reader *r, void *buf, size_t max)
 {
 	char *out = buf;

@@ -87,6 +87,10 @@ int reader_serve(struct sess *s, struct reader *r, int fd, int writable);
 /* Bytes the guest may write before the slowest reader would have to skip
  * (for ports that hold the guest back instead of dropping). */
 size_t sess_room(const struct sess *s);
+/* The same, counting only readers not waiting for select() (their socket
+ * was full last time): how much the guest may write in one pass before a
+ * reader that is still taking bytes would have to skip. */
+size_t sess_room_live(const struct sess *s);
 
 /* For a way in that wraps the output (the web backend frames it): copy
  * up to max bytes the reader has pending (a skip notice first, then the

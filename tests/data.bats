@@ -67,7 +67,12 @@ both_ways() {
 }
 
 @test "1 MiB guest -> host arrives intact" {
-	start_one
+	# The console port never holds the guest: a reader the scheduler
+	# leaves behind for longer than the ring lasts skips ahead (told).
+	# A history as big as the transfer makes that impossible here.
+	PORT=$(free_port)
+	start_daemon --socket-path="$T/s" --backend=network --tcp-port="$PORT" \
+		--history=2097152
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	# GO reaching the guest proves the daemon accepted this client first
 	printf GO >&5
