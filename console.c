@@ -14,6 +14,7 @@
 
 #include "console.h"
 #include "le.h"
+#include "trace.h"
 #include "util.h"
 #include "vhu.h"
 #include "virtio_console.h"
@@ -88,6 +89,7 @@ vc_device_init(struct vc_device *vc, const struct vc_config *cfg, unsigned d)
 	vc->ops = vc_ops;
 	vc->ops.num_queues = 2 * (cfg->nports + 1);
 	vhu_init(&vc->vhu, d, &vc->ops, vc, cfg->max_queue_size);
+	vc->vhu.trace = (int)cfg->trace;
 	for (p = 0; p < vc->nports; p++)
 		vc_port_init(vc, p);
 }
@@ -326,6 +328,9 @@ ctrl_receiveq_fill(struct vc_device *vc)
 			return;
 		}
 		vhu_buf_to_elem(&vc->elem, msg, len);
+		if (TRACE_ON(vc->vhu.trace, TRACE_MSG))
+			trace_ctrl(vc->index, 1, msg, len,
+			           vc->cfg->resize_order == RESIZE_ROWS_COLS);
 		vhu_queue_push(&vc->vhu, VIRTIO_CONSOLE_CTRL_RXQ, &vc->elem, len);
 		ctrl_sent(vc, &m);
 	}
@@ -350,6 +355,8 @@ ctrl_transmitq_serve(struct vc_device *vc)
 		}
 		n = vhu_elem_to_buf(&vc->elem, raw, sizeof raw);
 		vhu_queue_push(&vc->vhu, VIRTIO_CONSOLE_CTRL_TXQ, &vc->elem, 0);
+		if (TRACE_ON(vc->vhu.trace, TRACE_MSG))
+			trace_ctrl(vc->index, 0, raw, n, 0);
 		if (n < sizeof raw) {
 			ctrl_ignore(vc, "short control message (%zu bytes)", n);
 			continue;

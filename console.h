@@ -44,6 +44,7 @@ struct vc_config {
 	unsigned cols, rows;         /* the size at start, 0 x 0: none */
 	enum resize_order resize_order;
 	unsigned max_queue_size;     /* largest virtqueue accepted */
+	unsigned trace;              /* --trace level (trace.h), 0: off */
 };
 
 /* A control message's header, either way.  PORT_NAME and RESIZE carry a

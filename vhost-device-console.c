@@ -33,6 +33,7 @@
 
 #include "backends/backend.h"
 #include "console.h"
+#include "trace.h"
 #include "util.h"
 #include "vhu.h"
 
@@ -147,6 +148,8 @@ static void parse_queue_size(const struct option_row *r, const char *val,
                              struct options *o);
 static void parse_escape(const struct option_row *r, const char *val,
                          struct options *o);
+static void parse_trace(const struct option_row *r, const char *val,
+                        struct options *o);
 static void print_capabilities(const struct option_row *r, const char *val,
                                struct options *o);
 static void print_help(const struct option_row *r, const char *val,
@@ -233,6 +236,10 @@ static const struct option_row option_table[] = {
 	  "or 'none' (default ^]); ESC q quits, ESC ESC\n"
 	  "sends ESC itself",
 	  parse_escape, 0, 0, 0 },
+	{ "trace", 0, "[=LEVEL]", "trace on stderr what the frontend and the guest\n"
+	  "say: 1 (the default) every vhost-user and\n"
+	  "control message, 2 also ring events",
+	  parse_trace, AT(dev.trace), TRACE_MSG, TRACE_MAX },
 	{ "help", 'h', NULL, "show this help", print_help, 0, 0, 0 },
 	{ "version", 'V', NULL, "show the version", print_version, 0, 0, 0 },
 };
@@ -271,10 +278,10 @@ option_label(const struct option_row *r, char *buf, size_t len)
 
 	if (r->letter)
 		snprintf(buf + n, len - n, "-%c, --%s%s%s", r->letter, r->name,
-		         r->arg ? "=" : "", r->arg ? r->arg : "");
+		         r->arg && *r->arg != '[' ? "=" : "", r->arg ? r->arg : "");
 	else
 		snprintf(buf + n, len - n, "    --%s%s%s", r->name,
-		         r->arg ? "=" : "", r->arg ? r->arg : "");
+		         r->arg && *r->arg != '[' ? "=" : "", r->arg ? r->arg : "");
 }
 
 /* One entry of --help: the label (rows without help join the next), then
@@ -556,6 +563,13 @@ parse_escape(const struct option_row *r, const char *s, struct options *o)
 	}
 }
 
+/* --trace alone is level 1 (an arg starting '[' is optional). */
+static void
+parse_trace(const struct option_row *r, const char *val, struct options *o)
+{
+	*(unsigned *)target(o, r) = val ? number(r, val) : TRACE_MSG;
+}
+
 /* The backend program conventions: this one answer, whatever else the
  * command line says (parse_options() looks for it first). */
 static void
@@ -601,7 +615,9 @@ getopt_tables(struct option *longopts, char *shortopts)
 		const struct option_row *r = &option_table[i];
 
 		longopts[i].name = r->name;
-		longopts[i].has_arg = r->arg ? required_argument : no_argument;
+		/* An argument shown as "[=ARG]" may be left out. */
+		longopts[i].has_arg = !r->arg ? no_argument :
+		                      *r->arg == '[' ? optional_argument : required_argument;
 		longopts[i].flag = NULL;
 		longopts[i].val = OPTION_VAL + (int)i;
 		if (r->letter) {

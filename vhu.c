@@ -19,6 +19,7 @@
 
 #include "util.h"
 #include "le.h"
+#include "trace.h"
 #include "vhu.h"
 
 #define PROTOCOL_FEATURES_OFFERED ( \
@@ -459,6 +460,10 @@ conn_readable(struct vhu_dev *d)
 			return;
 		if (r == READ_PART)
 			continue;
+		/* Traced before dispatch(): the handlers take fds and reuse the
+		 * payload for the reply. */
+		if (TRACE_ON(d->trace, TRACE_MSG))
+			trace_request(d->name, request_name(m->request), m);
 		res = dispatch(d, m);
 		if (res == REQ_CLOSED)
 			return;
@@ -475,7 +480,11 @@ conn_readable(struct vhu_dev *d)
 			m->size = sizeof v;
 			memcpy(m->payload, &v, sizeof v);
 			res = REQ_REPLY;
+		} else {
+			want_ack = 0;    /* a reply of its own, or none */
 		}
+		if (res == REQ_REPLY && TRACE_ON(d->trace, TRACE_MSG))
+			trace_reply(d->name, request_name(m->request), m, want_ack);
 		if (res == REQ_REPLY && send_reply(d, m) < 0) {
 			conn_close(d, VHU_END_ERROR, "stopped reading replies");
 			return;
@@ -1186,6 +1195,8 @@ vhu_config_changed(struct vhu_dev *d)
 		       n < 0 ? strerror(errno) : "short write");
 		return -1;
 	}
+	if (TRACE_ON(d->trace, TRACE_MSG))
+		trace_backend_msg(d->name, "CONFIG_CHANGE_MSG");
 	return 0;
 }
 
@@ -1524,6 +1535,9 @@ vring_kicked(struct vhu_dev *d, unsigned q)
 		vring_stop(&d->vq[q]);
 		return;
 	}
+	if (TRACE_ON(d->trace, TRACE_RING))
+		trace_ring(d->name, q, "kick%s", queue_running(d, q) ? "" :
+		           " (not running)");
 	if (queue_running(d, q))
 		d->ops->queue_event(d->opaque, q);
 }
@@ -1730,6 +1744,11 @@ queue_take(struct vhu_dev *d, unsigned q, struct vhu_elem *e, int consume)
 	}
 	if (walk_chain(d, q, head, e) < 0)
 		return -1;
+	if (TRACE_ON(d->trace, TRACE_RING))
+		trace_ring(d->name, q, "%s head %u: out %zu bytes (%u seg), in %zu "
+		           "bytes (%u seg), avail entry %u", consume ? "take" : "peek",
+		           head, e->out_len, e->out_num, e->in_len, e->in_num,
+		           vq->last_avail);
 	if (consume)
 		vq->last_avail++;
 	return 1;
@@ -1759,6 +1778,8 @@ vhu_queue_unpop(struct vhu_dev *d, unsigned q, unsigned n)
 {
 	if (queue_running(d, q))
 		d->vq[q].last_avail -= n;
+	if (n && TRACE_ON(d->trace, TRACE_RING))
+		trace_ring(d->name, q, "put back %u chain%s", n, n == 1 ? "" : "s");
 }
 
 void
@@ -1777,6 +1798,9 @@ vhu_queue_complete(struct vhu_dev *d, unsigned q, uint16_t head, uint32_t len)
 	vq->used_idx++;
 	store16(vq->used + 2, vq->used_idx);
 	vq->notify_pending = 1;
+	if (TRACE_ON(d->trace, TRACE_RING))
+		trace_ring(d->name, q, "used head %u len %u (used idx %u)", head, len,
+		           vq->used_idx);
 }
 
 static int
@@ -1812,12 +1836,19 @@ vhu_flush_notify(struct vhu_dev *d)
 		if (!vq->notify_pending)
 			continue;
 		vq->notify_pending = 0;
-		if (vq->call_fd < 0 || !queue_running(d, q) || !should_notify(d, vq))
+		if (vq->call_fd < 0 || !queue_running(d, q) || !should_notify(d, vq)) {
+			if (TRACE_ON(d->trace, TRACE_RING))
+				trace_ring(d->name, q, "no notification (%s)", vq->call_fd < 0 ?
+				           "no call fd" : !queue_running(d, q) ?
+				           "not running" : "the guest suppressed it");
 			continue;
+		}
 		/* EAGAIN: a full pipe or eventfd already says "look". */
 		if (write_ready(vq->call_fd, &one, sizeof one) < 0 && errno != EAGAIN)
 			logmsg("%s: queue %u: notifying the guest: %s", d->name, q,
 			       strerror(errno));
+		else if (TRACE_ON(d->trace, TRACE_RING))
+			trace_ring(d->name, q, "notify (call fd)");
 	}
 }
 

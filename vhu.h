@@ -35,6 +35,10 @@
  * address is checked.  A ring that breaks the rules marks the device
  * "broken": a message on stderr, error fds signalled, the queues stop until
  * the frontend resets the device or reconnects.  The daemon goes on.
+ *
+ * Tracing (trace.h): with d->trace set (the caller sets it after
+ * vhu_init()), every request and reply is traced and, at TRACE_RING, every
+ * kick, chain taken, returned or put back, and notification sent.
  */
 #ifndef VHU_H
 #define VHU_H
@@ -208,6 +212,7 @@ struct vhu_dev {
 	uint64_t features;           /* acked by SET_FEATURES */
 	uint64_t protocol_features;  /* acked by SET_PROTOCOL_FEATURES */
 	int broken;
+	int trace;               /* --trace level (trace.h); 0: off */
 	unsigned nregions;
 	struct vhu_region regions[VHU_MAX_MEM_SLOTS];
 	struct vhu_vring vq[VHU_MAX_QUEUES];

@@ -182,6 +182,7 @@ static int verbose;
 #include "../util.c"
 #undef STDERR_FILENO
 #define STDERR_FILENO 2
+#include "../trace.c"
 
 /* The device and the sessions, as the daemon links them; the fake
  * backend below is the only way in (backend.h says what one is). */
