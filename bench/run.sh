@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 T=$(mktemp -d /tmp/vc-bench-run.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 
-scripts=${*:-bench/throughput.sh bench/latency.sh bench/idle.sh bench/footprint.sh bench/slow-client.sh}
+scripts=${*:-bench/throughput.sh bench/latency.sh bench/idle.sh bench/footprint.sh bench/slow-client.sh bench/trace.sh}
 [ $# -eq 0 ] && [ -f bench/guest.sh ] && scripts="$scripts bench/guest.sh"
 status=0
 for s in $scripts; do
