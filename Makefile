@@ -19,8 +19,8 @@ VC_CFLAGS   = -std=c11 -Wall -Wextra -Werror $(VC_CPPFLAGS) $(CFLAGS)
 TEST_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g
 
 BIN  = vhost-device-console
-SRC  = vhost-device-console.c console.c vhu.c util.c backends/network.c backends/unix.c backends/pty.c backends/clients.c backends/nested.c backends/session.c backends/web.c backends/websocket.c
-HDR  = console.h le.h vhu.h util.h virtio.h virtio_console.h backends/backend.h backends/session.h backends/clients.h backends/websocket.h backends/web-page.h
+SRC  = vhost-device-console.c console.c vhu.c util.c backends/network.c backends/unix.c backends/pty.c backends/clients.c backends/telnet.c backends/nested.c session.c backends/web.c backends/websocket.c
+HDR  = console.h le.h vhu.h util.h virtio.h virtio_console.h backends/backend.h session.h backends/clients.h backends/telnet.h backends/websocket.h backends/web-page.h
 TESTBIN = tests/frontend tests/ptyrun tests/clients tests/fdrun tests/wsunit tests/wsclient
 
 # Where `make run` puts the vhost-user socket (device 0 is $(RUN_SOCKET)0).
@@ -146,8 +146,8 @@ FUZZ_CFLAGS = -std=c11 -Wall -Wextra -Werror -g -O1 \
 FUZZ_TIME   = 60
 FUZZ = fuzz/fuzz_vhu fuzz/fuzz_ring
 # What fuzz.h #includes as it is: the device, vhost-user, util, sessions.
-FUZZ_SRC = console.c vhu.c util.c backends/session.c
-FUZZ_HDR = console.h le.h vhu.h util.h virtio.h virtio_console.h backends/session.h backends/backend.h
+FUZZ_SRC = console.c vhu.c util.c session.c
+FUZZ_HDR = console.h le.h vhu.h util.h virtio.h virtio_console.h session.h backends/backend.h
 fuzz: $(FUZZ)
 fuzz/fuzz_vhu: fuzz/fuzz_vhu.c fuzz/fuzz.h $(FUZZ_SRC) $(FUZZ_HDR)
 	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_vhu.c

@@ -10,7 +10,7 @@
  * device d; k names it in every message and to every way in.
  *
  * Guest -> host: what the guest writes on a port's transmitq goes to the
- * port's session (backends/session.h), which its readers drain.  The
+ * port's session (session.h), which its readers drain.  The
  * console port completes every buffer at once (the guest's hvc driver
  * spins until it is used); a generic port holds it until every reader has
  * room.  Host -> guest: the port_* calls below, made by the ways in.
@@ -26,7 +26,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "backends/session.h"
+#include "session.h"
 #include "vhu.h"
 
 #define MAX_PORTS        31      /* 2 * (31 + 1) = VHU_MAX_QUEUES queues */

@@ -225,6 +225,19 @@ write_ready(int fd, const void *buf, size_t len)
 }
 
 ssize_t
+writev_some(int fd, const struct iovec *iov, int cnt)
+{
+	ssize_t n;
+
+	do
+		n = writev(fd, iov, cnt);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	return n;
+}
+
+ssize_t
 read_ready(int fd, void *buf, size_t len)
 {
 	struct pollfd pfd = { fd, POLLIN, 0 };

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <termios.h>
 #include <time.h>
 
@@ -65,6 +66,9 @@ ssize_t write_all(int fd, const void *buf, size_t len);
 ssize_t write_ready(int fd, const void *buf, size_t len);
 /* The same for one read. */
 ssize_t read_ready(int fd, void *buf, size_t len);
+/* One writev() to a non-blocking fd, retried on EINTR: the bytes written,
+ * 0 when it would block, -1 on an error. */
+ssize_t writev_some(int fd, const struct iovec *iov, int cnt);
 void close_fd(int *fd);   /* close if >= 0 and set to -1 */
 
 /*

@@ -6,7 +6,7 @@
  * the one select() loop.  The device itself is console.c (console.h);
  * vhu.c speaks vhost-user and walks the rings; the files in backends/
  * carry each console to a terminal, TCP or UNIX clients, a pty or a
- * browser, through the console's session (backends/session.h: history,
+ * browser, through the console's session (session.h: history,
  * log, readers).  The daemon owns the ways in: one endpoint per backend
  * that serves a console, which the device never sees.
  *

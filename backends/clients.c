@@ -8,11 +8,7 @@
 
 #include "../util.h"
 #include "clients.h"
-
-/* Telnet (RFC 854, 855, 857, 858, 1073): the bytes and options we use. */
-enum { TN_SE = 240, TN_SB = 250, TN_WILL = 251, TN_DONT = 254, TN_DO = 253,
-       TN_IAC = 255, TN_ECHO = 1, TN_SGA = 3, TN_NAWS = 31 };
-enum { TS_DATA, TS_IAC, TS_OPTION, TS_SB, TS_SB_IAC };
+#include "telnet.h"
 
 void
 clients_init(struct clients *cs, int listen_fd, const char *where)
@@ -112,89 +108,16 @@ client_accept(struct endpoint *ep, struct clients *cs)
 	cl->fd = fd;
 	cl->hold_len = 0;
 	cl->input_waits = 0;
-	cl->tn_state = cl->tn_cr = 0;
-	cl->sb_len = 0;
+	memset(&cl->tn, 0, sizeof cl->tn);
 	snprintf(cl->name, sizeof cl->name, "client %s", name);
 	cs->c[cs->n++] = cl;
 	/* It starts with the history: the boot log, the last prompt. */
 	reader_attach(ep->sess, &cl->rd, cl->name);
 	if (cs->telnet) {
-		static const unsigned char hello[] = {
-			TN_IAC, TN_WILL, TN_ECHO, TN_IAC, TN_WILL, TN_SGA,
-			TN_IAC, TN_DO, TN_NAWS };
-
-		cl->rd.telnet = 1;
-		/* A fresh socket's buffer is empty: this cannot block. */
-		if (send(fd, hello, sizeof hello, MSG_NOSIGNAL) < 0) {
-			/* gone already: the read will say so */
-		}
+		cl->rd.send = telnet_send;
+		telnet_hello(fd);
 	}
 	logmsg("console %u: %s connected", ep->index, cl->name);
-}
-
-/* A suboption has ended: NAWS is a window size (cols, rows, big-endian). */
-static void
-telnet_sb(struct endpoint *ep, struct client *cl)
-{
-	if (cl->sb_len >= 5 && cl->sb[0] == TN_NAWS)
-		port_set_size(ep->port, cl->sb[1] << 8 | cl->sb[2],
-		              cl->sb[3] << 8 | cl->sb[4]);
-}
-
-/* Strip telnet commands out of what a client sent: the data goes to the
- * hold.  There is room: the data is never longer than what came in. */
-static void
-telnet_input(struct endpoint *ep, struct client *cl, const unsigned char *in,
-             size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		unsigned char b = in[i];
-
-		switch (cl->tn_state) {
-		case TS_DATA:
-			if (b == TN_IAC) {
-				cl->tn_state = TS_IAC;
-			} else if (cl->tn_cr && (b == 0 || b == '\n')) {
-				cl->tn_cr = 0;          /* CR NUL, CR LF: the CR */
-			} else {
-				cl->hold[cl->hold_len++] = b;
-				cl->tn_cr = b == '\r';
-			}
-			break;
-		case TS_IAC:
-			cl->tn_state = TS_DATA;
-			if (b == TN_IAC)
-				cl->hold[cl->hold_len++] = b;
-			else if (b >= TN_WILL && b <= TN_DONT)
-				cl->tn_state = TS_OPTION;
-			else if (b == TN_SB) {
-				cl->tn_state = TS_SB;
-				cl->sb_len = 0;
-			}
-			break;
-		case TS_OPTION:                 /* the answers to our offers */
-			cl->tn_state = TS_DATA;
-			break;
-		case TS_SB:
-			if (b == TN_IAC)
-				cl->tn_state = TS_SB_IAC;
-			else if (cl->sb_len < sizeof cl->sb)
-				cl->sb[cl->sb_len++] = b;
-			break;
-		case TS_SB_IAC:
-			if (b == TN_SE) {
-				telnet_sb(ep, cl);
-				cl->tn_state = TS_DATA;
-			} else {
-				if (b == TN_IAC && cl->sb_len < sizeof cl->sb)
-					cl->sb[cl->sb_len++] = b;
-				cl->tn_state = TS_SB;
-			}
-			break;
-		}
-	}
 }
 
 /*
@@ -241,11 +164,12 @@ client_read(struct endpoint *ep, struct client *cl)
 
 	port_feed(ep->port, cl->hold, &cl->hold_len);
 	for (;;) {
-		if (cl->rd.telnet && cl->hold_len < sizeof cl->hold) {
+		if (cl->rd.send == telnet_send && cl->hold_len < sizeof cl->hold) {
 			/* through the parser and the hold, always */
 			r = read(cl->fd, buf, sizeof cl->hold - cl->hold_len);
 			if (r > 0) {
-				telnet_input(ep, cl, (unsigned char *)buf, r);
+				cl->hold_len += telnet_input(&cl->tn, ep->port,
+				        (unsigned char *)buf, r, cl->hold + cl->hold_len);
 				port_feed(ep->port, cl->hold, &cl->hold_len);
 			}
 		} else if (cl->hold_len == 0 &&

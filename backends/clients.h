@@ -13,11 +13,8 @@
  * waits keeps the client, and is read once the guest takes the hold.  A
  * client over the limit is told so in one line and closed.
  *
- * With telnet set, clients get a character-mode console with no stty
- * dance: the daemon offers WILL ECHO and WILL SUPPRESS-GO-AHEAD and asks DO
- * NAWS; commands are parsed out of the input (a window size report sets
- * the console's size), CR NUL and CR LF become CR, and IAC in the output
- * is doubled.
+ * With telnet set, clients speak telnet (telnet.h): their input goes
+ * through its parser, their output through its encoding.
  */
 #ifndef CLIENTS_H
 #define CLIENTS_H
@@ -26,6 +23,7 @@
 #include <sys/select.h>
 
 #include "backend.h"
+#include "telnet.h"
 
 #define CLIENTS_MAX     16
 #define CLIENTS_HOLD    4096
@@ -40,10 +38,7 @@ struct client {
 	char hold[CLIENTS_HOLD];     /* input the guest could not take yet */
 	size_t hold_len;
 	int input_waits;             /* hold full, and more in the socket */
-	/* telnet: where the input parser is, and a suboption being read */
-	unsigned char tn_state, tn_cr;
-	unsigned char sb[8];
-	size_t sb_len;
+	struct telnet_in tn;         /* with telnet: its input parser */
 };
 
 struct clients {

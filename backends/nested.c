@@ -140,9 +140,11 @@ nested_close(struct endpoint *ep)
 
 	if (!n)
 		return;
-	/* Last output first, while the terminal is still ours. */
-	if (!n->out_failed && reader_pending(ep->sess, &n->rd))
-		reader_flush(ep->sess, &n->rd, n->out_fd);
+	/* Last output first, while the terminal is still ours: all it
+	 * takes now, not one pass's share. */
+	while (!n->out_failed && reader_pending(ep->sess, &n->rd) &&
+	       reader_flush(ep->sess, &n->rd, n->out_fd) == 0 && !n->rd.blocked)
+		;
 	nested_restore();
 	saved_tty_fd = saved_out_fd = -1;
 	log_set_raw(0);

@@ -1186,7 +1186,7 @@ ws_read(struct web_conn *c)
 /* Session output into out as one binary frame, while out has room: the
  * frame's header is the longest it can be (4 bytes: a payload of at most
  * 65535) and moves up when the payload turns out short. */
-static void
+static size_t
 ws_fill(struct web_conn *c)
 {
 	size_t room, n;
@@ -1194,7 +1194,7 @@ ws_fill(struct web_conn *c)
 
 	out_compact(c);
 	if (!reader_pending(c->ep->sess, &c->rd) || c->out_cap - c->out_len < 256)
-		return;
+		return 0;
 	at = c->out + c->out_len;
 	room = c->out_cap - c->out_len - 4;
 	if (room > WEB_FRAME_OUT)
@@ -1203,6 +1203,7 @@ ws_fill(struct web_conn *c)
 	if (n < 126)
 		memmove(at + 2, at + 4, n);
 	c->out_len += ws_put_header((unsigned char *)at, WS_BINARY, n) + n;
+	return n;
 }
 
 /* ---- the select() loop ---------------------------------------------------- */
@@ -1234,16 +1235,22 @@ web_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 		    (c->state == C_WEBSOCKET &&
 		     (c->rx_len < sizeof c->rx || !c->stalled)))
 			maxfd = add_fd(c->fd, rd, maxfd);
-		if (c->out_off < c->out_len)
+		/* Writable wakes the loop for output the last pass had no
+		 * budget left for (ws_serve()). */
+		if (c->out_off < c->out_len || (c->state == C_WEBSOCKET &&
+		    reader_pending(c->ep->sess, &c->rd)))
 			maxfd = add_fd(c->fd, wr, maxfd);
 	}
 	return maxfd;
 }
 
-/* One WebSocket's turn: output, held input, new input.  -1: gone. */
+/* One WebSocket's turn: output, held input, new input; at most
+ * SESS_PASS_MAX bytes of output, the rest next pass.  -1: gone. */
 static int
 ws_serve(struct web_conn *c, int readable, int writable)
 {
+	size_t taken = 0;
+
 	if (c->hold_len)
 		port_feed(c->ep->port, c->hold, &c->hold_len);
 	/* Frames that waited for room in the hold or in out. */
@@ -1254,10 +1261,11 @@ ws_serve(struct web_conn *c, int readable, int writable)
 	if (c->state != C_WEBSOCKET)
 		return 0;
 	do {
-		ws_fill(c);
+		taken += ws_fill(c);
 		if ((!c->blocked || writable) && conn_write(c) < 0)
 			return -1;
-	} while (!c->blocked && reader_pending(c->ep->sess, &c->rd));
+	} while (!c->blocked && reader_pending(c->ep->sess, &c->rd) &&
+	         taken < SESS_PASS_MAX);
 	return 0;
 }
 
