@@ -29,10 +29,14 @@
 #define SESS_MIN_RING (64 * 1024)
 #define SESS_DEFAULT_HISTORY (64 * 1024)
 /* Stream bytes one reader is sent per loop pass at most: however many
- * readers and consoles there are, and however fast they read, one pass
- * ends soon and every other fd is served.  A reader with more pending
- * stays writable, so select() returns at once for the rest. */
-#define SESS_PASS_MAX (16 * 1024)
+ * readers and consoles there are, and however much history a reader
+ * replays (--history up to 64 MiB), one pass ends soon and every other fd
+ * is served.  A reader with more pending stays in the write set, so
+ * select() returns at once for the rest.  As much as the smallest ring:
+ * a reader that keeps up still ends each pass caught up, with the whole
+ * ring as slack before the guest could overtake it (console.c takes the
+ * first chain of a pass whatever the readers' room). */
+#define SESS_PASS_MAX SESS_MIN_RING
 
 struct sess;
 struct reader;

@@ -224,6 +224,22 @@ write_ready(int fd, const void *buf, size_t len)
 	return write(fd, buf, len);
 }
 
+void
+conn_refuse(int fd, const char *answer, size_t len)
+{
+	if (send(fd, answer, len, MSG_NOSIGNAL) < 0) {
+		/* gone already: nothing to tell */
+	}
+	close(fd);
+}
+
+int
+fd_watch(int fd, fd_set *set, int maxfd)
+{
+	FD_SET(fd, set);
+	return fd > maxfd ? fd : maxfd;
+}
+
 ssize_t
 writev_some(int fd, const struct iovec *iov, int cnt)
 {

@@ -10,6 +10,7 @@
 #define UTIL_H
 
 #include <stddef.h>
+#include <sys/select.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <termios.h>
@@ -70,6 +71,8 @@ ssize_t read_ready(int fd, void *buf, size_t len);
  * 0 when it would block, -1 on an error. */
 ssize_t writev_some(int fd, const struct iovec *iov, int cnt);
 void close_fd(int *fd);   /* close if >= 0 and set to -1 */
+/* Put fd in the select() set; returns the new highest fd (maxfd or fd). */
+int fd_watch(int fd, fd_set *set, int maxfd);
 
 /*
  * Listen on the UNIX stream socket path: a stale socket file left by an
@@ -108,6 +111,10 @@ int peer_name(int fd, char *buf, size_t len);
  */
 #define ACCEPT_PAUSE_MS 1000
 int accept_conn(int listen_fd, const char *who);
+/* Turn a connection away: send it the answer that says why, in one short
+ * send, then close it.  Only for a fresh connection: its empty socket
+ * buffer takes the answer without blocking. */
+void conn_refuse(int fd, const char *answer, size_t len);
 /* Whether listeners must stay out of the fd sets now. */
 int accept_paused(void);
 /* The select() timeout while paused: 0 and *ts set, or -1 (no timeout). */

@@ -24,9 +24,9 @@ client_close(struct endpoint *ep, struct clients *cs, struct client *cl,
 {
 	unsigned i;
 
-	if (why && cl->hold_len)
+	if (why && cl->hold.len)
 		logmsg("console %u: %s %s; %zu bytes of its input never reached "
-		       "the guest", ep->index, cl->name, why, cl->hold_len);
+		       "the guest", ep->index, cl->name, why, cl->hold.len);
 	else if (why)
 		logmsg("console %u: %s %s", ep->index, cl->name, why);
 	reader_detach(ep->sess, &cl->rd);
@@ -58,8 +58,7 @@ client_name(struct clients *cs, int fd, char *buf, size_t len)
 	return 0;
 }
 
-/* Tell a client why it is turned away, then close it.  A fresh socket's
- * buffer is empty, so the one short write cannot block. */
+/* Tell a client why it is turned away, in one line, then close it. */
 static void
 client_refuse(struct endpoint *ep, int fd, const char *name, const char *why,
               const char *tell)
@@ -69,10 +68,7 @@ client_refuse(struct endpoint *ep, int fd, const char *name, const char *why,
 
 	logmsg("console %u: refusing client %s: %s", ep->index, name, why);
 	len = snprintf(line, sizeof line, PROGNAME ": %s\r\n", tell);
-	if (send(fd, line, len, MSG_NOSIGNAL) < 0) {
-		/* it has gone already: nothing to tell */
-	}
-	close(fd);
+	conn_refuse(fd, line, len < (int)sizeof line ? (size_t)len : sizeof line - 1);
 }
 
 static void
@@ -106,7 +102,7 @@ client_accept(struct endpoint *ep, struct clients *cs)
 		return;
 	}
 	cl->fd = fd;
-	cl->hold_len = 0;
+	cl->hold.len = 0;
 	cl->input_waits = 0;
 	memset(&cl->tn, 0, sizeof cl->tn);
 	snprintf(cl->name, sizeof cl->name, "client %s", name);
@@ -162,28 +158,28 @@ client_read(struct endpoint *ep, struct client *cl)
 	size_t room;
 	ssize_t r;
 
-	port_feed(ep->port, cl->hold, &cl->hold_len);
+	hold_feed(ep->port, &cl->hold);
 	for (;;) {
-		if (cl->rd.send == telnet_send && cl->hold_len < sizeof cl->hold) {
+		if (cl->rd.send == telnet_send && hold_room(&cl->hold) > 0) {
 			/* through the parser and the hold, always */
-			r = read(cl->fd, buf, sizeof cl->hold - cl->hold_len);
+			r = read(cl->fd, buf, hold_room(&cl->hold));
 			if (r > 0) {
-				cl->hold_len += telnet_input(&cl->tn, ep->port,
-				        (unsigned char *)buf, r, cl->hold + cl->hold_len);
-				port_feed(ep->port, cl->hold, &cl->hold_len);
+				cl->hold.len += telnet_input(&cl->tn, ep->port,
+				        (unsigned char *)buf, r, cl->hold.buf + cl->hold.len);
+				hold_feed(ep->port, &cl->hold);
 			}
-		} else if (cl->hold_len == 0 &&
+		} else if (cl->hold.len == 0 &&
 		           (room = port_read_input(ep->port, cl->fd, &r)) > 0) {
 			/* Straight into the guest's buffers.  Less than they
 			 * take: the socket is empty for now (a keystroke), and
 			 * select() says when more comes; no read for EAGAIN. */
 			if (r > 0 && (size_t)r < room)
 				return 0;
-		} else if (cl->hold_len < sizeof cl->hold) {
-			r = read(cl->fd, cl->hold + cl->hold_len,
-			         sizeof cl->hold - cl->hold_len);
+		} else if (hold_room(&cl->hold) > 0) {
+			r = read(cl->fd, cl->hold.buf + cl->hold.len,
+			         hold_room(&cl->hold));
 			if (r > 0)
-				cl->hold_len += r;
+				cl->hold.len += r;
 		} else {
 			return client_peek(cl);   /* held full: read no more */
 		}
@@ -202,11 +198,8 @@ clients_add_fds(struct endpoint *ep, struct clients *cs, fd_set *rd,
 	int room;
 
 	/* Selected even when full: a client over the limit is told so. */
-	if (!accept_paused()) {
-		FD_SET(cs->listen_fd, rd);
-		if (cs->listen_fd > maxfd)
-			maxfd = cs->listen_fd;
-	}
+	if (!accept_paused())
+		maxfd = fd_watch(cs->listen_fd, rd, maxfd);
 	/* Peek at the receive ring only when someone could type into it. */
 	room = cs->n && port_input_room(ep->port) > 0;
 	for (i = 0; i < cs->n; i++) {
@@ -216,12 +209,10 @@ clients_add_fds(struct endpoint *ep, struct clients *cs, fd_set *rd,
 		 * hold has space, and with the hold full until a peek found
 		 * input waiting (client_peek()), so that a client that
 		 * leaves is noticed. */
-		if (room || cl->hold_len < sizeof cl->hold || !cl->input_waits)
-			FD_SET(cl->fd, rd);
+		if (room || hold_room(&cl->hold) > 0 || !cl->input_waits)
+			maxfd = fd_watch(cl->fd, rd, maxfd);
 		if (reader_pending(ep->sess, &cl->rd))
-			FD_SET(cl->fd, wr);
-		if (cl->fd > maxfd)
-			maxfd = cl->fd;
+			maxfd = fd_watch(cl->fd, wr, maxfd);
 	}
 	return maxfd;
 }
@@ -240,8 +231,8 @@ clients_serve(struct endpoint *ep, struct clients *cs, const fd_set *rd,
 			continue;
 		}
 		/* The guest may have made room since the hold filled. */
-		if (cl->hold_len)
-			port_feed(ep->port, cl->hold, &cl->hold_len);
+		if (cl->hold.len)
+			hold_feed(ep->port, &cl->hold);
 		if (FD_ISSET(cl->fd, rd) && client_read(ep, cl) < 0) {
 			client_close(ep, cs, cl, "disconnected");
 			continue;

@@ -6,7 +6,7 @@
  * session (history first, then live output; a client that does not keep
  * up skips ahead and is told), and each may type.  Input goes to the guest
  * only while it has a receive buffer, at most that buffer's size; while the
- * guest is busy up to CLIENTS_HOLD bytes wait in the client's hold, and
+ * guest is busy up to HOLD_MAX bytes wait in the client's hold, and
  * past that the client is not read.  A client that leaves is seen
  * whatever its hold holds: with the hold full, a peek at the socket tells
  * EOF or a reset from input that waits (see client_peek()); input that
@@ -26,7 +26,6 @@
 #include "telnet.h"
 
 #define CLIENTS_MAX     16
-#define CLIENTS_HOLD    4096
 /* Connections the kernel queues for us: enough that a burst of clients is
  * answered (served or told no) rather than left retrying. */
 #define CLIENTS_BACKLOG 64
@@ -35,8 +34,7 @@ struct client {
 	int fd;
 	char name[80];               /* "client 127.0.0.1:40000", "client 7" */
 	struct reader rd;            /* its place in the console's output */
-	char hold[CLIENTS_HOLD];     /* input the guest could not take yet */
-	size_t hold_len;
+	struct hold hold;            /* input the guest could not take yet */
 	int input_waits;             /* hold full, and more in the socket */
 	struct telnet_in tn;         /* with telnet: its input parser */
 };

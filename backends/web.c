@@ -51,7 +51,7 @@
 #define WEB_REQUEST_MAX 8192     /* request line and headers; 431 beyond */
 #define WEB_FRAME_MAX   4096     /* a client frame's payload; 1009 beyond */
 #define WEB_CONTROL_MAX 128      /* a text (control) message */
-#define WEB_HOLD        4096     /* typed input waiting for the guest */
+
 /* A WebSocket's output buffer: a frame of up to 64 KiB (what the history
  * ring holds at least, so a browser that keeps up gets one frame, one
  * send() per pass, as a TCP client gets one writev()), and room for the
@@ -93,8 +93,7 @@ struct web_conn {
 	int msg_op;                  /* opcode of a fragmented message, or -1 */
 	char ctl[WEB_CONTROL_MAX];   /* a text message being put together */
 	size_t ctl_len;
-	char hold[WEB_HOLD];         /* input the guest could not take yet */
-	size_t hold_len;
+	struct hold hold;            /* input the guest could not take yet */
 	int stalled;                 /* hold and rx full, more input waiting in
 	                                the kernel: not read (see ws_stalled()) */
 };
@@ -226,7 +225,7 @@ conn_free(struct web_conn *c, const char *why)
 	if (c->state == C_WEBSOCKET) {
 		if (why)
 			logmsg("console %u: %s %s%s", c->ep->index, c->name, why,
-			       c->hold_len ? "; some of its input never reached the "
+			       c->hold.len ? "; some of its input never reached the "
 			       "guest" : "");
 		reader_detach(c->ep->sess, &c->rd);
 	}
@@ -323,7 +322,7 @@ conn_linger(struct web_conn *c, int readable)
 	return readable ? -1 : 0;
 }
 
-/* A fresh socket's buffer is empty: one short answer cannot block. */
+/* Turn a fresh connection away with a 503 that says why. */
 static void
 refuse_now(int fd, const char *why)
 {
@@ -333,10 +332,7 @@ refuse_now(int fd, const char *why)
 	len = snprintf(msg, sizeof msg, "HTTP/1.1 503 Service Unavailable\r\n"
 	               "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
 	               "Connection: close\r\n\r\n%s\n", strlen(why) + 1, why);
-	if (send(fd, msg, len, MSG_NOSIGNAL) < 0) {
-		/* gone already: nothing to tell */
-	}
-	close(fd);
+	conn_refuse(fd, msg, len < (int)sizeof msg ? (size_t)len : sizeof msg - 1);
 }
 
 /* Whether c has nothing in flight: it is still sending its request, or
@@ -1050,11 +1046,11 @@ ws_frame(struct web_conn *c, const struct ws_frame *f, unsigned char *payload)
 	}
 	if (f->opcode == WS_BINARY || c->msg_op == WS_BINARY) {
 		/* Keystrokes: straight to the hold, fragment by fragment. */
-		if (sizeof c->hold - c->hold_len < f->len)
+		if (hold_room(&c->hold) < f->len)
 			return 0;
 		ws_unmask(payload, f->len, f->mask, 0);
-		memcpy(c->hold + c->hold_len, payload, f->len);
-		c->hold_len += f->len;
+		memcpy(c->hold.buf + c->hold.len, payload, f->len);
+		c->hold.len += f->len;
 	} else {
 		if (sizeof c->ctl - 1 - c->ctl_len < f->len) {
 			ws_fail(c, WS_TOO_BIG, "text message too big");
@@ -1177,8 +1173,8 @@ ws_read(struct web_conn *c)
 			       errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 		c->rx_len += n;
 		ws_frames(c);
-		if (c->state == C_WEBSOCKET && c->hold_len)
-			port_feed(c->ep->port, c->hold, &c->hold_len);
+		if (c->state == C_WEBSOCKET && c->hold.len)
+			hold_feed(c->ep->port, &c->hold);
 	}
 	return 0;
 }
@@ -1209,19 +1205,12 @@ ws_fill(struct web_conn *c)
 /* ---- the select() loop ---------------------------------------------------- */
 
 static int
-add_fd(int fd, fd_set *set, int maxfd)
-{
-	FD_SET(fd, set);
-	return fd > maxfd ? fd : maxfd;
-}
-
-static int
 web_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 {
 	unsigned i;
 
 	if (srv->owner == ep && !accept_paused())
-		maxfd = add_fd(srv->listen_fd, rd, maxfd);
+		maxfd = fd_watch(srv->listen_fd, rd, maxfd);
 	for (i = 0; i < srv->n; i++) {
 		struct web_conn *c = srv->c[i];
 
@@ -1234,12 +1223,12 @@ web_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 		if (c->state == C_REQUEST || (c->state == C_CLOSING && c->shut) ||
 		    (c->state == C_WEBSOCKET &&
 		     (c->rx_len < sizeof c->rx || !c->stalled)))
-			maxfd = add_fd(c->fd, rd, maxfd);
+			maxfd = fd_watch(c->fd, rd, maxfd);
 		/* Writable wakes the loop for output the last pass had no
 		 * budget left for (ws_serve()). */
 		if (c->out_off < c->out_len || (c->state == C_WEBSOCKET &&
 		    reader_pending(c->ep->sess, &c->rd)))
-			maxfd = add_fd(c->fd, wr, maxfd);
+			maxfd = fd_watch(c->fd, wr, maxfd);
 	}
 	return maxfd;
 }
@@ -1251,8 +1240,8 @@ ws_serve(struct web_conn *c, int readable, int writable)
 {
 	size_t taken = 0;
 
-	if (c->hold_len)
-		port_feed(c->ep->port, c->hold, &c->hold_len);
+	if (c->hold.len)
+		hold_feed(c->ep->port, &c->hold);
 	/* Frames that waited for room in the hold or in out. */
 	if (c->rx_len)
 		ws_frames(c);
