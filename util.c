@@ -351,8 +351,15 @@ is_loopback(const struct sockaddr_storage *ss)
 }
 
 int
-tcp_listen(const char *opt, const char *what, const char *address,
-           unsigned port, int backlog, char *where, size_t wherelen,
+ip_address(const char *s)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+int
+tcp_listen(const char *what, const char *address, unsigned port, int backlog, char *where, size_t wherelen,
            int *loopback, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -373,7 +380,7 @@ tcp_listen(const char *opt, const char *what, const char *address,
 		len = sizeof *sin6;
 		snprintf(where, wherelen, "[%s]:%u", address, port);
 	} else {
-		snprintf(err, errlen, "%s: '%s' is not an IP address", opt, address);
+		snprintf(err, errlen, "%s: '%s' is not an IP address", what, address);
 		return -1;
 	}
 	*loopback = is_loopback(&ss);

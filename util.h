@@ -83,10 +83,12 @@ int fd_watch(int fd, fd_set *set, int maxfd);
  */
 int unix_listen(const char *path, int backlog, char *err, size_t errlen);
 
+/* Whether s is an IPv4 or IPv6 literal, as tcp_listen() takes it. */
+int ip_address(const char *s);
 /*
- * Listen on TCP port of address, an IPv4 or IPv6 literal, for the backend
- * named what ("tcp", "web"); opt is its address option, for the message
- * when address is no IP address.  Sets where to "ADDR:PORT" or
+ * Listen on TCP port of address, an IPv4 or IPv6 literal (the caller
+ * names the setting when it is not: ip_address()), for the backend named
+ * what ("tcp", "web").  Sets where to "ADDR:PORT" or
  * "[ADDR]:PORT" for messages, and *loopback when the address parsed is a
  * loopback one (127.0.0.0/8, ::1, or ::ffff:127.x.y.z): decided from the
  * address, not its spelling.  Accepted sockets inherit TCP_NODELAY: a keystroke's echo goes out
@@ -94,7 +96,7 @@ int unix_listen(const char *path, int backlog, char *err, size_t errlen);
  * already batched per pass.  Returns the fd (non-blocking, close-on-exec,
  * below FD_SETSIZE), or -1 with a reason in err.
  */
-int tcp_listen(const char *opt, const char *what, const char *address,
+int tcp_listen(const char *what, const char *address,
                unsigned port, int backlog, char *where, size_t wherelen,
                int *loopback, char *err, size_t errlen);
 /* The peer of a connected socket as "HOST:PORT" ("" for a UNIX socket's

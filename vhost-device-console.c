@@ -981,6 +981,19 @@ start_device(struct daemon *dm, struct served_device *sd, unsigned d)
 		start_port(&dm->opt, sd, p);
 }
 
+/* The addresses to bind, named as the user gave them: a runtime error
+ * (status 1), like a bind that fails, not a usage one. */
+static void
+check_addresses(const struct options *o)
+{
+	if (has_backend(o, &backend_network) && !ip_address(o->be.tcp_address))
+		die(EXIT_RUNTIME, "--tcp-address: '%s' is not an IP address",
+		    o->be.tcp_address);
+	if (has_backend(o, &backend_web) && !ip_address(o->be.web_address))
+		die(EXIT_RUNTIME, "--web-address: '%s' is not an IP address",
+		    o->be.web_address);
+}
+
 /*
  * Everything is set up before anything is said: a start-up failure is one
  * line on stderr.  Then one line per device and per console, and "ready".
@@ -991,6 +1004,7 @@ start(struct daemon *dm)
 	const struct options *o = &dm->opt;
 	unsigned d, p;
 
+	check_addresses(o);
 	dm->devs = calloc(o->socket_count, sizeof *dm->devs);
 	if (!dm->devs)
 		die(EXIT_RUNTIME, "out of memory");

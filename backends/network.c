@@ -23,7 +23,7 @@ net_listen(struct clients *n, const struct backend_config *cfg, unsigned port,
 	char where[80];
 	int fd, loopback;
 
-	fd = tcp_listen("--tcp-address", "tcp", cfg->tcp_address, port,
+	fd = tcp_listen("tcp", cfg->tcp_address, port,
 	                CLIENTS_BACKLOG, where, sizeof where, &loopback, err, errlen);
 	if (fd < 0)
 		return -1;

@@ -130,7 +130,7 @@ static int
 web_listen(struct web_server *w, const struct backend_config *cfg, char *err,
            size_t errlen)
 {
-	w->listen_fd = tcp_listen("--web-address", "web", cfg->web_address,
+	w->listen_fd = tcp_listen("web", cfg->web_address,
 	                          cfg->web_port, WEB_BACKLOG, w->where,
 	                          sizeof w->where, &w->loopback, err, errlen);
 	w->port = cfg->web_port;
