@@ -45,6 +45,9 @@ struct backend_config {
 	const char *const *names;  /* port p's name (NULL: none), P entries */
 };
 
+/* What SIGHUP means to a way in: a terminal hung up on, or nothing. */
+enum hup_result { HUP_GO_ON, HUP_QUIT };
+
 struct endpoint {
 	const struct backend *be;
 	struct port *port;
@@ -67,6 +70,9 @@ struct backend {
 	void (*describe)(struct endpoint *ep, char *buf, size_t len);
 	/* The terminal was resized (SIGWINCH); may be NULL. */
 	void (*winch)(struct endpoint *ep);
+	/* SIGHUP came (the daemon reopens the log files either way): what
+	 * this way in makes of it; NULL: nothing, the daemon goes on. */
+	enum hup_result (*hangup)(struct endpoint *ep);
 };
 
 extern const struct backend backend_network;

@@ -275,6 +275,14 @@ nested_winch(struct endpoint *ep)
 		port_set_size(ep->port, ws.ws_col, ws.ws_row);
 }
 
+/* SIGHUP: the terminal hung up, the user is gone; so is the daemon. */
+static enum hup_result
+nested_hangup(struct endpoint *ep)
+{
+	(void)ep;
+	return HUP_QUIT;
+}
+
 const struct backend backend_nested = {
 	.name = "nested",
 	.open = nested_open,
@@ -283,4 +291,5 @@ const struct backend backend_nested = {
 	.serve = nested_serve,
 	.describe = nested_describe,
 	.winch = nested_winch,
+	.hangup = nested_hangup,
 };
