@@ -78,6 +78,7 @@ struct served_device {
 
 struct daemon {
 	struct options opt;
+	void *shared[MAX_BACKENDS];  /* backend b's start() state, or NULL */
 	struct served_device *devs;
 	unsigned ndevs;
 };
@@ -868,6 +869,11 @@ cleanup(void *arg)
 				sess_free(&sd->vc.ports[p].sess);
 		vc_device_close(&sd->vc);
 	}
+	for (d = 0; d < dm->opt.nbackends; d++)
+		if (dm->shared[d]) {
+			dm->opt.backends[d]->stop(dm->shared[d]);
+			dm->shared[d] = NULL;
+		}
 }
 
 /* Append s to the string in buf, as much as fits. */
@@ -885,8 +891,9 @@ append(char *buf, size_t size, const char *s)
 /* Console k (port p of sd): its session, and one endpoint per backend
  * that serves it. */
 static void
-start_port(const struct options *o, struct served_device *sd, unsigned p)
+start_port(const struct daemon *dm, struct served_device *sd, unsigned p)
 {
+	const struct options *o = &dm->opt;
 	struct port *pt = &sd->vc.ports[p];
 	char err[256], log[PATH_MAX];
 	unsigned b;
@@ -901,10 +908,15 @@ start_port(const struct options *o, struct served_device *sd, unsigned p)
 	for (b = 0; b < o->nbackends; b++) {
 		struct endpoint *ep = &sd->ep[sd->nep];
 
+		memset(ep, 0, sizeof *ep);
 		ep->be = o->backends[b];
+		ep->shared = dm->shared[b];
 		ep->port = pt;
 		ep->sess = &pt->sess;
 		ep->index = pt->k;
+		ep->device = sd->vc.index;
+		ep->port_id = pt->id;
+		ep->name = pt->name;
 		if ((r = ep->be->open(ep, &o->be, err, sizeof err)) < 0)
 			die(EXIT_RUNTIME, "%s", err);
 		if (r > 0)
@@ -973,7 +985,23 @@ start_device(struct daemon *dm, struct served_device *sd, unsigned d)
 	dm->ndevs = d + 1;
 	start_vhost_user(&dm->opt, &sd->vc, d);
 	for (p = 0; p < sd->vc.nports; p++)
-		start_port(&dm->opt, sd, p);
+		start_port(dm, sd, p);
+}
+
+/* What a backend serves once for all its consoles, before any of them. */
+static void
+start_backends(struct daemon *dm)
+{
+	char err[256];
+	unsigned b;
+
+	for (b = 0; b < dm->opt.nbackends; b++) {
+		const struct backend *be = dm->opt.backends[b];
+
+		if (be->start &&
+		    !(dm->shared[b] = be->start(&dm->opt.be, err, sizeof err)))
+			die(EXIT_RUNTIME, "%s", err);
+	}
 }
 
 /* The addresses to bind, named as the user gave them: a runtime error
@@ -1004,6 +1032,7 @@ start(struct daemon *dm)
 	if (!dm->devs)
 		die(EXIT_RUNTIME, "out of memory");
 	die_set_cleanup(cleanup, dm);
+	start_backends(dm);
 	for (d = 0; d < o->socket_count; d++)
 		start_device(dm, &dm->devs[d], d);
 	for (d = 0; d < dm->ndevs; d++) {
@@ -1131,6 +1160,10 @@ watch_fds(struct daemon *dm, fd_set *rd, fd_set *wr, int *busy)
 			maxfd = sd->ep[e].be->add_fds(&sd->ep[e], rd, wr, maxfd);
 		}
 	}
+	for (d = 0; d < dm->opt.nbackends; d++)
+		if (dm->shared[d])
+			maxfd = dm->opt.backends[d]->add_fds_shared(dm->shared[d],
+			                                            rd, wr, maxfd);
 	return maxfd;
 }
 
@@ -1158,6 +1191,9 @@ serve_ready(struct daemon *dm, const fd_set *rd, const fd_set *wr)
 		if (vc->vhu.ended != VHU_END_NONE)
 			return vc->vhu.ended == VHU_END_ORDERLY ? 0 : EXIT_RUNTIME;
 	}
+	for (d = 0; d < dm->opt.nbackends; d++)
+		if (dm->shared[d])
+			dm->opt.backends[d]->serve_shared(dm->shared[d], rd, wr);
 	return -1;
 }
 
