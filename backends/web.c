@@ -831,7 +831,13 @@ upgrade(struct web_conn *c, const struct request *rq, struct endpoint *ep,
 	logmsg("console %u: %s connected", ep->index, c->name);
 }
 
-/* A whole request is in req (len bytes through the blank line): answer. */
+/*
+ * A whole request is in req (len bytes through the blank line): answer.
+ * Long, as a list of checks in the order they must be made: what the
+ * request is, that it names this server and comes from our own page, the
+ * public assets, then the token, then the page or console asked for.
+ * Split up, the order that keeps a console behind its token would hide.
+ */
 static void
 handle_request(struct web_conn *c, size_t len)
 {
