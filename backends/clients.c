@@ -191,9 +191,9 @@ client_read(struct endpoint *ep, struct client *cl)
 }
 
 int
-clients_add_fds(struct endpoint *ep, struct clients *cs, fd_set *rd,
-                fd_set *wr, int maxfd)
+clients_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 {
+	struct clients *cs = ep->priv;
 	unsigned i;
 	int room;
 
@@ -218,9 +218,9 @@ clients_add_fds(struct endpoint *ep, struct clients *cs, fd_set *rd,
 }
 
 void
-clients_serve(struct endpoint *ep, struct clients *cs, const fd_set *rd,
-              const fd_set *wr)
+clients_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 {
+	struct clients *cs = ep->priv;
 	unsigned i = 0;
 
 	while (i < cs->n) {

@@ -52,9 +52,9 @@ struct clients {
 void clients_init(struct clients *cs, int listen_fd, const char *where);
 /* Close every client and the listening socket. */
 void clients_close(struct endpoint *ep, struct clients *cs);
-int clients_add_fds(struct endpoint *ep, struct clients *cs, fd_set *rd,
-                    fd_set *wr, int maxfd);
-void clients_serve(struct endpoint *ep, struct clients *cs, const fd_set *rd,
-                   const fd_set *wr);
+/* The endpoint's add_fds() and serve() as they are (backend.h), for a
+ * backend whose ep->priv is its struct clients or begins with one. */
+int clients_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd);
+void clients_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr);
 
 #endif

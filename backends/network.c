@@ -74,23 +74,11 @@ net_describe(struct endpoint *ep, char *buf, size_t len)
 	snprintf(buf, len, "tcp %s", n->where);
 }
 
-static int
-net_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
-{
-	return clients_add_fds(ep, ep->priv, rd, wr, maxfd);
-}
-
-static void
-net_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
-{
-	clients_serve(ep, ep->priv, rd, wr);
-}
-
 const struct backend backend_network = {
 	.name = "network",
 	.open = net_open,
 	.close = net_close,
-	.add_fds = net_add_fds,
-	.serve = net_serve,
+	.add_fds = clients_add_fds,
+	.serve = clients_serve,
 	.describe = net_describe,
 };
