@@ -21,7 +21,7 @@ TEST_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g
 BIN  = vhost-device-console
 SRC  = vhost-device-console.c console.c vhu.c util.c backends/network.c backends/unix.c backends/pty.c backends/clients.c backends/telnet.c backends/nested.c session.c backends/web.c backends/websocket.c
 HDR  = console.h le.h vhu.h util.h virtio.h virtio_console.h backends/backend.h session.h backends/clients.h backends/telnet.h backends/websocket.h backends/web-page.h
-TESTBIN = tests/frontend tests/ptyrun tests/clients tests/fdrun tests/wsunit tests/wsclient
+TESTBIN = tests/frontend tests/ptyrun tests/clients tests/fdrun tests/wsunit tests/wsclient tests/sessunit
 
 # Where `make run` puts the vhost-user socket (device 0 is $(RUN_SOCKET)0).
 RUN_SOCKET = /tmp/vhost-device-console.sock
@@ -78,6 +78,9 @@ tests/fdrun: tests/fdrun.c
 	$(CC) $(TEST_CFLAGS) -o $@ tests/fdrun.c
 tests/wsunit: tests/wsunit.c backends/websocket.c backends/websocket.h
 	$(CC) $(TEST_CFLAGS) -o $@ tests/wsunit.c backends/websocket.c
+# The session's flush and telnet's encoding at their API (no daemon).
+tests/sessunit: tests/sessunit.c session.c session.h backends/telnet.c backends/telnet.h util.c util.h
+	$(CC) $(TEST_CFLAGS) -o $@ tests/sessunit.c session.c backends/telnet.c util.c
 tests/wsclient: tests/wsclient.c backends/websocket.c backends/websocket.h
 	$(CC) $(TEST_CFLAGS) -o $@ tests/wsclient.c backends/websocket.c
 

@@ -11,7 +11,7 @@ enum { TN_SE = 240, TN_SB = 250, TN_WILL = 251, TN_DONT = 254, TN_DO = 253,
 enum { TS_DATA, TS_IAC, TS_OPTION, TS_SB, TS_SB_IAC };
 
 /* Stream bytes the output scratch takes per send: at most twice as many
- * go out (every IAC doubled), and one owed double before them. */
+ * go out (every IAC doubled). */
 #define TELNET_CHUNK 4096
 
 void
@@ -98,17 +98,14 @@ telnet_input(struct telnet_in *t, struct port *port, const unsigned char *in,
 	return o;
 }
 
-/* The stream bytes of span into out with every IAC doubled, after the
- * double of an IAC already sent if one is owed.  Returns the bytes in
- * out. */
+/* The stream bytes of span into out with every IAC doubled.  Returns
+ * the bytes in out. */
 static size_t
-double_iacs(const struct iovec *span, int cnt, unsigned owed, char *out)
+double_iacs(const struct iovec *span, int cnt, char *out)
 {
 	size_t o = 0, i;
 	int k;
 
-	if (owed)
-		out[o++] = (char)TN_IAC;
 	for (k = 0; k < cnt; k++) {
 		const unsigned char *p = span[k].iov_base;
 
@@ -130,10 +127,6 @@ stream_sent(const struct iovec *span, int cnt, size_t n, unsigned *owed)
 	size_t k = 0, used = 0, i;
 	int s;
 
-	if (*owed && n) {
-		*owed = 0;
-		k = 1;
-	}
 	for (s = 0; s < cnt && k < n; s++) {
 		const unsigned char *p = span[s].iov_base;
 
@@ -155,21 +148,32 @@ stream_sent(const struct iovec *span, int cnt, size_t n, unsigned *owed)
  * Telnet output: the stream with every IAC doubled, one send per
  * TELNET_CHUNK stream bytes from a scratch, however many IACs the guest
  * writes (not a send per IAC, which made a guest writing 0xff cost two
- * syscalls per byte per client and held up every other console).  An
- * owed double goes before anything else, a skip notice too: after a lone
- * IAC the notice would read as a command.
+ * syscalls per byte per client and held up every other console).  A send
+ * that ended between an IAC and its double owes the double: it goes
+ * alone, before anything else, a skip notice too (after a lone IAC the
+ * notice would read as a command), and the notice before the bytes after
+ * the gap.
  */
 int
 telnet_send(struct sess *s, struct reader *r, int fd, size_t budget)
 {
-	char out[2 * TELNET_CHUNK + 1];
+	char out[2 * TELNET_CHUNK];
 	struct iovec span[2], iov;
 	size_t len;
 	ssize_t n;
 	int cnt;
 
 	for (;;) {
-		if (!r->owed && (iov.iov_base = (void *)reader_notice(r, &iov.iov_len))) {
+		if (r->owed) {
+			iov.iov_base = out;
+			iov.iov_len = 1;
+			out[0] = (char)TN_IAC;
+			if ((n = writev_some(fd, &iov, 1)) <= 0)
+				return (int)n;
+			r->owed = 0;
+			continue;
+		}
+		if ((iov.iov_base = (void *)reader_notice(r, &iov.iov_len))) {
 			if ((n = writev_some(fd, &iov, 1)) <= 0)
 				return (int)n;
 			reader_notice_sent(r, (size_t)n);
@@ -177,10 +181,10 @@ telnet_send(struct sess *s, struct reader *r, int fd, size_t budget)
 		}
 		len = reader_peek(s, r, budget < TELNET_CHUNK ? budget :
 		                  TELNET_CHUNK, span, &cnt);
-		if (!len && !r->owed)
+		if (!len)
 			return 1;
 		iov.iov_base = out;
-		iov.iov_len = double_iacs(span, cnt, r->owed, out);
+		iov.iov_len = double_iacs(span, cnt, out);
 		if ((n = writev_some(fd, &iov, 1)) <= 0)
 			return (int)n;
 		len = stream_sent(span, cnt, (size_t)n, &r->owed);
