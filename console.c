@@ -647,17 +647,17 @@ port_read_input(struct port *p, int fd, ssize_t *n)
 }
 
 void
-port_feed(struct port *p, char *buf, size_t *len)
+hold_feed(struct port *p, struct hold *h)
 {
 	size_t room, n, done = 0;
 
-	while (done < *len && (room = port_input_room(p)) > 0) {
-		n = *len - done < room ? *len - done : room;
-		port_input(p, buf + done, n);
+	while (done < h->len && (room = port_input_room(p)) > 0) {
+		n = h->len - done < room ? h->len - done : room;
+		port_input(p, h->buf + done, n);
 		done += n;
 	}
-	memmove(buf, buf + done, *len - done);
-	*len -= done;
+	memmove(h->buf, h->buf + done, h->len - done);
+	h->len -= done;
 }
 
 /* Tell the guest the console's size: RESIZE with MULTIPORT (Linux ignores

@@ -10,7 +10,7 @@
  * device d; k names it in every message and to every way in.
  *
  * Guest -> host: what the guest writes on a port's transmitq goes to the
- * port's session (backends/session.h), which its readers drain.  The
+ * port's session (session.h), which its readers drain.  The
  * console port completes every buffer at once (the guest's hvc driver
  * spins until it is used); a generic port holds it until every reader has
  * room.  Host -> guest: the port_* calls below, made by the ways in.
@@ -26,7 +26,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "backends/session.h"
+#include "session.h"
 #include "vhu.h"
 
 #define MAX_PORTS        31      /* 2 * (31 + 1) = VHU_MAX_QUEUES queues */
@@ -128,9 +128,25 @@ void port_input(struct port *p, const void *buf, size_t len);
  * buffers could take, 0 when the guest has none (fd not read); *n is
  * readv()'s result (bytes, 0 at EOF, -1 with errno). */
 size_t port_read_input(struct port *p, int fd, ssize_t *n);
+/*
+ * Input a way in read while the guest had no receive buffer for it: at
+ * most HOLD_MAX bytes wait here, the rest waits in the kernel (the way in
+ * stops reading), so a flood costs no memory.
+ */
+#define HOLD_MAX 4096
+struct hold {
+	char buf[HOLD_MAX];
+	size_t len;
+};
+/* Free bytes in the hold. */
+static inline size_t
+hold_room(const struct hold *h)
+{
+	return sizeof h->buf - h->len;
+}
 /* Hand held input to the guest, as much as its receive buffers take; the
- * rest moves to the front of buf and *len says how much is left. */
-void port_feed(struct port *p, char *buf, size_t *len);
+ * rest moves to the front of the hold. */
+void hold_feed(struct port *p, struct hold *h);
 /* A terminal size report (most recent wins); 0 x 0 is ignored. */
 void port_set_size(struct port *p, unsigned cols, unsigned rows);
 

@@ -224,6 +224,35 @@ write_ready(int fd, const void *buf, size_t len)
 	return write(fd, buf, len);
 }
 
+void
+conn_refuse(int fd, const char *answer, size_t len)
+{
+	if (send(fd, answer, len, MSG_NOSIGNAL) < 0) {
+		/* gone already: nothing to tell */
+	}
+	close(fd);
+}
+
+int
+fd_watch(int fd, fd_set *set, int maxfd)
+{
+	FD_SET(fd, set);
+	return fd > maxfd ? fd : maxfd;
+}
+
+ssize_t
+writev_some(int fd, const struct iovec *iov, int cnt)
+{
+	ssize_t n;
+
+	do
+		n = writev(fd, iov, cnt);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 0;
+	return n;
+}
+
 ssize_t
 read_ready(int fd, void *buf, size_t len)
 {
@@ -322,8 +351,15 @@ is_loopback(const struct sockaddr_storage *ss)
 }
 
 int
-tcp_listen(const char *opt, const char *what, const char *address,
-           unsigned port, int backlog, char *where, size_t wherelen,
+ip_address(const char *s)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+int
+tcp_listen(const char *what, const char *address, unsigned port, int backlog, char *where, size_t wherelen,
            int *loopback, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -344,7 +380,7 @@ tcp_listen(const char *opt, const char *what, const char *address,
 		len = sizeof *sin6;
 		snprintf(where, wherelen, "[%s]:%u", address, port);
 	} else {
-		snprintf(err, errlen, "%s: '%s' is not an IP address", opt, address);
+		snprintf(err, errlen, "%s: '%s' is not an IP address", what, address);
 		return -1;
 	}
 	*loopback = is_loopback(&ss);

@@ -10,7 +10,9 @@
 #define UTIL_H
 
 #include <stddef.h>
+#include <sys/select.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <termios.h>
 #include <time.h>
 
@@ -65,7 +67,12 @@ ssize_t write_all(int fd, const void *buf, size_t len);
 ssize_t write_ready(int fd, const void *buf, size_t len);
 /* The same for one read. */
 ssize_t read_ready(int fd, void *buf, size_t len);
+/* One writev() to a non-blocking fd, retried on EINTR: the bytes written,
+ * 0 when it would block, -1 on an error. */
+ssize_t writev_some(int fd, const struct iovec *iov, int cnt);
 void close_fd(int *fd);   /* close if >= 0 and set to -1 */
+/* Put fd in the select() set; returns the new highest fd (maxfd or fd). */
+int fd_watch(int fd, fd_set *set, int maxfd);
 
 /*
  * Listen on the UNIX stream socket path: a stale socket file left by an
@@ -76,10 +83,12 @@ void close_fd(int *fd);   /* close if >= 0 and set to -1 */
  */
 int unix_listen(const char *path, int backlog, char *err, size_t errlen);
 
+/* Whether s is an IPv4 or IPv6 literal, as tcp_listen() takes it. */
+int ip_address(const char *s);
 /*
- * Listen on TCP port of address, an IPv4 or IPv6 literal, for the backend
- * named what ("tcp", "web"); opt is its address option, for the message
- * when address is no IP address.  Sets where to "ADDR:PORT" or
+ * Listen on TCP port of address, an IPv4 or IPv6 literal (the caller
+ * names the setting when it is not: ip_address()), for the backend named
+ * what ("tcp", "web").  Sets where to "ADDR:PORT" or
  * "[ADDR]:PORT" for messages, and *loopback when the address parsed is a
  * loopback one (127.0.0.0/8, ::1, or ::ffff:127.x.y.z): decided from the
  * address, not its spelling.  Accepted sockets inherit TCP_NODELAY: a keystroke's echo goes out
@@ -87,7 +96,7 @@ int unix_listen(const char *path, int backlog, char *err, size_t errlen);
  * already batched per pass.  Returns the fd (non-blocking, close-on-exec,
  * below FD_SETSIZE), or -1 with a reason in err.
  */
-int tcp_listen(const char *opt, const char *what, const char *address,
+int tcp_listen(const char *what, const char *address,
                unsigned port, int backlog, char *where, size_t wherelen,
                int *loopback, char *err, size_t errlen);
 /* The peer of a connected socket as "HOST:PORT" ("" for a UNIX socket's
@@ -104,6 +113,10 @@ int peer_name(int fd, char *buf, size_t len);
  */
 #define ACCEPT_PAUSE_MS 1000
 int accept_conn(int listen_fd, const char *who);
+/* Turn a connection away: send it the answer that says why, in one short
+ * send, then close it.  Only for a fresh connection: its empty socket
+ * buffer takes the answer without blocking. */
+void conn_refuse(int fd, const char *answer, size_t len);
 /* Whether listeners must stay out of the fd sets now. */
 int accept_paused(void);
 /* The select() timeout while paused: 0 and *ts set, or -1 (no timeout). */

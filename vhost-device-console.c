@@ -6,7 +6,7 @@
  * the one select() loop.  The device itself is console.c (console.h);
  * vhu.c speaks vhost-user and walks the rings; the files in backends/
  * carry each console to a terminal, TCP or UNIX clients, a pty or a
- * browser, through the console's session (backends/session.h: history,
+ * browser, through the console's session (session.h: history,
  * log, readers).  The daemon owns the ways in: one endpoint per backend
  * that serves a console, which the device never sees.
  *
@@ -69,19 +69,17 @@ struct options {
 };
 
 /* The ways in to one console: an endpoint per backend that serves it. */
-struct ways_in {
-	struct endpoint ep[MAX_BACKENDS];
-	unsigned nep;
-};
-
-/* Device d, and the ways in to each of its consoles. */
+/* Device d, and the ways in to its consoles: one flat list, port by
+ * port, that every walk over them takes. */
 struct served_device {
 	struct vc_device vc;
-	struct ways_in ways[MAX_PORTS];
+	struct endpoint ep[MAX_PORTS * MAX_BACKENDS];
+	unsigned nep;
 };
 
 struct daemon {
 	struct options opt;
+	void *shared[MAX_BACKENDS];  /* backend b's start() state, or NULL */
 	struct served_device *devs;
 	unsigned ndevs;
 };
@@ -879,17 +877,19 @@ cleanup(void *arg)
 	for (d = 0; d < dm->ndevs; d++) {
 		struct served_device *sd = &dm->devs[d];
 
-		for (p = 0; p < sd->vc.nports; p++) {
-			struct ways_in *w = &sd->ways[p];
-
-			for (e = 0; e < w->nep; e++)
-				w->ep[e].be->close(&w->ep[e]);
-			w->nep = 0;
+		for (e = 0; e < sd->nep; e++)
+			sd->ep[e].be->close(&sd->ep[e]);
+		sd->nep = 0;
+		for (p = 0; p < sd->vc.nports; p++)
 			if (sd->vc.ports[p].sess.ring)
 				sess_free(&sd->vc.ports[p].sess);
-		}
 		vc_device_close(&sd->vc);
 	}
+	for (d = 0; d < dm->opt.nbackends; d++)
+		if (dm->shared[d]) {
+			dm->opt.backends[d]->stop(dm->shared[d]);
+			dm->shared[d] = NULL;
+		}
 }
 
 /* Append s to the string in buf, as much as fits. */
@@ -907,10 +907,10 @@ append(char *buf, size_t size, const char *s)
 /* Console k (port p of sd): its session, and one endpoint per backend
  * that serves it. */
 static void
-start_port(const struct options *o, struct served_device *sd, unsigned p)
+start_port(const struct daemon *dm, struct served_device *sd, unsigned p)
 {
+	const struct options *o = &dm->opt;
 	struct port *pt = &sd->vc.ports[p];
-	struct ways_in *w = &sd->ways[p];
 	char err[256], log[PATH_MAX];
 	unsigned b;
 	int r;
@@ -922,38 +922,45 @@ start_port(const struct options *o, struct served_device *sd, unsigned p)
 	              err, sizeof err) < 0)
 		die(EXIT_RUNTIME, "%s", err);
 	for (b = 0; b < o->nbackends; b++) {
-		struct endpoint *ep = &w->ep[w->nep];
+		struct endpoint *ep = &sd->ep[sd->nep];
 
+		memset(ep, 0, sizeof *ep);
 		ep->be = o->backends[b];
+		ep->shared = dm->shared[b];
 		ep->port = pt;
 		ep->sess = &pt->sess;
 		ep->index = pt->k;
+		ep->device = sd->vc.index;
+		ep->port_id = pt->id;
+		ep->name = pt->name;
 		if ((r = ep->be->open(ep, &o->be, err, sizeof err)) < 0)
 			die(EXIT_RUNTIME, "%s", err);
 		if (r > 0)
 			continue;      /* this way in does not serve console k */
-		w->nep++;
+		sd->nep++;
 	}
 }
 
 /* The start-up line of console k: how to reach it, every way in. */
 static void
 describe_port(const struct options *o, const struct port *pt,
-              struct ways_in *w)
+              struct served_device *sd)
 {
 	/* Room for every way in and the log path: nothing is cut here (what
 	 * is over logmsg()'s line is cut there, and says so). */
 	char desc[PATH_MAX + 160], where[6 * sizeof desc] = "", log[PATH_MAX];
 	unsigned e;
 
-	for (e = 0; e < w->nep; e++) {
-		w->ep[e].be->describe(&w->ep[e], desc, sizeof desc);
-		append(where, sizeof where, e ? "; " : "");
+	for (e = 0; e < sd->nep; e++) {
+		if (sd->ep[e].port != pt)
+			continue;
+		append(where, sizeof where, where[0] ? "; " : "");
+		sd->ep[e].be->describe(&sd->ep[e], desc, sizeof desc);
 		append(where, sizeof where, desc);
 	}
 	if (o->log_file) {
 		snprintf(log, sizeof log, "%s%u", o->log_file, pt->k);
-		append(where, sizeof where, w->nep ? "; log " : "log ");
+		append(where, sizeof where, where[0] ? "; log " : "log ");
 		append(where, sizeof where, log);
 	}
 	logmsg("console %u: device %u port %u%s%s%s: %s", pt->k, pt->vc->index,
@@ -994,7 +1001,36 @@ start_device(struct daemon *dm, struct served_device *sd, unsigned d)
 	dm->ndevs = d + 1;
 	start_vhost_user(&dm->opt, &sd->vc, d);
 	for (p = 0; p < sd->vc.nports; p++)
-		start_port(&dm->opt, sd, p);
+		start_port(dm, sd, p);
+}
+
+/* What a backend serves once for all its consoles, before any of them. */
+static void
+start_backends(struct daemon *dm)
+{
+	char err[256];
+	unsigned b;
+
+	for (b = 0; b < dm->opt.nbackends; b++) {
+		const struct backend *be = dm->opt.backends[b];
+
+		if (be->start &&
+		    !(dm->shared[b] = be->start(&dm->opt.be, err, sizeof err)))
+			die(EXIT_RUNTIME, "%s", err);
+	}
+}
+
+/* The addresses to bind, named as the user gave them: a runtime error
+ * (status 1), like a bind that fails, not a usage one. */
+static void
+check_addresses(const struct options *o)
+{
+	if (has_backend(o, &backend_network) && !ip_address(o->be.tcp_address))
+		die(EXIT_RUNTIME, "--tcp-address: '%s' is not an IP address",
+		    o->be.tcp_address);
+	if (has_backend(o, &backend_web) && !ip_address(o->be.web_address))
+		die(EXIT_RUNTIME, "--web-address: '%s' is not an IP address",
+		    o->be.web_address);
 }
 
 /*
@@ -1007,10 +1043,12 @@ start(struct daemon *dm)
 	const struct options *o = &dm->opt;
 	unsigned d, p;
 
+	check_addresses(o);
 	dm->devs = calloc(o->socket_count, sizeof *dm->devs);
 	if (!dm->devs)
 		die(EXIT_RUNTIME, "out of memory");
 	die_set_cleanup(cleanup, dm);
+	start_backends(dm);
 	for (d = 0; d < o->socket_count; d++)
 		start_device(dm, &dm->devs[d], d);
 	for (d = 0; d < dm->ndevs; d++) {
@@ -1020,7 +1058,7 @@ start(struct daemon *dm)
 		       o->fd >= 0 ? "connection" : "socket", sd->vc.vhu.path,
 		       sd->vc.nports, sd->vc.nports == 1 ? "" : "s");
 		for (p = 0; p < sd->vc.nports; p++)
-			describe_port(o, &sd->vc.ports[p], &sd->ways[p]);
+			describe_port(o, &sd->vc.ports[p], sd);
 	}
 	logmsg("ready: %u device%s listening", dm->ndevs, dm->ndevs == 1 ? "" : "s");
 	notify_service_manager("READY=1");
@@ -1058,21 +1096,34 @@ print_status(struct daemon *dm)
 static void
 winch_all(struct daemon *dm)
 {
-	unsigned d, p, e;
+	unsigned d, e;
 
 	for (d = 0; d < dm->ndevs; d++) {
 		struct served_device *sd = &dm->devs[d];
 
-		for (p = 0; p < sd->vc.nports; p++)
-			for (e = 0; e < sd->ways[p].nep; e++) {
-				struct endpoint *ep = &sd->ways[p].ep[e];
-
-				if (ep->be->winch)
-					ep->be->winch(ep);
-			}
+		for (e = 0; e < sd->nep; e++)
+			if (sd->ep[e].be->winch)
+				sd->ep[e].be->winch(&sd->ep[e]);
 		/* A RESIZE may be in the ring now: notify. */
 		vhu_flush_notify(&sd->vc.vhu);
 	}
+}
+
+/* SIGHUP to every way in: HUP_QUIT when one of them says so. */
+static enum hup_result
+hangup_all(struct daemon *dm)
+{
+	enum hup_result res = HUP_GO_ON;
+	unsigned d, e;
+
+	for (d = 0; d < dm->ndevs; d++)
+		for (e = 0; e < dm->devs[d].nep; e++) {
+			struct endpoint *ep = &dm->devs[d].ep[e];
+
+			if (ep->be->hangup && ep->be->hangup(ep) == HUP_QUIT)
+				res = HUP_QUIT;
+		}
+	return res;
 }
 
 /* What a signal asks for, between two passes. */
@@ -1087,8 +1138,7 @@ handle_signals(struct daemon *dm)
 	}
 	if (got_hup && !got_term) {
 		got_hup = 0;
-		/* The terminal hung up: the nested backend has lost its user. */
-		if (has_backend(&dm->opt, &backend_nested)) {
+		if (hangup_all(dm) == HUP_QUIT) {
 			got_term = SIGHUP;
 			return;
 		}
@@ -1109,7 +1159,7 @@ handle_signals(struct daemon *dm)
 static int
 watch_fds(struct daemon *dm, fd_set *rd, fd_set *wr, int *busy)
 {
-	unsigned d, p, e;
+	unsigned d, e;
 	int maxfd = -1;
 
 	FD_ZERO(rd);
@@ -1120,15 +1170,16 @@ watch_fds(struct daemon *dm, fd_set *rd, fd_set *wr, int *busy)
 
 		*busy |= vhu_has_work(&sd->vc.vhu);
 		maxfd = vhu_add_fds(&sd->vc.vhu, rd, maxfd);
-		for (p = 0; p < sd->vc.nports; p++)
-			for (e = 0; e < sd->ways[p].nep; e++) {
-				struct endpoint *ep = &sd->ways[p].ep[e];
-
-				if (ep->quit)
-					return -2;
-				maxfd = ep->be->add_fds(ep, rd, wr, maxfd);
-			}
+		for (e = 0; e < sd->nep; e++) {
+			if (sd->ep[e].quit)
+				return -2;
+			maxfd = sd->ep[e].be->add_fds(&sd->ep[e], rd, wr, maxfd);
+		}
 	}
+	for (d = 0; d < dm->opt.nbackends; d++)
+		if (dm->shared[d])
+			maxfd = dm->opt.backends[d]->add_fds_shared(dm->shared[d],
+			                                            rd, wr, maxfd);
 	return maxfd;
 }
 
@@ -1137,7 +1188,7 @@ watch_fds(struct daemon *dm, fd_set *rd, fd_set *wr, int *busy)
 static int
 serve_ready(struct daemon *dm, const fd_set *rd, const fd_set *wr)
 {
-	unsigned d, p, e;
+	unsigned d, e;
 
 	for (d = 0; d < dm->ndevs; d++) {
 		struct served_device *sd = &dm->devs[d];
@@ -1148,15 +1199,17 @@ serve_ready(struct daemon *dm, const fd_set *rd, const fd_set *wr)
 		 * backends write their bytes out: it refills the ring
 		 * while we write (one notification each, see vhu.h). */
 		vhu_flush_notify(&vc->vhu);
-		for (p = 0; p < vc->nports; p++)
-			for (e = 0; e < sd->ways[p].nep; e++)
-				sd->ways[p].ep[e].be->serve(&sd->ways[p].ep[e], rd, wr);
+		for (e = 0; e < sd->nep; e++)
+			sd->ep[e].be->serve(&sd->ep[e], rd, wr);
 		vc_after_pass(vc);
 		vhu_flush_notify(&vc->vhu);
 		/* With --fd the one frontend's end is the daemon's. */
 		if (vc->vhu.ended != VHU_END_NONE)
 			return vc->vhu.ended == VHU_END_ORDERLY ? 0 : EXIT_RUNTIME;
 	}
+	for (d = 0; d < dm->opt.nbackends; d++)
+		if (dm->shared[d])
+			dm->opt.backends[d]->serve_shared(dm->shared[d], rd, wr);
 	return -1;
 }
 

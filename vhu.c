@@ -164,25 +164,16 @@ vhu_add_fds(struct vhu_dev *d, fd_set *rd, int maxfd)
 
 	/* The listening socket stays selected while connected, so that a
 	 * second frontend is told no at once instead of hanging. */
-	if (d->listen_fd >= 0 && !accept_paused()) {
-		FD_SET(d->listen_fd, rd);
-		if (d->listen_fd > maxfd)
-			maxfd = d->listen_fd;
-	}
+	if (d->listen_fd >= 0 && !accept_paused())
+		maxfd = fd_watch(d->listen_fd, rd, maxfd);
 	if (d->conn_fd < 0)
 		return maxfd;
-	FD_SET(d->conn_fd, rd);
-	if (d->conn_fd > maxfd)
-		maxfd = d->conn_fd;
+	maxfd = fd_watch(d->conn_fd, rd, maxfd);
 	/* Kick fds are drained even when the device is broken: a pipe kick
 	 * that nobody reads would end up blocking the guest. */
-	for (q = 0; q < d->ops->num_queues; q++) {
-		if (d->vq[q].kick_fd >= 0) {
-			FD_SET(d->vq[q].kick_fd, rd);
-			if (d->vq[q].kick_fd > maxfd)
-				maxfd = d->vq[q].kick_fd;
-		}
-	}
+	for (q = 0; q < d->ops->num_queues; q++)
+		if (d->vq[q].kick_fd >= 0)
+			maxfd = fd_watch(d->vq[q].kick_fd, rd, maxfd);
 	return maxfd;
 }
 

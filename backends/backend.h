@@ -7,7 +7,11 @@
  * Console k is port p of device d, k = d * P + p for P ports per device;
  * every backend opens one endpoint per console k it serves.  It owns its
  * fds and takes part in the one select() loop through add_fds()/serve(),
- * like the vhost-user side does.
+ * like the vhost-user side does.  A backend that also serves something
+ * once for all its consoles (the web backend's one HTTP port) has
+ * backend-level hooks beside: start() makes its state before any open(),
+ * every endpoint holds it (ep->shared), add_fds_shared()/serve_shared()
+ * run once per pass, stop() frees it after the last close().
  *
  * Guest -> host: the device appends what the guest writes to the console's
  * session (session.h); each of the backend's clients is a reader of it and
@@ -45,11 +49,19 @@ struct backend_config {
 	const char *const *names;  /* port p's name (NULL: none), P entries */
 };
 
+/* What SIGHUP means to a way in: a terminal hung up on, or nothing. */
+enum hup_result { HUP_GO_ON, HUP_QUIT };
+
+/* One console as one way in serves it; the daemon sets all but priv
+ * before open(). */
 struct endpoint {
 	const struct backend *be;
+	void *shared;              /* the backend's start() state, or NULL */
 	struct port *port;
 	struct sess *sess;         /* the console's output, for readers */
 	unsigned index;            /* console number k */
+	unsigned device, port_id;  /* d and p: k = d * P + p */
+	const char *name;          /* port p's name, or NULL */
 	int quit;                  /* the user asked the daemon to quit */
 	void *priv;                /* the backend's own state */
 };
@@ -67,6 +79,17 @@ struct backend {
 	void (*describe)(struct endpoint *ep, char *buf, size_t len);
 	/* The terminal was resized (SIGWINCH); may be NULL. */
 	void (*winch)(struct endpoint *ep);
+	/* SIGHUP came (the daemon reopens the log files either way): what
+	 * this way in makes of it; NULL: nothing, the daemon goes on. */
+	enum hup_result (*hangup)(struct endpoint *ep);
+
+	/* Backend-level, all NULL or all set: the state every endpoint
+	 * shares (NULL with a reason in err), its fds, and its end. */
+	void *(*start)(const struct backend_config *cfg, char *err,
+	               size_t errlen);
+	int (*add_fds_shared)(void *shared, fd_set *rd, fd_set *wr, int maxfd);
+	void (*serve_shared)(void *shared, const fd_set *rd, const fd_set *wr);
+	void (*stop)(void *shared);
 };
 
 extern const struct backend backend_network;

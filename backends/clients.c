@@ -8,11 +8,7 @@
 
 #include "../util.h"
 #include "clients.h"
-
-/* Telnet (RFC 854, 855, 857, 858, 1073): the bytes and options we use. */
-enum { TN_SE = 240, TN_SB = 250, TN_WILL = 251, TN_DONT = 254, TN_DO = 253,
-       TN_IAC = 255, TN_ECHO = 1, TN_SGA = 3, TN_NAWS = 31 };
-enum { TS_DATA, TS_IAC, TS_OPTION, TS_SB, TS_SB_IAC };
+#include "telnet.h"
 
 void
 clients_init(struct clients *cs, int listen_fd, const char *where)
@@ -28,9 +24,9 @@ client_close(struct endpoint *ep, struct clients *cs, struct client *cl,
 {
 	unsigned i;
 
-	if (why && cl->hold_len)
+	if (why && cl->hold.len)
 		logmsg("console %u: %s %s; %zu bytes of its input never reached "
-		       "the guest", ep->index, cl->name, why, cl->hold_len);
+		       "the guest", ep->index, cl->name, why, cl->hold.len);
 	else if (why)
 		logmsg("console %u: %s %s", ep->index, cl->name, why);
 	reader_detach(ep->sess, &cl->rd);
@@ -62,8 +58,7 @@ client_name(struct clients *cs, int fd, char *buf, size_t len)
 	return 0;
 }
 
-/* Tell a client why it is turned away, then close it.  A fresh socket's
- * buffer is empty, so the one short write cannot block. */
+/* Tell a client why it is turned away, in one line, then close it. */
 static void
 client_refuse(struct endpoint *ep, int fd, const char *name, const char *why,
               const char *tell)
@@ -73,10 +68,7 @@ client_refuse(struct endpoint *ep, int fd, const char *name, const char *why,
 
 	logmsg("console %u: refusing client %s: %s", ep->index, name, why);
 	len = snprintf(line, sizeof line, PROGNAME ": %s\r\n", tell);
-	if (send(fd, line, len, MSG_NOSIGNAL) < 0) {
-		/* it has gone already: nothing to tell */
-	}
-	close(fd);
+	conn_refuse(fd, line, len < (int)sizeof line ? (size_t)len : sizeof line - 1);
 }
 
 static void
@@ -110,91 +102,18 @@ client_accept(struct endpoint *ep, struct clients *cs)
 		return;
 	}
 	cl->fd = fd;
-	cl->hold_len = 0;
+	cl->hold.len = 0;
 	cl->input_waits = 0;
-	cl->tn_state = cl->tn_cr = 0;
-	cl->sb_len = 0;
+	memset(&cl->tn, 0, sizeof cl->tn);
 	snprintf(cl->name, sizeof cl->name, "client %s", name);
 	cs->c[cs->n++] = cl;
 	/* It starts with the history: the boot log, the last prompt. */
 	reader_attach(ep->sess, &cl->rd, cl->name);
 	if (cs->telnet) {
-		static const unsigned char hello[] = {
-			TN_IAC, TN_WILL, TN_ECHO, TN_IAC, TN_WILL, TN_SGA,
-			TN_IAC, TN_DO, TN_NAWS };
-
-		cl->rd.telnet = 1;
-		/* A fresh socket's buffer is empty: this cannot block. */
-		if (send(fd, hello, sizeof hello, MSG_NOSIGNAL) < 0) {
-			/* gone already: the read will say so */
-		}
+		cl->rd.send = telnet_send;
+		telnet_hello(fd);
 	}
 	logmsg("console %u: %s connected", ep->index, cl->name);
-}
-
-/* A suboption has ended: NAWS is a window size (cols, rows, big-endian). */
-static void
-telnet_sb(struct endpoint *ep, struct client *cl)
-{
-	if (cl->sb_len >= 5 && cl->sb[0] == TN_NAWS)
-		port_set_size(ep->port, cl->sb[1] << 8 | cl->sb[2],
-		              cl->sb[3] << 8 | cl->sb[4]);
-}
-
-/* Strip telnet commands out of what a client sent: the data goes to the
- * hold.  There is room: the data is never longer than what came in. */
-static void
-telnet_input(struct endpoint *ep, struct client *cl, const unsigned char *in,
-             size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		unsigned char b = in[i];
-
-		switch (cl->tn_state) {
-		case TS_DATA:
-			if (b == TN_IAC) {
-				cl->tn_state = TS_IAC;
-			} else if (cl->tn_cr && (b == 0 || b == '\n')) {
-				cl->tn_cr = 0;          /* CR NUL, CR LF: the CR */
-			} else {
-				cl->hold[cl->hold_len++] = b;
-				cl->tn_cr = b == '\r';
-			}
-			break;
-		case TS_IAC:
-			cl->tn_state = TS_DATA;
-			if (b == TN_IAC)
-				cl->hold[cl->hold_len++] = b;
-			else if (b >= TN_WILL && b <= TN_DONT)
-				cl->tn_state = TS_OPTION;
-			else if (b == TN_SB) {
-				cl->tn_state = TS_SB;
-				cl->sb_len = 0;
-			}
-			break;
-		case TS_OPTION:                 /* the answers to our offers */
-			cl->tn_state = TS_DATA;
-			break;
-		case TS_SB:
-			if (b == TN_IAC)
-				cl->tn_state = TS_SB_IAC;
-			else if (cl->sb_len < sizeof cl->sb)
-				cl->sb[cl->sb_len++] = b;
-			break;
-		case TS_SB_IAC:
-			if (b == TN_SE) {
-				telnet_sb(ep, cl);
-				cl->tn_state = TS_DATA;
-			} else {
-				if (b == TN_IAC && cl->sb_len < sizeof cl->sb)
-					cl->sb[cl->sb_len++] = b;
-				cl->tn_state = TS_SB;
-			}
-			break;
-		}
-	}
 }
 
 /*
@@ -239,27 +158,28 @@ client_read(struct endpoint *ep, struct client *cl)
 	size_t room;
 	ssize_t r;
 
-	port_feed(ep->port, cl->hold, &cl->hold_len);
+	hold_feed(ep->port, &cl->hold);
 	for (;;) {
-		if (cl->rd.telnet && cl->hold_len < sizeof cl->hold) {
+		if (cl->rd.send == telnet_send && hold_room(&cl->hold) > 0) {
 			/* through the parser and the hold, always */
-			r = read(cl->fd, buf, sizeof cl->hold - cl->hold_len);
+			r = read(cl->fd, buf, hold_room(&cl->hold));
 			if (r > 0) {
-				telnet_input(ep, cl, (unsigned char *)buf, r);
-				port_feed(ep->port, cl->hold, &cl->hold_len);
+				cl->hold.len += telnet_input(&cl->tn, ep->port,
+				        (unsigned char *)buf, r, cl->hold.buf + cl->hold.len);
+				hold_feed(ep->port, &cl->hold);
 			}
-		} else if (cl->hold_len == 0 &&
+		} else if (cl->hold.len == 0 &&
 		           (room = port_read_input(ep->port, cl->fd, &r)) > 0) {
 			/* Straight into the guest's buffers.  Less than they
 			 * take: the socket is empty for now (a keystroke), and
 			 * select() says when more comes; no read for EAGAIN. */
 			if (r > 0 && (size_t)r < room)
 				return 0;
-		} else if (cl->hold_len < sizeof cl->hold) {
-			r = read(cl->fd, cl->hold + cl->hold_len,
-			         sizeof cl->hold - cl->hold_len);
+		} else if (hold_room(&cl->hold) > 0) {
+			r = read(cl->fd, cl->hold.buf + cl->hold.len,
+			         hold_room(&cl->hold));
 			if (r > 0)
-				cl->hold_len += r;
+				cl->hold.len += r;
 		} else {
 			return client_peek(cl);   /* held full: read no more */
 		}
@@ -271,18 +191,15 @@ client_read(struct endpoint *ep, struct client *cl)
 }
 
 int
-clients_add_fds(struct endpoint *ep, struct clients *cs, fd_set *rd,
-                fd_set *wr, int maxfd)
+clients_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 {
+	struct clients *cs = ep->priv;
 	unsigned i;
 	int room;
 
 	/* Selected even when full: a client over the limit is told so. */
-	if (!accept_paused()) {
-		FD_SET(cs->listen_fd, rd);
-		if (cs->listen_fd > maxfd)
-			maxfd = cs->listen_fd;
-	}
+	if (!accept_paused())
+		maxfd = fd_watch(cs->listen_fd, rd, maxfd);
 	/* Peek at the receive ring only when someone could type into it. */
 	room = cs->n && port_input_room(ep->port) > 0;
 	for (i = 0; i < cs->n; i++) {
@@ -292,20 +209,18 @@ clients_add_fds(struct endpoint *ep, struct clients *cs, fd_set *rd,
 		 * hold has space, and with the hold full until a peek found
 		 * input waiting (client_peek()), so that a client that
 		 * leaves is noticed. */
-		if (room || cl->hold_len < sizeof cl->hold || !cl->input_waits)
-			FD_SET(cl->fd, rd);
+		if (room || hold_room(&cl->hold) > 0 || !cl->input_waits)
+			maxfd = fd_watch(cl->fd, rd, maxfd);
 		if (reader_pending(ep->sess, &cl->rd))
-			FD_SET(cl->fd, wr);
-		if (cl->fd > maxfd)
-			maxfd = cl->fd;
+			maxfd = fd_watch(cl->fd, wr, maxfd);
 	}
 	return maxfd;
 }
 
 void
-clients_serve(struct endpoint *ep, struct clients *cs, const fd_set *rd,
-              const fd_set *wr)
+clients_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 {
+	struct clients *cs = ep->priv;
 	unsigned i = 0;
 
 	while (i < cs->n) {
@@ -316,8 +231,8 @@ clients_serve(struct endpoint *ep, struct clients *cs, const fd_set *rd,
 			continue;
 		}
 		/* The guest may have made room since the hold filled. */
-		if (cl->hold_len)
-			port_feed(ep->port, cl->hold, &cl->hold_len);
+		if (cl->hold.len)
+			hold_feed(ep->port, &cl->hold);
 		if (FD_ISSET(cl->fd, rd) && client_read(ep, cl) < 0) {
 			client_close(ep, cs, cl, "disconnected");
 			continue;

@@ -6,18 +6,15 @@
  * session (history first, then live output; a client that does not keep
  * up skips ahead and is told), and each may type.  Input goes to the guest
  * only while it has a receive buffer, at most that buffer's size; while the
- * guest is busy up to CLIENTS_HOLD bytes wait in the client's hold, and
+ * guest is busy up to HOLD_MAX bytes wait in the client's hold, and
  * past that the client is not read.  A client that leaves is seen
  * whatever its hold holds: with the hold full, a peek at the socket tells
  * EOF or a reset from input that waits (see client_peek()); input that
  * waits keeps the client, and is read once the guest takes the hold.  A
  * client over the limit is told so in one line and closed.
  *
- * With telnet set, clients get a character-mode console with no stty
- * dance: the daemon offers WILL ECHO and WILL SUPPRESS-GO-AHEAD and asks DO
- * NAWS; commands are parsed out of the input (a window size report sets
- * the console's size), CR NUL and CR LF become CR, and IAC in the output
- * is doubled.
+ * With telnet set, clients speak telnet (telnet.h): their input goes
+ * through its parser, their output through its encoding.
  */
 #ifndef CLIENTS_H
 #define CLIENTS_H
@@ -26,9 +23,9 @@
 #include <sys/select.h>
 
 #include "backend.h"
+#include "telnet.h"
 
 #define CLIENTS_MAX     16
-#define CLIENTS_HOLD    4096
 /* Connections the kernel queues for us: enough that a burst of clients is
  * answered (served or told no) rather than left retrying. */
 #define CLIENTS_BACKLOG 64
@@ -37,13 +34,9 @@ struct client {
 	int fd;
 	char name[80];               /* "client 127.0.0.1:40000", "client 7" */
 	struct reader rd;            /* its place in the console's output */
-	char hold[CLIENTS_HOLD];     /* input the guest could not take yet */
-	size_t hold_len;
+	struct hold hold;            /* input the guest could not take yet */
 	int input_waits;             /* hold full, and more in the socket */
-	/* telnet: where the input parser is, and a suboption being read */
-	unsigned char tn_state, tn_cr;
-	unsigned char sb[8];
-	size_t sb_len;
+	struct telnet_in tn;         /* with telnet: its input parser */
 };
 
 struct clients {
@@ -59,9 +52,9 @@ struct clients {
 void clients_init(struct clients *cs, int listen_fd, const char *where);
 /* Close every client and the listening socket. */
 void clients_close(struct endpoint *ep, struct clients *cs);
-int clients_add_fds(struct endpoint *ep, struct clients *cs, fd_set *rd,
-                    fd_set *wr, int maxfd);
-void clients_serve(struct endpoint *ep, struct clients *cs, const fd_set *rd,
-                   const fd_set *wr);
+/* The endpoint's add_fds() and serve() as they are (backend.h), for a
+ * backend whose ep->priv is its struct clients or begins with one. */
+int clients_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd);
+void clients_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr);
 
 #endif

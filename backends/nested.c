@@ -10,7 +10,7 @@
  * Without a terminal, stdin and stdout are plain byte streams: no escape
  * processing, and EOF on stdin ends input while output goes on.
  *
- * Input goes stdin -> held[] -> the guest's receive buffers.  held is
+ * Input goes stdin -> the hold -> the guest's receive buffers.  The hold is
  * small and bounded: it lets the escape key work while no guest is there
  * to take input, and when it is full stdin is left unread (backpressure).
  * Output: the terminal is a reader of console 0's session (session.h),
@@ -30,7 +30,6 @@
 #include "../util.h"
 #include "backend.h"
 
-#define NESTED_HOLD_SIZE  4096
 
 struct nested {
 	int in_fd, out_fd;
@@ -38,8 +37,7 @@ struct nested {
 	int in_eof;
 	int escape;             /* escape character, -1 for none */
 	int esc_pending;        /* the escape character was just typed */
-	char held[NESTED_HOLD_SIZE];   /* typed, not yet taken by the guest */
-	size_t nheld;
+	struct hold hold;              /* typed, not yet taken by the guest */
 	struct reader rd;       /* stdout's place in the console's output */
 	int out_failed;         /* stdout is gone: output is not written */
 };
@@ -140,9 +138,11 @@ nested_close(struct endpoint *ep)
 
 	if (!n)
 		return;
-	/* Last output first, while the terminal is still ours. */
-	if (!n->out_failed && reader_pending(ep->sess, &n->rd))
-		reader_flush(ep->sess, &n->rd, n->out_fd);
+	/* Last output first, while the terminal is still ours: all it
+	 * takes now, not one pass's share. */
+	while (!n->out_failed && reader_pending(ep->sess, &n->rd) &&
+	       reader_flush(ep->sess, &n->rd, n->out_fd) == 0 && !n->rd.blocked)
+		;
 	nested_restore();
 	saved_tty_fd = saved_out_fd = -1;
 	log_set_raw(0);
@@ -175,16 +175,10 @@ nested_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 	struct nested *n = ep->priv;
 
 	/* Room for one more read, and one byte for a pending escape. */
-	if (!n->in_eof && n->nheld + 1 < sizeof n->held) {
-		FD_SET(n->in_fd, rd);
-		if (n->in_fd > maxfd)
-			maxfd = n->in_fd;
-	}
-	if (!n->out_failed && reader_pending(ep->sess, &n->rd)) {
-		FD_SET(n->out_fd, wr);
-		if (n->out_fd > maxfd)
-			maxfd = n->out_fd;
-	}
+	if (!n->in_eof && hold_room(&n->hold) > 1)
+		maxfd = fd_watch(n->in_fd, rd, maxfd);
+	if (!n->out_failed && reader_pending(ep->sess, &n->rd))
+		maxfd = fd_watch(n->out_fd, wr, maxfd);
 	return maxfd;
 }
 
@@ -220,12 +214,12 @@ apply_escape(struct endpoint *ep, struct nested *n, const char *buf, size_t len,
 	return o;
 }
 
-/* Read what stdin has, up to the free space in held. */
+/* Read what stdin has, up to the free space in the hold. */
 static void
 read_stdin(struct endpoint *ep, struct nested *n)
 {
-	char buf[NESTED_HOLD_SIZE];
-	size_t space = sizeof n->held - n->nheld - 1;
+	char buf[HOLD_MAX];
+	size_t space = hold_room(&n->hold) - 1;
 	ssize_t r;
 
 	r = read(n->in_fd, buf, space);
@@ -244,10 +238,10 @@ read_stdin(struct endpoint *ep, struct nested *n)
 		return;
 	}
 	if (n->tty && n->escape >= 0) {
-		n->nheld += apply_escape(ep, n, buf, r, n->held + n->nheld);
+		n->hold.len += apply_escape(ep, n, buf, r, n->hold.buf + n->hold.len);
 	} else {
-		memcpy(n->held + n->nheld, buf, r);
-		n->nheld += r;
+		memcpy(n->hold.buf + n->hold.len, buf, r);
+		n->hold.len += r;
 	}
 }
 
@@ -266,8 +260,8 @@ nested_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 		read_stdin(ep, n);
 	/* Every pass, not only when stdin was readable: the guest may have
 	 * just given buffers for what is held. */
-	if (n->nheld)
-		port_feed(ep->port, n->held, &n->nheld);
+	if (n->hold.len)
+		hold_feed(ep->port, &n->hold);
 }
 
 /* The terminal's size, now: at start and after SIGWINCH. */
@@ -281,6 +275,14 @@ nested_winch(struct endpoint *ep)
 		port_set_size(ep->port, ws.ws_col, ws.ws_row);
 }
 
+/* SIGHUP: the terminal hung up, the user is gone; so is the daemon. */
+static enum hup_result
+nested_hangup(struct endpoint *ep)
+{
+	(void)ep;
+	return HUP_QUIT;
+}
+
 const struct backend backend_nested = {
 	.name = "nested",
 	.open = nested_open,
@@ -289,4 +291,5 @@ const struct backend backend_nested = {
 	.serve = nested_serve,
 	.describe = nested_describe,
 	.winch = nested_winch,
+	.hangup = nested_hangup,
 };

@@ -23,7 +23,7 @@ net_listen(struct clients *n, const struct backend_config *cfg, unsigned port,
 	char where[80];
 	int fd, loopback;
 
-	fd = tcp_listen("--tcp-address", "tcp", cfg->tcp_address, port,
+	fd = tcp_listen("tcp", cfg->tcp_address, port,
 	                CLIENTS_BACKLOG, where, sizeof where, &loopback, err, errlen);
 	if (fd < 0)
 		return -1;
@@ -74,23 +74,11 @@ net_describe(struct endpoint *ep, char *buf, size_t len)
 	snprintf(buf, len, "tcp %s", n->where);
 }
 
-static int
-net_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
-{
-	return clients_add_fds(ep, ep->priv, rd, wr, maxfd);
-}
-
-static void
-net_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
-{
-	clients_serve(ep, ep->priv, rd, wr);
-}
-
 const struct backend backend_network = {
 	.name = "network",
 	.open = net_open,
 	.close = net_close,
-	.add_fds = net_add_fds,
-	.serve = net_serve,
+	.add_fds = clients_add_fds,
+	.serve = clients_serve,
 	.describe = net_describe,
 };

@@ -31,15 +31,13 @@
 #include "../util.h"
 #include "backend.h"
 
-#define PTY_HOLD 4096
 
 struct pty {
 	int master, slave;
 	char path[64];               /* the slave's /dev/pts/N */
 	char link[128];              /* --pty-link + k, or "" */
 	struct reader rd;
-	char hold[PTY_HOLD];         /* input the guest could not take yet */
-	size_t hold_len;
+	struct hold hold;            /* input the guest could not take yet */
 };
 
 static int
@@ -172,11 +170,11 @@ pty_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 {
 	struct pty *p = ep->priv;
 
-	if (p->hold_len < sizeof p->hold || port_input_room(ep->port) > 0)
-		FD_SET(p->master, rd);
+	if (hold_room(&p->hold) > 0 || port_input_room(ep->port) > 0)
+		maxfd = fd_watch(p->master, rd, maxfd);
 	if (reader_pending(ep->sess, &p->rd))
-		FD_SET(p->master, wr);
-	return p->master > maxfd ? p->master : maxfd;
+		maxfd = fd_watch(p->master, wr, maxfd);
+	return maxfd;
 }
 
 static void
@@ -187,15 +185,15 @@ pty_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 
 	if (reader_serve(ep->sess, &p->rd, p->master, FD_ISSET(p->master, wr)) < 0)
 		logmsg("console %u: %s: %s", ep->index, p->path, strerror(errno));
-	if (p->hold_len)
-		port_feed(ep->port, p->hold, &p->hold_len);
+	if (p->hold.len)
+		hold_feed(ep->port, &p->hold);
 	/* What a program typed: into the hold, then to the guest as its
 	 * buffers come; a full hold leaves the rest in the pty. */
-	if (FD_ISSET(p->master, rd) && p->hold_len < sizeof p->hold) {
-		n = read(p->master, p->hold + p->hold_len, sizeof p->hold - p->hold_len);
+	if (FD_ISSET(p->master, rd) && hold_room(&p->hold) > 0) {
+		n = read(p->master, p->hold.buf + p->hold.len, hold_room(&p->hold));
 		if (n > 0) {
-			p->hold_len += n;
-			port_feed(ep->port, p->hold, &p->hold_len);
+			p->hold.len += n;
+			hold_feed(ep->port, &p->hold);
 		}
 	}
 }

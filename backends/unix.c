@@ -23,7 +23,7 @@
 #include "clients.h"
 
 struct uds {
-	struct clients cs;
+	struct clients cs;           /* first: ep->priv is both (clients.h) */
 	char path[128];
 	dev_t dev;                   /* the socket file we made, to remove */
 	ino_t ino;                   /* only that one */
@@ -93,27 +93,11 @@ uds_describe(struct endpoint *ep, char *buf, size_t len)
 	snprintf(buf, len, "unix %s", u->path);
 }
 
-static int
-uds_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
-{
-	struct uds *u = ep->priv;
-
-	return clients_add_fds(ep, &u->cs, rd, wr, maxfd);
-}
-
-static void
-uds_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
-{
-	struct uds *u = ep->priv;
-
-	clients_serve(ep, &u->cs, rd, wr);
-}
-
 const struct backend backend_unix = {
 	.name = "unix",
 	.open = uds_open,
 	.close = uds_close,
-	.add_fds = uds_add_fds,
-	.serve = uds_serve,
+	.add_fds = clients_add_fds,
+	.serve = clients_serve,
 	.describe = uds_describe,
 };

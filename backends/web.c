@@ -51,7 +51,7 @@
 #define WEB_REQUEST_MAX 8192     /* request line and headers; 431 beyond */
 #define WEB_FRAME_MAX   4096     /* a client frame's payload; 1009 beyond */
 #define WEB_CONTROL_MAX 128      /* a text (control) message */
-#define WEB_HOLD        4096     /* typed input waiting for the guest */
+
 /* A WebSocket's output buffer: a frame of up to 64 KiB (what the history
  * ring holds at least, so a browser that keeps up gets one frame, one
  * send() per pass, as a TCP client gets one writev()), and room for the
@@ -65,7 +65,7 @@
 
 /*
  * A connection's life:
- *   REQUEST    reading the request (the owner endpoint serves it)
+ *   REQUEST    reading the request (the server serves it)
  *   WEBSOCKET  upgraded: a reader of console ep's session (ep serves it)
  *   CLOSING    the last bytes (a response, a close frame) go out, then our
  *              side is shut and what the peer still sends is read and
@@ -74,7 +74,10 @@
  */
 enum conn_state { C_REQUEST, C_WEBSOCKET, C_CLOSING };
 
+struct web_server;
+
 struct web_conn {
+	struct web_server *srv;
 	int fd;
 	enum conn_state state;
 	unsigned long serial;        /* arrival order: the oldest goes first */
@@ -93,20 +96,19 @@ struct web_conn {
 	int msg_op;                  /* opcode of a fragmented message, or -1 */
 	char ctl[WEB_CONTROL_MAX];   /* a text message being put together */
 	size_t ctl_len;
-	char hold[WEB_HOLD];         /* input the guest could not take yet */
-	size_t hold_len;
+	struct hold hold;            /* input the guest could not take yet */
 	int stalled;                 /* hold and rx full, more input waiting in
 	                                the kernel: not read (see ws_stalled()) */
 };
 
 /*
- * The backend interface is per console, but a browser reaches every
- * console through one port: so one server, file-static, made by the first
- * open() and freed by the last close().  Its owner, the endpoint that made
- * it, serves the listener and the connections not tied to a console (one
- * request being read, a connection closing) in its add_fds()/serve(); each
- * console's endpoint serves its own WebSockets, right after its device ran,
- * so guest output goes out in the same pass.
+ * A browser reaches every console through one port: so one server, the
+ * backend's shared state (backend.h: web_start() to web_stop()).  It
+ * serves the listener and the connections not tied to a console (one
+ * request being read, a connection closing) once per pass
+ * (web_add_fds_shared()/web_serve_shared()); each console's endpoint
+ * serves its own WebSockets, right after its device ran, so guest output
+ * goes out in the same pass.
  */
 struct web_server {
 	int listen_fd;
@@ -117,13 +119,10 @@ struct web_server {
 	char assets[PATH_MAX];       /* the xterm.js package, "" if not found */
 	struct endpoint **eps;       /* the consoles served */
 	unsigned neps;
-	struct endpoint *owner;
 	struct web_conn *c[WEB_CONNS_MAX];
 	unsigned n;
 	unsigned long serial;
 };
-
-static struct web_server *srv;
 
 /* ---- start and stop ---------------------------------------------------- */
 
@@ -131,7 +130,7 @@ static int
 web_listen(struct web_server *w, const struct backend_config *cfg, char *err,
            size_t errlen)
 {
-	w->listen_fd = tcp_listen("--web-address", "web", cfg->web_address,
+	w->listen_fd = tcp_listen("web", cfg->web_address,
 	                          cfg->web_port, WEB_BACKLOG, w->where,
 	                          sizeof w->where, &w->loopback, err, errlen);
 	w->port = cfg->web_port;
@@ -174,8 +173,8 @@ find_assets(struct web_server *w, const char *dir)
 	       XTERM_VERSION, dir, dir);
 }
 
-static struct web_server *
-server_start(const struct backend_config *cfg, char *err, size_t errlen)
+static void *
+web_start(const struct backend_config *cfg, char *err, size_t errlen)
 {
 	struct web_server *w = calloc(1, sizeof *w);
 
@@ -200,19 +199,16 @@ static int
 web_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
          size_t errlen)
 {
+	struct web_server *srv = ep->shared;
 	struct endpoint **eps;
 
-	if (!srv && !(srv = server_start(cfg, err, errlen)))
-		return -1;
+	(void)cfg;
 	if (!(eps = realloc(srv->eps, (srv->neps + 1) * sizeof *eps))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	srv->eps = eps;
 	srv->eps[srv->neps++] = ep;
-	if (!srv->owner)
-		srv->owner = ep;
-	ep->priv = srv;
 	return 0;
 }
 
@@ -221,12 +217,13 @@ web_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 static void
 conn_free(struct web_conn *c, const char *why)
 {
+	struct web_server *srv = c->srv;
 	unsigned i;
 
 	if (c->state == C_WEBSOCKET) {
 		if (why)
 			logmsg("console %u: %s %s%s", c->ep->index, c->name, why,
-			       c->hold_len ? "; some of its input never reached the "
+			       c->hold.len ? "; some of its input never reached the "
 			       "guest" : "");
 		reader_detach(c->ep->sess, &c->rd);
 	}
@@ -241,29 +238,31 @@ conn_free(struct web_conn *c, const char *why)
 static void
 web_close(struct endpoint *ep)
 {
+	struct web_server *srv = ep->shared;
 	unsigned i;
 
-	if (!srv || ep->priv != srv)
-		return;
 	for (i = 0; i < srv->n; )
 		if (srv->c[i]->ep == ep)
 			conn_free(srv->c[i], NULL);
 		else
 			i++;
-	for (i = 0; srv->eps[i] != ep; i++)
+	for (i = 0; i < srv->neps && srv->eps[i] != ep; i++)
 		;
-	srv->eps[i] = srv->eps[--srv->neps];
-	if (srv->owner == ep)
-		srv->owner = srv->neps ? srv->eps[0] : NULL;
-	ep->priv = NULL;
-	if (srv->neps)
-		return;
+	if (i < srv->neps)
+		srv->eps[i] = srv->eps[--srv->neps];
+}
+
+/* After every console's close(): what is left is the server's own. */
+static void
+web_stop(void *shared)
+{
+	struct web_server *srv = shared;
+
 	while (srv->n)
 		conn_free(srv->c[0], NULL);
 	close_fd(&srv->listen_fd);
 	free(srv->eps);
 	free(srv);
-	srv = NULL;
 }
 
 /* Send what is in out until done or the socket is full; -1 on an error. */
@@ -323,7 +322,7 @@ conn_linger(struct web_conn *c, int readable)
 	return readable ? -1 : 0;
 }
 
-/* A fresh socket's buffer is empty: one short answer cannot block. */
+/* Turn a fresh connection away with a 503 that says why. */
 static void
 refuse_now(int fd, const char *why)
 {
@@ -333,10 +332,7 @@ refuse_now(int fd, const char *why)
 	len = snprintf(msg, sizeof msg, "HTTP/1.1 503 Service Unavailable\r\n"
 	               "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
 	               "Connection: close\r\n\r\n%s\n", strlen(why) + 1, why);
-	if (send(fd, msg, len, MSG_NOSIGNAL) < 0) {
-		/* gone already: nothing to tell */
-	}
-	close(fd);
+	conn_refuse(fd, msg, len < (int)sizeof msg ? (size_t)len : sizeof msg - 1);
 }
 
 /* Whether c has nothing in flight: it is still sending its request, or
@@ -353,7 +349,7 @@ conn_idle(const struct web_conn *c)
  * are in use: a browser that opens a connection and sends nothing cannot
  * keep the others out. */
 static struct web_conn *
-oldest_idle(void)
+oldest_idle(struct web_server *srv)
 {
 	struct web_conn *old = NULL;
 	unsigned i;
@@ -366,7 +362,7 @@ oldest_idle(void)
 }
 
 static void
-web_accept(void)
+web_accept(struct web_server *srv)
 {
 	struct web_conn *c, *old;
 	char name[64];
@@ -385,7 +381,7 @@ web_accept(void)
 		return;
 	}
 	if (srv->n == WEB_CONNS_MAX) {
-		if (!(old = oldest_idle())) {
+		if (!(old = oldest_idle(srv))) {
 			logmsg("web: refusing %s: %d connections already", name,
 			       WEB_CONNS_MAX);
 			refuse_now(fd, "too many connections; try again later");
@@ -397,6 +393,7 @@ web_accept(void)
 		refuse_now(fd, "the daemon is out of memory; try again later");
 		return;
 	}
+	c->srv = srv;
 	c->fd = fd;
 	c->state = C_REQUEST;
 	c->serial = ++srv->serial;
@@ -596,7 +593,7 @@ loopback_literal(const char *name, size_t n)
  * (the one we listen on, however spelled); otherwise any name will do.
  */
 static int
-host_ok(const char *host)
+host_ok(const struct web_server *srv, const char *host)
 {
 	const char *colon = strrchr(host, ':'), *bracket = strchr(host, ']');
 	char port[8];
@@ -629,7 +626,7 @@ token_equal(const char *a, const char *b, size_t blen)
 }
 
 static int
-token_ok(const struct request *rq)
+token_ok(const struct web_server *srv, const struct request *rq)
 {
 	const char *want = srv->cfg->web_token, *p, *end;
 
@@ -650,7 +647,7 @@ token_ok(const struct request *rq)
 /* "/console/k" or "/console/k/ws": the console's endpoint, and whether it
  * is the WebSocket; NULL if no such console is served. */
 static struct endpoint *
-console_path(const char *path, int *ws)
+console_path(const struct web_server *srv, const char *path, int *ws)
 {
 	const char *p = path + strlen("/console/");
 	unsigned long k;
@@ -699,10 +696,11 @@ page_add_text(char *buf, size_t len, size_t *at, const char *s)
 static void
 serve_index(struct web_conn *c)
 {
+	struct web_server *srv = c->srv;
 	const struct backend_config *cfg = srv->cfg;
 	size_t len = 2048 + srv->neps * (512 + 6 * 128), at = 0;
 	char *page = malloc(len), row[512];
-	unsigned i, nports = cfg->nports ? cfg->nports : 1;
+	unsigned i;
 
 	if (!page) {
 		refuse(c, NULL, 500, NULL, "out of memory");
@@ -717,15 +715,14 @@ serve_index(struct web_conn *c)
 	        "<th>name</th><th>clients connected</th></tr>\n");
 	for (i = 0; i < srv->neps; i++) {
 		struct endpoint *ep = srv->eps[i];
-		const char *name = cfg->names ? cfg->names[ep->index % nports] : NULL;
 
 		snprintf(row, sizeof row, "<tr><td><a href=\"/console/%u%s%s\">"
 		         "console %u</a></td><td>%u</td><td>%u</td><td>", ep->index,
 		         cfg->web_token ? "?token=" : "",
 		         cfg->web_token ? cfg->web_token : "", ep->index,
-		         ep->index / nports, ep->index % nports);
+		         ep->device, ep->port_id);
 		page_add(page, len, &at, row);
-		page_add_text(page, len, &at, name ? name : "");
+		page_add_text(page, len, &at, ep->name ? ep->name : "");
 		snprintf(row, sizeof row, "</td><td>%u</td></tr>\n", ep->sess->nreaders);
 		page_add(page, len, &at, row);
 	}
@@ -740,6 +737,7 @@ static void
 serve_asset(struct web_conn *c, const struct request *rq, const char *file,
             const char *type)
 {
+	struct web_server *srv = c->srv;
 	char path[PATH_MAX + 32];
 	struct stat st;
 	char *body = NULL;
@@ -775,6 +773,7 @@ static void
 upgrade(struct web_conn *c, const struct request *rq, struct endpoint *ep,
         size_t extra)
 {
+	struct web_server *srv = c->srv;
 	char accept[WS_ACCEPT_LEN];
 	unsigned i, n = 0;
 
@@ -832,7 +831,13 @@ upgrade(struct web_conn *c, const struct request *rq, struct endpoint *ep,
 	logmsg("console %u: %s connected", ep->index, c->name);
 }
 
-/* A whole request is in req (len bytes through the blank line): answer. */
+/*
+ * A whole request is in req (len bytes through the blank line): answer.
+ * Long, as a list of checks in the order they must be made: what the
+ * request is, that it names this server and comes from our own page, the
+ * public assets, then the token, then the page or console asked for.
+ * Split up, the order that keeps a console behind its token would hide.
+ */
 static void
 handle_request(struct web_conn *c, size_t len)
 {
@@ -861,7 +866,7 @@ handle_request(struct web_conn *c, size_t len)
 		refuse(c, &rq, 400, NULL, "no Host header");
 		return;
 	}
-	if (!host_ok(rq.host)) {
+	if (!host_ok(c->srv, rq.host)) {
 		refuse_value(c, &rq, 403, "Host is not this server", rq.host,
 		             strlen(rq.host));
 		return;
@@ -886,7 +891,7 @@ handle_request(struct web_conn *c, size_t len)
 		respond(c, 204, "image/x-icon", NULL, "", 0);
 		return;
 	}
-	if (!token_ok(&rq)) {
+	if (!token_ok(c->srv, &rq)) {
 		refuse(c, &rq, 403, NULL, "wrong or missing token");
 		return;
 	}
@@ -894,7 +899,7 @@ handle_request(struct web_conn *c, size_t len)
 		serve_index(c);
 		return;
 	}
-	if (!(ep = console_path(rq.path, &ws))) {
+	if (!(ep = console_path(c->srv, rq.path, &ws))) {
 		refuse(c, &rq, 404, NULL, "no such page or console");
 		return;
 	}
@@ -1050,11 +1055,11 @@ ws_frame(struct web_conn *c, const struct ws_frame *f, unsigned char *payload)
 	}
 	if (f->opcode == WS_BINARY || c->msg_op == WS_BINARY) {
 		/* Keystrokes: straight to the hold, fragment by fragment. */
-		if (sizeof c->hold - c->hold_len < f->len)
+		if (hold_room(&c->hold) < f->len)
 			return 0;
 		ws_unmask(payload, f->len, f->mask, 0);
-		memcpy(c->hold + c->hold_len, payload, f->len);
-		c->hold_len += f->len;
+		memcpy(c->hold.buf + c->hold.len, payload, f->len);
+		c->hold.len += f->len;
 	} else {
 		if (sizeof c->ctl - 1 - c->ctl_len < f->len) {
 			ws_fail(c, WS_TOO_BIG, "text message too big");
@@ -1177,8 +1182,8 @@ ws_read(struct web_conn *c)
 			       errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
 		c->rx_len += n;
 		ws_frames(c);
-		if (c->state == C_WEBSOCKET && c->hold_len)
-			port_feed(c->ep->port, c->hold, &c->hold_len);
+		if (c->state == C_WEBSOCKET && c->hold.len)
+			hold_feed(c->ep->port, &c->hold);
 	}
 	return 0;
 }
@@ -1186,7 +1191,7 @@ ws_read(struct web_conn *c)
 /* Session output into out as one binary frame, while out has room: the
  * frame's header is the longest it can be (4 bytes: a payload of at most
  * 65535) and moves up when the payload turns out short. */
-static void
+static size_t
 ws_fill(struct web_conn *c)
 {
 	size_t room, n;
@@ -1194,7 +1199,7 @@ ws_fill(struct web_conn *c)
 
 	out_compact(c);
 	if (!reader_pending(c->ep->sess, &c->rd) || c->out_cap - c->out_len < 256)
-		return;
+		return 0;
 	at = c->out + c->out_len;
 	room = c->out_cap - c->out_len - 4;
 	if (room > WEB_FRAME_OUT)
@@ -1203,49 +1208,66 @@ ws_fill(struct web_conn *c)
 	if (n < 126)
 		memmove(at + 2, at + 4, n);
 	c->out_len += ws_put_header((unsigned char *)at, WS_BINARY, n) + n;
+	return n;
 }
 
 /* ---- the select() loop ---------------------------------------------------- */
 
+/* A connection's fds: reading is how input comes, and how a peer that
+ * left is seen; a WebSocket is read while a whole frame fits, and while
+ * full until more input is seen waiting (ws_stalled()); a closing
+ * connection once its last bytes are out.  Writable wakes the loop for
+ * output the last pass had no budget left for (ws_serve()). */
 static int
-add_fd(int fd, fd_set *set, int maxfd)
+conn_add_fds(struct web_conn *c, fd_set *rd, fd_set *wr, int maxfd)
 {
-	FD_SET(fd, set);
-	return fd > maxfd ? fd : maxfd;
-}
-
-static int
-web_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
-{
-	unsigned i;
-
-	if (srv->owner == ep && !accept_paused())
-		maxfd = add_fd(srv->listen_fd, rd, maxfd);
-	for (i = 0; i < srv->n; i++) {
-		struct web_conn *c = srv->c[i];
-
-		if (c->ep != ep && !(c->ep == NULL && srv->owner == ep))
-			continue;
-		/* Reading is how input comes, and how a peer that left is
-		 * seen; a WebSocket is read while a whole frame fits, and
-		 * while full until more input is seen waiting (ws_stalled());
-		 * a closing connection once its last bytes are out. */
-		if (c->state == C_REQUEST || (c->state == C_CLOSING && c->shut) ||
-		    (c->state == C_WEBSOCKET &&
-		     (c->rx_len < sizeof c->rx || !c->stalled)))
-			maxfd = add_fd(c->fd, rd, maxfd);
-		if (c->out_off < c->out_len)
-			maxfd = add_fd(c->fd, wr, maxfd);
-	}
+	if (c->state == C_REQUEST || (c->state == C_CLOSING && c->shut) ||
+	    (c->state == C_WEBSOCKET &&
+	     (c->rx_len < sizeof c->rx || !c->stalled)))
+		maxfd = fd_watch(c->fd, rd, maxfd);
+	if (c->out_off < c->out_len || (c->state == C_WEBSOCKET &&
+	    reader_pending(c->ep->sess, &c->rd)))
+		maxfd = fd_watch(c->fd, wr, maxfd);
 	return maxfd;
 }
 
-/* One WebSocket's turn: output, held input, new input.  -1: gone. */
+/* The console's WebSockets. */
+static int
+web_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
+{
+	struct web_server *srv = ep->shared;
+	unsigned i;
+
+	for (i = 0; i < srv->n; i++)
+		if (srv->c[i]->ep == ep)
+			maxfd = conn_add_fds(srv->c[i], rd, wr, maxfd);
+	return maxfd;
+}
+
+/* The server's own: the listener, requests, closing connections. */
+static int
+web_add_fds_shared(void *shared, fd_set *rd, fd_set *wr, int maxfd)
+{
+	struct web_server *srv = shared;
+	unsigned i;
+
+	if (!accept_paused())
+		maxfd = fd_watch(srv->listen_fd, rd, maxfd);
+	for (i = 0; i < srv->n; i++)
+		if (!srv->c[i]->ep)
+			maxfd = conn_add_fds(srv->c[i], rd, wr, maxfd);
+	return maxfd;
+}
+
+/* One WebSocket's turn: output, held input, new input; at most
+ * SESS_PASS_MAX bytes of output, the rest next pass.  -1: gone. */
 static int
 ws_serve(struct web_conn *c, int readable, int writable)
 {
-	if (c->hold_len)
-		port_feed(c->ep->port, c->hold, &c->hold_len);
+	size_t taken = 0;
+
+	if (c->hold.len)
+		hold_feed(c->ep->port, &c->hold);
 	/* Frames that waited for room in the hold or in out. */
 	if (c->rx_len)
 		ws_frames(c);
@@ -1254,46 +1276,71 @@ ws_serve(struct web_conn *c, int readable, int writable)
 	if (c->state != C_WEBSOCKET)
 		return 0;
 	do {
-		ws_fill(c);
+		taken += ws_fill(c);
 		if ((!c->blocked || writable) && conn_write(c) < 0)
 			return -1;
-	} while (!c->blocked && reader_pending(c->ep->sess, &c->rd));
+	} while (!c->blocked && reader_pending(c->ep->sess, &c->rd) &&
+	         taken < SESS_PASS_MAX);
 	return 0;
 }
 
+/* A request read, or the lingering close; -1 when c can go. */
+static int
+conn_serve(struct web_conn *c, int readable)
+{
+	if (c->state == C_REQUEST && readable && request_read(c) < 0)
+		return -1;
+	/* A request answered: on to closing. */
+	if (c->state == C_CLOSING && conn_linger(c, readable && c->shut) < 0)
+		return -1;
+	return 0;
+}
+
+/* The console's WebSockets: output, input, and a failed one's closing. */
 static void
 web_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 {
+	struct web_server *srv = ep->shared;
 	unsigned i = 0;
 
 	while (i < srv->n) {
 		struct web_conn *c = srv->c[i];
-		int readable = FD_ISSET(c->fd, rd), writable = FD_ISSET(c->fd, wr);
+		int readable = FD_ISSET(c->fd, rd);
 
-		if (c->ep == ep && c->state == C_WEBSOCKET) {
-			if (ws_serve(c, readable, writable) < 0) {
-				conn_free(c, "went away");
-				continue;
-			}
-		} else if (c->ep == NULL && srv->owner == ep) {
-			if (c->state == C_REQUEST && readable && request_read(c) < 0) {
-				conn_free(c, NULL);
-				continue;
-			}
-		} else {
+		if (c->ep != ep || c->state != C_WEBSOCKET) {
 			i++;
 			continue;
 		}
-		/* A request answered or a WebSocket failed: on to closing. */
-		if (c->state == C_CLOSING &&
-		    conn_linger(c, readable && c->shut) < 0) {
+		if (ws_serve(c, readable, FD_ISSET(c->fd, wr)) < 0) {
+			conn_free(c, "went away");
+			continue;
+		}
+		if (conn_serve(c, readable) < 0) {
 			conn_free(c, NULL);
 			continue;
 		}
 		i++;
 	}
-	if (srv->owner == ep && FD_ISSET(srv->listen_fd, rd))
-		web_accept();
+}
+
+/* The connections no console has, then new ones. */
+static void
+web_serve_shared(void *shared, const fd_set *rd, const fd_set *wr)
+{
+	struct web_server *srv = shared;
+	unsigned i = 0;
+
+	(void)wr;
+	while (i < srv->n) {
+		struct web_conn *c = srv->c[i];
+
+		if (c->ep || conn_serve(c, FD_ISSET(c->fd, rd)) == 0)
+			i++;
+		else
+			conn_free(c, NULL);
+	}
+	if (FD_ISSET(srv->listen_fd, rd))
+		web_accept(srv);
 }
 
 /* The URL, whole: the caller's buffer has room for the longest address
@@ -1302,6 +1349,7 @@ web_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 static void
 web_describe(struct endpoint *ep, char *buf, size_t len)
 {
+	struct web_server *srv = ep->shared;
 	const char *token = srv->cfg->web_token;
 	int n;
 
@@ -1318,4 +1366,8 @@ const struct backend backend_web = {
 	.add_fds = web_add_fds,
 	.serve = web_serve,
 	.describe = web_describe,
+	.start = web_start,
+	.add_fds_shared = web_add_fds_shared,
+	.serve_shared = web_serve_shared,
+	.stop = web_stop,
 };

@@ -1,7 +1,7 @@
 /*
  * fuzz/fuzz.h - what both libFuzzer targets share: the daemon's own code
  * as it is (vhu.c, util.c, the console device console.c and the sessions
- * of backends/session.c, all #included here: vhu.c with mmap/munmap and
+ * of session.c, all #included here: vhu.c with mmap/munmap and
  * util.c with its log fd redirected), a fake backend that calls the
  * device's port_* API, and a "frontend" that plays an
  * event stream against the device over a real vhost-user socket, the way
@@ -187,7 +187,7 @@ static int verbose;
 /* The device and the sessions, as the daemon links them; the fake
  * backend below is the only way in (backend.h says what one is). */
 #include "../console.c"
-#include "../backends/session.c"
+#include "../session.c"
 #include "../backends/backend.h"
 
 static void

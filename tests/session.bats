@@ -225,3 +225,9 @@ fsize_daemon() {
 	wait_log "$T/daemon.log" "status: device 0 \($T/s0\): no frontend" 10
 	wait_log "$T/daemon.log" 'status:   console 0 \(port 0\): closed in the guest, 0 clients, out 16 bytes' 10
 }
+
+@test "one flush sends a reader at most 64 KiB (SESS_PASS_MAX), however much it has pending and the fd takes, and leaves it live for the next pass" {
+	run "$TOP/tests/sessunit" pass-bound
+	echo "$output"
+	[ "$status" -eq 0 ]
+}

@@ -137,3 +137,9 @@ hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
 	wait "$f0" || { cat "$T/fe0.err"; return 1; }
 	[ $(( (t1 - t0) / 1000000 )) -lt 1000 ]
 }
+
+@test "telnet: a send cut between an IAC and its double sends the double first, then the skip notice, then the output after the gap" {
+	run "$TOP/tests/sessunit" iac-notice
+	echo "$output"
+	[ "$status" -eq 0 ]
+}

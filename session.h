@@ -1,5 +1,5 @@
 /*
- * backends/session.h - one console's shared session: the guest's output
+ * session.h - one console's shared session: the guest's output
  * kept once, in a ring, and read by every way in at its own pace.
  *
  * The device appends what the guest writes (sess_write); it is never
@@ -22,11 +22,30 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 /* The ring is at least this big even with --history=0: the slack a slow
  * reader has before it skips. */
 #define SESS_MIN_RING (64 * 1024)
 #define SESS_DEFAULT_HISTORY (64 * 1024)
+/* Stream bytes one reader is sent per loop pass at most: however many
+ * readers and consoles there are, and however much history a reader
+ * replays (--history up to 64 MiB), one pass ends soon and every other fd
+ * is served.  A reader with more pending stays in the write set, so
+ * select() returns at once for the rest.  As much as the smallest ring:
+ * a reader that keeps up still ends each pass caught up, with the whole
+ * ring as slack before the guest could overtake it (console.c takes the
+ * first chain of a pass whatever the readers' room). */
+#define SESS_PASS_MAX SESS_MIN_RING
+
+struct sess;
+struct reader;
+/* How a reader's bytes reach its fd when they are not sent as they are
+ * (telnet doubles IAC): send the skip notice and up to budget stream
+ * bytes, with reader_notice()/reader_peek()/reader_advance().  Returns as
+ * reader_flush() does. */
+typedef int reader_send_fn(struct sess *s, struct reader *r, int fd,
+                           size_t budget);
 
 struct reader {
 	struct reader *next;          /* the session's list */
@@ -38,8 +57,9 @@ struct reader {
 	char notice[96];              /* "[... N bytes ... skipped]" being sent */
 	size_t notice_len, notice_off;
 	unsigned long long notice_n;  /* the N in it */
-	int telnet;                   /* double every IAC (0xff) it is sent */
-	int iac_owed;                 /* an IAC went out, its double not yet */
+	reader_send_fn *send;         /* its encoding; NULL: bytes as they are */
+	unsigned owed;                /* bytes the encoding owes for stream
+	                               * bytes already counted as sent */
 	int blocked;                  /* its fd said EAGAIN: wait for select() */
 };
 
@@ -76,14 +96,29 @@ void reader_attach(struct sess *s, struct reader *r, const char *name);
 void reader_detach(struct sess *s, struct reader *r);
 /* Whether the reader has anything to be sent (bytes or a notice). */
 int reader_pending(const struct sess *s, const struct reader *r);
-/* Send what the reader has to fd until it would block; -1 on an error
- * (the reader's connection is gone). */
+/* Send what the reader has to fd, through its encoding, until it would
+ * block or SESS_PASS_MAX stream bytes went out.  1: sent all or its
+ * share of this pass; 0: the fd would block (the reader waits for
+ * select()); -1 on an error (the reader's connection is gone). */
 int reader_flush(struct sess *s, struct reader *r, int fd);
 /* For a backend's serve(): flush now if the reader has something and its
  * fd is writable (per select()) or was not full last time: output the
  * device added this pass goes out without a trip through select(), and a
  * full fd costs no syscall per pass.  -1 when the connection is gone. */
 int reader_serve(struct sess *s, struct reader *r, int fd, int writable);
+
+/* For an encoding (reader_send_fn).  The skip notice owed, if any, goes
+ * before the stream: what is left of it to send, *len bytes, or NULL;
+ * reader_notice_sent() says how much went out.  The notice is text, the
+ * same in every encoding. */
+const char *reader_notice(struct reader *r, size_t *len);
+void reader_notice_sent(struct reader *r, size_t n);
+/* The reader's pending stream bytes, at most max, as one or two spans of
+ * the ring (it wraps); *cnt spans.  Returns how many bytes. */
+size_t reader_peek(const struct sess *s, const struct reader *r, size_t max,
+                   struct iovec span[2], int *cnt);
+/* n of them went out: move the reader on. */
+void reader_advance(struct sess *s, struct reader *r, size_t n);
 /* Bytes the guest may write before the slowest reader would have to skip
  * (for ports that hold the guest back instead of dropping). */
 size_t sess_room(const struct sess *s);

@@ -1,15 +1,14 @@
-/* backends/session.c - the shared session of one console.  See session.h. */
+/* session.c - the shared session of one console.  See session.h. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "../util.h"
+#include "util.h"
 #include "session.h"
 
 static uint64_t
@@ -211,29 +210,13 @@ int
 reader_pending(const struct sess *s, const struct reader *r)
 {
 	return r->pos < s->wpos || r->notice_off || r->skipped != r->told ||
-	       r->iac_owed;
+	       r->owed;
 }
 
-/* Write from buf until done or the fd would block; bytes written, or -1. */
-static ssize_t
-send_some(int fd, const struct iovec *iov, int cnt)
-{
-	ssize_t n;
-
-	do
-		n = writev(fd, iov, cnt);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return 0;
-	return n;
-}
-
-/* The skip notice a reader owes, "[...: N bytes of output skipped]": what
- * is left of it to send, *len bytes (a new one is started when none is
- * under way); NULL when nothing is owed.  notice_sent() says how much went
- * out.  flush_some() sends it to an fd, reader_take() copies it. */
-static const char *
-notice_next(struct reader *r, size_t *len)
+/* The skip notice a reader owes, "[...: N bytes of output skipped]": a new
+ * one is started when none is under way. */
+const char *
+reader_notice(struct reader *r, size_t *len)
 {
 	if (!r->notice_off && r->skipped == r->told)
 		return NULL;
@@ -247,8 +230,8 @@ notice_next(struct reader *r, size_t *len)
 	return r->notice + r->notice_off;
 }
 
-static void
-notice_sent(struct reader *r, size_t n)
+void
+reader_notice_sent(struct reader *r, size_t n)
 {
 	r->notice_off += n;
 	if (r->notice_off == r->notice_len) {
@@ -269,6 +252,32 @@ caught_up(struct sess *s, struct reader *r)
 	s->unseen_said = 0;
 }
 
+size_t
+reader_peek(const struct sess *s, const struct reader *r, size_t max,
+            struct iovec span[2], int *cnt)
+{
+	size_t at = r->pos % s->cap, len = s->wpos - r->pos;
+
+	if (len > max)
+		len = max;
+	span[0].iov_base = s->ring + at;
+	span[0].iov_len = s->cap - at < len ? s->cap - at : len;
+	span[1].iov_base = s->ring;
+	span[1].iov_len = len - span[0].iov_len;
+	*cnt = span[1].iov_len ? 2 : 1;
+	return len;
+}
+
+void
+reader_advance(struct sess *s, struct reader *r, size_t n)
+{
+	r->pos += n;
+	if (r->pos > s->seen)
+		s->seen = r->pos;
+	if (r->pos == s->wpos)
+		caught_up(s, r);
+}
+
 /*
  * What a reader skipped is said at the gap, before anything else: the
  * bytes skipped were the oldest.  Until its first byte is out, a notice
@@ -280,125 +289,42 @@ send_notice(struct reader *r, int fd)
 	struct iovec iov;
 	ssize_t n;
 
-	while ((iov.iov_base = (void *)notice_next(r, &iov.iov_len))) {
-		if ((n = send_some(fd, &iov, 1)) <= 0)
+	while ((iov.iov_base = (void *)reader_notice(r, &iov.iov_len))) {
+		if ((n = writev_some(fd, &iov, 1)) <= 0)
 			return (int)n;
-		notice_sent(r, (size_t)n);
+		reader_notice_sent(r, (size_t)n);
 	}
 	return 1;
 }
 
-/* Stream bytes a telnet reader's scratch takes per send: at most twice
- * as many go out (every IAC doubled). */
-#define TELNET_CHUNK 4096
-
-/* Up to TELNET_CHUNK of the reader's stream into out with every IAC
- * doubled, after the double of an IAC already sent if one is owed.
- * Returns the bytes in out. */
-static size_t
-telnet_fill(const struct sess *s, const struct reader *r, char *out)
-{
-	size_t o = 0;
-	uint64_t pos;
-
-	if (r->iac_owed)
-		out[o++] = '\xff';
-	for (pos = r->pos; pos < s->wpos && pos - r->pos < TELNET_CHUNK; pos++) {
-		out[o++] = s->ring[pos % s->cap];
-		if (out[o - 1] == '\xff')
-			out[o++] = '\xff';
-	}
-	return o;
-}
-
-/* n bytes of what telnet_fill() made went out: move the reader on.  A
- * send that ended between an IAC and its double owes the double. */
-static void
-telnet_sent(struct sess *s, struct reader *r, size_t n)
-{
-	size_t k = 0;
-
-	if (r->iac_owed && n) {
-		r->iac_owed = 0;
-		k = 1;
-	}
-	while (k < n) {
-		k++;
-		if (s->ring[r->pos++ % s->cap] == '\xff') {
-			if (k < n)
-				k++;
-			else
-				r->iac_owed = 1;
-		}
-	}
-	if (r->pos > s->seen)
-		s->seen = r->pos;
-}
-
-/*
- * Telnet output: the stream with every IAC doubled, one send per
- * TELNET_CHUNK stream bytes from a scratch, however many IACs the guest
- * writes (not a send per IAC, which made a guest writing 0xff cost two
- * syscalls per byte per client and held up every other console).
- */
+/* The stream as it is: one writev() per ring span pair, until budget. */
 static int
-flush_telnet(struct sess *s, struct reader *r, int fd)
+send_plain(struct sess *s, struct reader *r, int fd, size_t budget)
 {
-	char out[2 * TELNET_CHUNK + 1];
-	struct iovec iov;
-	ssize_t n;
-
-	while (r->pos < s->wpos || r->iac_owed) {
-		iov.iov_base = out;
-		iov.iov_len = telnet_fill(s, r, out);
-		if ((n = send_some(fd, &iov, 1)) <= 0)
-			return (int)n;
-		telnet_sent(s, r, (size_t)n);
-	}
-	return 0;
-}
-
-static int
-flush_some(struct sess *s, struct reader *r, int fd)
-{
-	struct iovec iov[2];
-	size_t at, len;
+	struct iovec span[2];
+	size_t len;
 	ssize_t n;
 	int cnt;
 
 	if ((cnt = send_notice(r, fd)) <= 0)
 		return cnt;
-	if (r->telnet) {
-		if ((cnt = flush_telnet(s, r, fd)) < 0 || reader_pending(s, r))
-			return cnt;
-		caught_up(s, r);
-		return 0;
-	}
-	while (r->pos < s->wpos) {
-		at = r->pos % s->cap;
-		len = s->wpos - r->pos;
-		iov[0].iov_base = s->ring + at;
-		iov[0].iov_len = s->cap - at < len ? s->cap - at : len;
-		iov[1].iov_base = s->ring;
-		iov[1].iov_len = len - iov[0].iov_len;
-		cnt = iov[1].iov_len ? 2 : 1;
-		if ((n = send_some(fd, iov, cnt)) <= 0)
+	while (budget && (len = reader_peek(s, r, budget, span, &cnt))) {
+		if ((n = writev_some(fd, span, cnt)) <= 0)
 			return (int)n;
-		r->pos += n;
-		if (r->pos > s->seen)
-			s->seen = r->pos;
+		reader_advance(s, r, (size_t)n);
+		budget -= (size_t)n;
 	}
-	caught_up(s, r);
-	return 0;
+	return 1;
 }
 
 int
 reader_flush(struct sess *s, struct reader *r, int fd)
 {
-	int rc = flush_some(s, r, fd);
+	reader_send_fn *send = r->send ? r->send : send_plain;
+	int rc = send(s, r, fd, SESS_PASS_MAX);
 
-	r->blocked = rc == 0 && reader_pending(s, r);
-	return rc;
+	r->blocked = rc == 0;
+	return rc < 0 ? -1 : 0;
 }
 
 int
@@ -438,32 +364,25 @@ reader_take(struct sess *s, struct reader *r, void *buf, size_t max)
 {
 	char *out = buf;
 	const char *notice;
-	size_t n = 0, at, len;
+	struct iovec span[2];
+	size_t n = 0, len;
+	int cnt, i;
 
-	/* The notice goes first, as in flush_some(): it marks the gap. */
-	while (n < max && (notice = notice_next(r, &len))) {
+	/* The notice goes first, as in send_plain(): it marks the gap. */
+	while (n < max && (notice = reader_notice(r, &len))) {
 		if (len > max - n)
 			len = max - n;
 		memcpy(out + n, notice, len);
 		n += len;
-		notice_sent(r, len);
+		reader_notice_sent(r, len);
 	}
-	if (notice_next(r, &len))
+	if (reader_notice(r, &len))
 		return n;                     /* buf is full */
-	while (n < max && r->pos < s->wpos) {
-		at = r->pos % s->cap;
-		len = s->wpos - r->pos;
-		if (len > s->cap - at)
-			len = s->cap - at;    /* up to the ring's end, then again */
-		if (len > max - n)
-			len = max - n;
-		memcpy(out + n, s->ring + at, len);
-		n += len;
-		r->pos += len;
+	len = reader_peek(s, r, max - n, span, &cnt);
+	for (i = 0; i < cnt; i++) {
+		memcpy(out + n, span[i].iov_base, span[i].iov_len);
+		n += span[i].iov_len;
 	}
-	if (r->pos > s->seen)
-		s->seen = r->pos;
-	if (r->pos == s->wpos)
-		caught_up(s, r);
+	reader_advance(s, r, len);
 	return n;
 }
