@@ -130,6 +130,9 @@
  *   proto-mem-table       SET_MEM_TABLE valid, long payload, invalid ones
  *   proto-mem-reg         ADD_MEM_REG / REM_MEM_REG
  *   proto-vring           SET_VRING_NUM/BASE/KICK/CALL/ENABLE validation
+ *   proto-vring-num, -base-index, -kick-nofd, -kick-bad-queue,
+ *   proto-vring-kick-endless, -call, -enable-index
+ *                         one part of proto-vring each, on its own
  *   proto-vring-base      GET_VRING_BASE values, stops the ring, restart
  *   proto-vring-enable    rings idle until SET_VRING_ENABLE(1)
  *   proto-oversize        268-byte payload accepted, 269 drops the link,
@@ -539,6 +542,13 @@ void step_proto_unknown(struct fe *fe);
 void step_proto_mem_table(struct fe *fe);
 void step_proto_mem_reg(struct fe *fe);
 void step_proto_vring(struct fe *fe);
+void step_proto_vring_num(struct fe *fe);
+void step_proto_vring_base_index(struct fe *fe);
+void step_proto_vring_kick_nofd(struct fe *fe);
+void step_proto_vring_kick_bad_queue(struct fe *fe);
+void step_proto_vring_kick_endless(struct fe *fe);
+void step_proto_vring_call(struct fe *fe);
+void step_proto_vring_enable_index(struct fe *fe);
 void step_proto_vring_base(struct fe *fe);
 void step_proto_vring_enable(struct fe *fe);
 void step_proto_oversize(struct fe *fe);

@@ -30,6 +30,9 @@ static const char usage_text[] =
 "                        hostile rings\n"
 "  proto-features proto-protocol-features proto-misc proto-config\n"
 "  proto-unknown proto-mem-table proto-mem-reg proto-vring proto-vring-base\n"
+"  proto-vring-num proto-vring-base-index proto-vring-kick-nofd\n"
+"  proto-vring-kick-bad-queue proto-vring-kick-endless proto-vring-call\n"
+"  proto-vring-enable-index\n"
 "  proto-vring-enable proto-oversize proto-truncated proto-second-frontend\n"
 "  proto-stray-fds proto-reconnect-at-once proto-second-live-mid-message\n"
 "  proto-get-vring-base-bad proto-unsupported-reply proto-need-reply-all\n"
@@ -99,6 +102,13 @@ static const struct step steps[] = {
 	{ "proto-mem-table", step_proto_mem_table },
 	{ "proto-mem-reg", step_proto_mem_reg },
 	{ "proto-vring", step_proto_vring },
+	{ "proto-vring-num", step_proto_vring_num },
+	{ "proto-vring-base-index", step_proto_vring_base_index },
+	{ "proto-vring-kick-nofd", step_proto_vring_kick_nofd },
+	{ "proto-vring-kick-bad-queue", step_proto_vring_kick_bad_queue },
+	{ "proto-vring-kick-endless", step_proto_vring_kick_endless },
+	{ "proto-vring-call", step_proto_vring_call },
+	{ "proto-vring-enable-index", step_proto_vring_enable_index },
 	{ "proto-vring-base", step_proto_vring_base },
 	{ "proto-vring-enable", step_proto_vring_enable },
 	{ "proto-oversize", step_proto_oversize },

@@ -310,18 +310,13 @@ step_proto_mem_reg(struct fe *fe)
 	proto_get_features_exact(fe, "GET_FEATURES at the end");
 }
 
-void
-step_proto_vring(struct fe *fe)
+/* SET_VRING_NUM: powers of two up to 32768 on queues 0..3, nothing else. */
+static void
+vring_num_checks(struct fe *fe)
 {
 	static const uint32_t bad_num[] = { 0, 3, 255, 65536, 0x10000000u, 0xffffffffu };
 	static const uint32_t good_num[] = { 1, 2, 256, 1024, 32768 };
-	struct canary k;
 	size_t i;
-	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (efd < 0)
-		fail(fe, "eventfd: %s", strerror(errno));
-	proto_base(fe);
-	vu_u64(fe, true, VU_SET_FEATURES, WANT_FEATURES, NULL, 0, "SET_FEATURES");
 	for (i = 0; i < sizeof good_num / sizeof good_num[0]; i++) {
 		char what[64];
 		snprintf(what, sizeof what, "SET_VRING_NUM {0, %u}", good_num[i]);
@@ -335,30 +330,94 @@ step_proto_vring(struct fe *fe)
 	vu_state(fe, true, VU_SET_VRING_NUM, 3, 256, "SET_VRING_NUM {3, 256}");
 	vu_state(fe, false, VU_SET_VRING_NUM, 4, 256, "SET_VRING_NUM {4, 256}");
 	vu_state(fe, false, VU_SET_VRING_NUM, 0xffffffffu, 256, "SET_VRING_NUM {0xffffffff, 256}");
+}
+
+static void
+vring_base_checks(struct fe *fe)
+{
 	vu_state(fe, true, VU_SET_VRING_BASE, 0, 0, "SET_VRING_BASE {0, 0}");
 	vu_state(fe, false, VU_SET_VRING_BASE, 4, 0, "SET_VRING_BASE {4, 0}");
+}
+
+static void
+vring_kick_nofd(struct fe *fe)
+{
 	vu_u64(fe, false, VU_SET_VRING_KICK, 0 | VU_NOFD, NULL, 0, "SET_VRING_KICK queue 0, bit 8 (no fd)");
-	k = canary_new(fe);
+}
+
+static void
+vring_kick_bad_queue(struct fe *fe)
+{
+	struct canary k = canary_new(fe);
 	vu_u64(fe, false, VU_SET_VRING_KICK, 4, &k.w, 1, "SET_VRING_KICK queue 4 with an fd");
 	canary_expect_closed(fe, &k, "SET_VRING_KICK queue 4");
-	/* a kick fd that never runs dry would keep the daemon busy forever */
-	{
-		int zero = open("/dev/zero", O_RDONLY | O_CLOEXEC);
-		if (zero < 0)
-			fail(fe, "/dev/zero: %s", strerror(errno));
-		vu_u64(fe, false, VU_SET_VRING_KICK, 0, &zero, 1, "SET_VRING_KICK queue 0 with /dev/zero");
-		close(zero);
-	}
+}
+
+/* A kick fd that never runs dry would keep the daemon busy forever. */
+static void
+vring_kick_endless(struct fe *fe)
+{
+	int zero = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	if (zero < 0)
+		fail(fe, "/dev/zero: %s", strerror(errno));
+	vu_u64(fe, false, VU_SET_VRING_KICK, 0, &zero, 1, "SET_VRING_KICK queue 0 with /dev/zero");
+	close(zero);
+}
+
+static void
+vring_call_checks(struct fe *fe)
+{
+	struct canary k;
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (efd < 0)
+		fail(fe, "eventfd: %s", strerror(errno));
 	vu_u64(fe, true, VU_SET_VRING_CALL, 0, &efd, 1, "SET_VRING_CALL queue 0");
 	k = canary_new(fe);
 	vu_u64(fe, false, VU_SET_VRING_CALL, 9, &k.w, 1, "SET_VRING_CALL queue 9 with an fd");
 	canary_expect_closed(fe, &k, "SET_VRING_CALL queue 9");
+	close(efd);
+}
+
+static void
+vring_enable_checks(struct fe *fe)
+{
 	vu_state(fe, true, VU_SET_VRING_ENABLE, 0, 1, "SET_VRING_ENABLE {0, 1}");
 	vu_state(fe, true, VU_SET_VRING_ENABLE, 0, 0, "SET_VRING_ENABLE {0, 0}");
 	vu_state(fe, false, VU_SET_VRING_ENABLE, 4, 1, "SET_VRING_ENABLE {4, 1}");
-	close(efd);
+}
+
+/* One group of SET_VRING_* checks between the negotiation and a final
+ * GET_FEATURES that shows the connection still served. */
+static void
+vring_checks(struct fe *fe, void (*const *part)(struct fe *), size_t n)
+{
+	size_t i;
+	proto_base(fe);
+	vu_u64(fe, true, VU_SET_FEATURES, WANT_FEATURES, NULL, 0, "SET_FEATURES");
+	for (i = 0; i < n; i++)
+		part[i](fe);
 	proto_get_features_exact(fe, "GET_FEATURES at the end");
 }
+
+#define VRING_STEP(name, ...) \
+void \
+name(struct fe *fe) \
+{ \
+	static void (*const part[])(struct fe *) = { __VA_ARGS__ }; \
+	vring_checks(fe, part, sizeof part / sizeof part[0]); \
+}
+
+/* proto-vring: all of them on one connection (fuzz/run.sh records it). */
+VRING_STEP(step_proto_vring, vring_num_checks, vring_base_checks,
+	   vring_kick_nofd, vring_kick_bad_queue, vring_kick_endless,
+	   vring_call_checks, vring_enable_checks)
+VRING_STEP(step_proto_vring_num, vring_num_checks)
+VRING_STEP(step_proto_vring_base_index, vring_base_checks)
+VRING_STEP(step_proto_vring_kick_nofd, vring_kick_nofd)
+VRING_STEP(step_proto_vring_kick_bad_queue, vring_kick_bad_queue)
+VRING_STEP(step_proto_vring_kick_endless, vring_kick_endless)
+VRING_STEP(step_proto_vring_call, vring_call_checks)
+VRING_STEP(step_proto_vring_enable_index, vring_enable_checks)
 
 /* Set up the connection like init (all features), without enabling. */
 static void
