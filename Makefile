@@ -73,8 +73,12 @@ $(BIN).static: $(SRC) $(HDR)
 	musl-gcc $(VC_CFLAGS) $(STATIC_CFLAGS) -o $@ $(SRC)
 	@ls -l $@ | awk '{print "static binary: " $$5 " bytes"}'
 
-tests/frontend: tests/frontend.c virtio_console.h virtio.h
-	$(CC) $(TEST_CFLAGS) -o $@ tests/frontend.c
+# The test frontend (tests/fe/frontend.h is its contract).
+FE_SRC = tests/fe/mem.c tests/fe/record.c tests/fe/msg.c tests/fe/ring.c \
+	tests/fe/steps.c tests/fe/hostile.c tests/fe/proto.c tests/fe/main.c
+FE_HDR = tests/fe/frontend.h tests/record.h virtio_console.h virtio.h
+tests/frontend: $(FE_SRC) $(FE_HDR)
+	$(CC) $(TEST_CFLAGS) -o $@ $(FE_SRC)
 tests/ptyrun: tests/ptyrun.c
 	$(CC) $(TEST_CFLAGS) -o $@ tests/ptyrun.c
 tests/clients: tests/clients.c
@@ -116,9 +120,9 @@ arch: $(ARCH_DIR)/$(BIN) $(ARCH_DIR)/tests/frontend
 $(ARCH_DIR)/$(BIN): $(SRC) $(HDR)
 	mkdir -p $(ARCH_DIR)
 	$(ARCH_CC) $(VC_CFLAGS) -static -o $@ $(SRC)
-$(ARCH_DIR)/tests/frontend: tests/frontend.c tests/record.h virtio_console.h
+$(ARCH_DIR)/tests/frontend: $(FE_SRC) $(FE_HDR)
 	mkdir -p $(ARCH_DIR)/tests
-	$(ARCH_CC) $(TEST_CFLAGS) -static -o $@ tests/frontend.c
+	$(ARCH_CC) $(TEST_CFLAGS) -static -o $@ $(FE_SRC)
 check-arch:
 	sh tests/deps.sh $(DEB_$(ARCH))
 	$(MAKE) arch ARCH=$(ARCH)
@@ -163,7 +167,6 @@ fuzz/fuzz_ring: fuzz/fuzz_ring.c fuzz/fuzz.h $(FUZZ_SRC) $(FUZZ_HDR)
 	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_ring.c
 # Run each target for FUZZ_TIME seconds from the seeds the harness records
 # (its recorder, VC_RECORD, is tests/record.h).
-tests/frontend: tests/record.h
 fuzz-run: $(FUZZ) tests/frontend $(BIN)
 	sh fuzz/run.sh $(FUZZ_TIME)
 # Line coverage of vhu.c and the console device over the corpora.

@@ -64,10 +64,46 @@ alive() {
 	read_line 5 "via add_mem_reg"
 }
 
-@test "SET_VRING_NUM/BASE/KICK/CALL/ENABLE validate sizes, indices and fds" {
+@test "SET_VRING_NUM takes a power of two up to 32768 on queues 0..3, nothing else" {
 	start_one
-	fe "$T/s0" proto-vring
+	fe "$T/s0" proto-vring-num
+	alive
+}
+
+@test "SET_VRING_BASE on a queue past the last is refused" {
+	start_one
+	fe "$T/s0" proto-vring-base-index
+	alive
+}
+
+@test "SET_VRING_KICK without an fd is refused" {
+	start_one
+	fe "$T/s0" proto-vring-kick-nofd
+	alive
+}
+
+@test "SET_VRING_KICK on a queue past the last is refused and its fd closed" {
+	start_one
+	fe "$T/s0" proto-vring-kick-bad-queue
+	alive
+}
+
+@test "SET_VRING_KICK with an fd that is not an eventfd or a pipe is refused" {
+	start_one
+	fe "$T/s0" proto-vring-kick-endless
 	grep -q 'SET_VRING_KICK: queue 0: the fd is not an eventfd or a pipe' "$T/daemon.log"
+	alive
+}
+
+@test "SET_VRING_CALL on a queue past the last is refused and its fd closed" {
+	start_one
+	fe "$T/s0" proto-vring-call
+	alive
+}
+
+@test "SET_VRING_ENABLE on a queue past the last is refused" {
+	start_one
+	fe "$T/s0" proto-vring-enable-index
 	alive
 }
 
