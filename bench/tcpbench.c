@@ -169,7 +169,7 @@ read_bytes(int fd, unsigned long long len)
 	}
 }
 
-/* The data pattern of tests/frontend.c (--pattern), from offset k. */
+/* The data pattern of tests/frontend (tests/fe/mem.c) (--pattern), from offset k. */
 static void
 pattern(unsigned char *b, size_t len, unsigned long long k)
 {
