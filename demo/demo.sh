@@ -96,7 +96,14 @@ until_ok() {
 	done
 }
 
-alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+# alive PID: running, not a zombie (one this shell has not waited for yet
+# still answers kill -0).
+alive() {
+	local stat
+	[ -n "$1" ] && read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
+	stat=${stat##*) }
+	[ "${stat%% *}" != Z ]
+}
 # group_alive PGID: any process of the group left (UML's helpers).
 group_alive() { kill -0 -- "-$1" 2>/dev/null; }
 
@@ -228,11 +235,15 @@ show_guest_log() {
 watch() {
 	local rc=0
 	if [ -n "$daemon_pid" ]; then
-		wait -n "$daemon_pid" "$uml_pid" || rc=$?
-	else
-		wait "$uml_pid" || rc=$?
+		wait -n "$daemon_pid" "$uml_pid"
 	fi
-	if [ -n "$daemon_pid" ] && ! alive "$daemon_pid"; then
+	# When the daemon quits (Ctrl-] q) the guest loses its device, and UML
+	# may die of it at once and be the one wait -n reports: a daemon gone
+	# within a second of the guest is what ended the demo.
+	if [ -n "$daemon_pid" ] && { ! alive "$daemon_pid" ||
+	   { ! alive "$uml_pid" && until_ok 1 eval '! alive "$daemon_pid"'; }; }; then
+		# (bash keeps the status for a later wait, even after wait -n)
+		wait "$daemon_pid" || rc=$?
 		daemon_pid=
 		stop_guest
 		if [ "$rc" -ne 0 ]; then
@@ -241,6 +252,7 @@ watch() {
 		fi
 		return "$rc"
 	fi
+	wait "$uml_pid" || rc=$?
 	uml_pid=
 	stop_daemon
 	if grep -qF 'UML-MARKER: HVC0-FAILED' "$D/uml.log"; then
