@@ -1,5 +1,5 @@
 # vhost-device-console - a vhost-user VirtIO console backend
-# See README for the two commands that matter: `make run` and `make check`.
+# See README for the commands that matter: `make demo`, `make run`, `make check`.
 .POSIX:
 
 VERSION   = 0.1.0
@@ -129,8 +129,27 @@ check-arch:
 	VC_DAEMON=$$PWD/$(ARCH_DIR)/$(BIN) VC_WRAP="$(ARCH_EMU)" \
 	VC_TESTBIN=$$PWD/$(ARCH_DIR)/tests VC_EMU="$(ARCH_EMU)" bats $(ARCH_TESTS)
 
+# make run says what it waits for and how to attach a frontend, then runs
+# the daemon in the foreground (README, "The two commands").
 run: $(BIN)
+	@echo "make run: device 0 waits for a vhost-user frontend on $(RUN_SOCKET)0."
+	@echo "Attach one from another terminal, e.g.:"
+	@echo "  make demo SOCKET=$(RUN_SOCKET)0    # a user-mode Linux guest"
+	@echo "  linux.uml mem=128M rootfstype=hostfs rootflags=ROOT rw init=/init virtio_uml.device=$(RUN_SOCKET)0:3"
+	@echo "  qemu-system-x86_64 ... -chardev socket,id=c0,path=$(RUN_SOCKET)0 -device vhost-user-test-device-pci,chardev=c0,virtio-id=3,num_vqs=4,config_size=12,vq_size=256"
+	@echo "(README: \"With user-mode Linux\", \"With QEMU\".)  The guest's console is this terminal; Ctrl-] then q quits."
 	./$(BIN) --socket-path=$(RUN_SOCKET) $(RUN_ARGS)
+
+# make demo: a user-mode Linux guest's shell through the daemon, on this
+# terminal, in one command (demo/demo.sh; Debian's user-mode-linux and
+# busybox-static, installed as for make check).  BACKEND=network, unix,
+# pty or web (or a list) serves the console there instead, until Ctrl-C;
+# SOCKET=PATH0 boots only the guest, against a daemon already listening
+# there (make run's: $(RUN_SOCKET)0).
+BACKEND = nested
+SOCKET  =
+demo: $(BIN)
+	@s='$(SOCKET)'; exec bash demo/demo.sh '$(BACKEND)' $${s:+"--socket=$$s"}
 
 # The test suite. Run as root it installs what it needs from Debian;
 # otherwise it names the one apt-get line to run and stops.
@@ -220,4 +239,4 @@ clean:
 	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ) $(BENCHBIN) backends/web-page.h
 	rm -rf build
 
-.PHONY: all asan static arch check-arch web-assets browser-deps run check check-asan check-valgrind bench bench-qemu check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean
+.PHONY: all asan static arch check-arch web-assets browser-deps run demo check check-asan check-valgrind bench bench-qemu check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean

@@ -3,8 +3,10 @@
 # Not root: print the one apt-get line to run and fail at once.  (The
 # browser test's node packages come from npm: make web-assets browser-deps.)
 # Arguments: further packages, e.g. a cross compiler and qemu-user for
-# `make check-arch`.
-PKGS="bats socat user-mode-linux busybox-static telnet jq chromium $*"
+# `make check-arch`; with --only first, just those (`make demo`).
+PKGS="bats socat user-mode-linux busybox-static telnet jq chromium"
+[ "${1:-}" = --only ] && { shift; PKGS=; }
+PKGS="$PKGS $*"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
@@ -18,6 +20,6 @@ if [ "$(id -u)" = 0 ]; then
 	echo "tests/deps.sh: apt-get install failed" >&2
 	exit 1
 fi
-echo "The tests need packages that are not installed. Run:" >&2
+echo "Packages are missing (Debian). Run:" >&2
 echo "  sudo apt-get install$missing" >&2
 exit 1

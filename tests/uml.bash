@@ -8,13 +8,12 @@
 # and call common_setup first (the functions use $T and BG_PIDS).
 #
 # Functions
-#   uml_rootfs DIR      Build a hostfs root in DIR: busybox-static (applet
-#                       links made by /init at boot), the UML modules that
-#                       virtio_console needs under lib/modules/<ver> with a
-#                       matching modules.dep, dev proc sys tmp root, and
-#                       /init (tests/uml-init).  The tree is built once per
-#                       bats run under $BATS_RUN_TMPDIR and hard-linked into
-#                       DIR (about 50 ms; the first build about 0.2 s).
+#   uml_rootfs DIR      Build a hostfs root in DIR with tests/uml-root.sh
+#                       (busybox-static, the virtio_console module and its
+#                       dependencies, /init from tests/uml-init; see its
+#                       header).  The tree is built once per bats run under
+#                       $BATS_RUN_TMPDIR and hard-linked into DIR (about
+#                       50 ms; the first build about 0.2 s); /init is copied.
 #   uml_boot SOCK [KERNEL-ARG...]
 #                       Start linux.uml in the background as the vhost-user
 #                       frontend of the console backend listening on SOCK
@@ -73,13 +72,11 @@
 # guest shell, or creating ROOT/.uml-poweroff on the host; UML then exits
 # with status 0.  uml_stop does the latter, then signals.
 
-UML_BIN=${UML_BIN:-linux.uml}
-UML_BUSYBOX=${UML_BUSYBOX:-$(command -v busybox || echo /bin/busybox)}
-UML_MODDIR=${UML_MODDIR:-/usr/lib/uml/modules}
-UML_MODULES=${UML_MODULES:-virtio_console}
+# The root builder (uml_root_tree, uml_root_init; also `make demo`'s).
+# shellcheck source=uml-root.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/uml-root.sh"
 UML_MEM=${UML_MEM:-64M}
 UML_PORT_WAIT=${UML_PORT_WAIT:-30}
-UML_INIT=${UML_INIT:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/uml-init}
 UML_READY_MARKER='UML-MARKER: HVC0-READY'
 UML_FAIL_MARKER='UML-MARKER: HVC0-FAILED'
 UML_PID=
@@ -88,95 +85,24 @@ UML_CON_N=0
 UML_CON_OUT=
 UML_CON_READER=
 
-# _uml_kver: set UML_KVER to the kernel release of $UML_BIN.
-_uml_kver() {
-	[ -n "${UML_KVER:-}" ] && return 0
-	UML_KVER=$("$UML_BIN" --version 2>/dev/null | head -n 1)
-	if [ -z "$UML_KVER" ]; then
-		echo "uml: cannot run '$UML_BIN --version' (package user-mode-linux)" >&2
-		return 1
-	fi
-}
-
-# _uml_build_tree DIR: the cacheable part of the root (everything but /init).
-_uml_build_tree() {
-	local dir=$1 src m line ko f i
-	local -a order=() deps=()
-	local -A seen=()
-	_uml_kver || return 1
-	src=$UML_MODDIR/$UML_KVER
-	if [ ! -f "$src/modules.dep" ]; then
-		echo "uml: no modules for $UML_KVER in $UML_MODDIR" >&2
-		return 1
-	fi
-	if [ ! -x "$UML_BUSYBOX" ]; then
-		echo "uml: no busybox (package busybox-static)" >&2
-		return 1
-	fi
-	mkdir -p "$dir"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,root,etc} \
-		"$dir/lib/modules/$UML_KVER" || return 1
-	chmod 1777 "$dir/tmp"
-	cp "$UML_BUSYBOX" "$dir/bin/busybox" || return 1
-	# The modules and their dependencies, in load order (modules.dep lists
-	# a module's dependencies so that the last one loads first).
-	: >"$dir/lib/modules/$UML_KVER/modules.dep"
-	for m in $UML_MODULES; do
-		line=$(grep -E "(^|/)${m}\.ko:" "$src/modules.dep") || {
-			grep -qE "(^|/)${m}\.ko\$" "$src/modules.builtin" 2>/dev/null &&
-				continue
-			echo "uml: module $m not found for $UML_KVER" >&2
-			return 1
-		}
-		read -r -a deps <<<"${line#*:}"
-		for (( i = ${#deps[@]} - 1; i >= 0; i-- )); do
-			order+=("${deps[i]}")
-		done
-		order+=("${line%%:*}")
-	done
-	: >"$dir/lib/modules/$UML_KVER/ORDER"
-	for ko in "${order[@]}"; do
-		[ -n "${seen[$ko]:-}" ] && continue
-		seen[$ko]=1
-		case $ko in
-		*.ko) ;;
-		*) echo "uml: compressed module $ko not supported" >&2; return 1 ;;
-		esac
-		mkdir -p "$dir/lib/modules/$UML_KVER/${ko%/*}"
-		cp "$src/$ko" "$dir/lib/modules/$UML_KVER/$ko" || return 1
-		grep -E "^${ko}:" "$src/modules.dep" >>"$dir/lib/modules/$UML_KVER/modules.dep"
-		echo "$ko" >>"$dir/lib/modules/$UML_KVER/ORDER"
-	done
-	for f in modules.builtin modules.order; do
-		[ -f "$src/$f" ] && cp "$src/$f" "$dir/lib/modules/$UML_KVER/"
-	done
-	echo "root:x:0:0:root:/root:/bin/sh" >"$dir/etc/passwd"
-	echo "root:x:0:" >"$dir/etc/group"
-}
-
 uml_rootfs() {
 	local dir=$1 cache tmp
 	[ -n "$dir" ] || { echo "usage: uml_rootfs DIR" >&2; return 1; }
-	if [ ! -f "$UML_INIT" ]; then
-		echo "uml: no init script $UML_INIT" >&2
-		return 1
-	fi
 	mkdir -p "$dir" || return 1
 	if [ -n "${BATS_RUN_TMPDIR:-}" ] && [ -d "$BATS_RUN_TMPDIR" ]; then
-		_uml_kver || return 1
+		uml_root_kver || return 1
 		cache=$BATS_RUN_TMPDIR/uml-rootfs-$UML_KVER
 		if [ ! -d "$cache" ]; then
 			tmp=$cache.tmp.$$.$RANDOM
-			_uml_build_tree "$tmp" || { rm -rf "$tmp"; return 1; }
+			uml_root_tree "$tmp" || { rm -rf "$tmp"; return 1; }
 			# Parallel tests: the first rename wins, the others drop theirs.
 			mv -T "$tmp" "$cache" 2>/dev/null || rm -rf "$tmp"
 		fi
 		cp -al "$cache/." "$dir/" 2>/dev/null || cp -a "$cache/." "$dir/" || return 1
 	else
-		_uml_build_tree "$dir" || return 1
+		uml_root_tree "$dir" || return 1
 	fi
-	# /init is copied, not linked: the cache must not change under a guest.
-	rm -f "$dir/init"
-	cp "$UML_INIT" "$dir/init" && chmod 755 "$dir/init"
+	uml_root_init "$dir"
 }
 
 # _uml_group_pids PGID: pids of the live (not zombie) processes of a group.
