@@ -42,6 +42,8 @@
 #define DEFAULT_TCP_PORT 12345
 #define DEFAULT_WEB_PORT 8080
 #define DEFAULT_ESCAPE   0x1d    /* Ctrl-] */
+#define DEFAULT_COLS     80      /* the size a guest is told until a */
+#define DEFAULT_ROWS     24      /* terminal, telnet or the web says */
 #define MAX_OPTIONS      40      /* rows of the option table, at most */
 
 /* A number in --help, from its #define. */
@@ -220,7 +222,8 @@ static const struct option_row option_table[] = {
 	  parse_uint, AT(history), 0, MAX_HISTORY },
 	{ "log-file", 0, "PATH", "append console k's output to PATHk",
 	  parse_path, AT(log_file), 0, 0 },
-	{ "size", 0, "COLSxROWS", "terminal size told to the guest at start",
+	{ "size", 0, "COLSxROWS", "terminal size told to the guest at start (default\n"
+	  XSTR(DEFAULT_COLS) "x" XSTR(DEFAULT_ROWS) ")",
 	  parse_size, 0, 0, 0 },
 	{ "resize-order", 0, "ORDER", "RESIZE payload order: cols-rows (default: the\n"
 	  "virtio spec, Linux 6.15, fixed stable kernels)\n"
@@ -726,6 +729,10 @@ set_defaults(struct options *o)
 	o->dev.max_queue_size = VIRTQ_MAX_SIZE;
 	o->dev.nports = 1;
 	o->dev.names = o->names;
+	/* A guest told 0x0 has no size at all (stty size fails, lines wrap
+	 * wrongly): it gets a terminal's usual size until one is known. */
+	o->dev.cols = DEFAULT_COLS;
+	o->dev.rows = DEFAULT_ROWS;
 	o->dev.resize_order = RESIZE_COLS_ROWS;
 	o->history = SESS_DEFAULT_HISTORY;
 }

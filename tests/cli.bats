@@ -280,3 +280,8 @@ usage_fails() {
 	usage_fails "--socket-mode: '0400' is not an octal mode" -s "$T/s" --socket-mode=0400
 	usage_fails "--socket-group: no group 'no-such-group'" -s "$T/s" --socket-group=no-such-group
 }
+
+@test "without --size the guest is told 80x24" {
+	start_one
+	fe "$T/s0" init --size handshake --resize=80x24 expect-config-size 80 24
+}
