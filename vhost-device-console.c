@@ -19,6 +19,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,7 +29,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "backends/backend.h"
@@ -66,6 +69,9 @@ struct options {
 	const char *names[MAX_PORTS];  /* port p's name, or NULL (dev.names) */
 	unsigned history;
 	const char *log_file;        /* prefix; NULL: no log */
+	/* --tcp-address and --web-address as resolved: numeric, what
+	 * tcp_listen() binds (be.tcp_address and be.web_address point here). */
+	char tcp_numeric[NI_MAXHOST], web_numeric[NI_MAXHOST];
 	unsigned char given[MAX_OPTIONS];  /* option table row i was used */
 };
 
@@ -121,6 +127,8 @@ static _Noreturn void usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 static void parse_uint(const struct option_row *r, const char *val,
                        struct options *o);
+static void parse_bytes(const struct option_row *r, const char *val,
+                        struct options *o);
 static void parse_fd(const struct option_row *r, const char *val,
                      struct options *o);
 static void parse_path(const struct option_row *r, const char *val,
@@ -217,9 +225,9 @@ static const struct option_row option_table[] = {
 	  parse_port, 0, 0, 0 },
 	{ "console-name", 0, "NAME", "a name for port 0 too",
 	  parse_console_name, 0, 0, 0 },
-	{ "history", 0, "BYTES", "output a new client replays first (default\n"
-	  "65536; 0 turns it off)",
-	  parse_uint, AT(history), 0, MAX_HISTORY },
+	{ "history", 0, "BYTES", "output a new client replays first, up to 64M\n"
+	  "(default 64K; 0 turns it off)",
+	  parse_bytes, AT(history), 0, MAX_HISTORY },
 	{ "log-file", 0, "PATH", "append console k's output to PATHk",
 	  parse_path, AT(log_file), 0, 0 },
 	{ "size", 0, "COLSxROWS", "terminal size told to the guest at start (default\n"
@@ -361,6 +369,29 @@ parse_uint(const struct option_row *r, const char *val, struct options *o)
 	*(unsigned *)target(o, r) = number(r, val);
 }
 
+/* A byte count, with K, M or G for KiB, MiB, GiB as the docs write them
+ * ("64K"); the range is checked on the bytes. */
+static void
+parse_bytes(const struct option_row *r, const char *val, struct options *o)
+{
+	static const char units[] = "KMG";
+	const char *u;
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(val, &end, 10);
+	if (end != val && *end && !end[1] && (u = strchr(units, *end)) &&
+	    v <= r->hi) {
+		v <<= 10 * (u - units + 1);       /* at most 2^56: no overflow */
+		end++;
+	}
+	if (errno || end == val || *end || *val == '-' || v < r->lo || v > r->hi)
+		usage_error("--%s: '%s' is not a size from %u to %uM (bytes, or "
+		            "with K, M or G)", r->name, val, r->lo, r->hi >> 20);
+	*(unsigned *)target(o, r) = (unsigned)v;
+}
+
 static void
 parse_fd(const struct option_row *r, const char *val, struct options *o)
 {
@@ -375,10 +406,13 @@ parse_path(const struct option_row *r, const char *val, struct options *o)
 	*(const char **)target(o, r) = val;
 }
 
-/* An address is checked when it is bound (tcp_listen names it then). */
+/* An address or host name: resolved once the options are all known, by
+ * resolve_address(), and only if its backend is used. */
 static void
 parse_address(const struct option_row *r, const char *val, struct options *o)
 {
+	if (!*val)
+		usage_error("--%s: empty address", r->name);
 	*(const char **)target(o, r) = val;
 }
 
@@ -737,10 +771,89 @@ set_defaults(struct options *o)
 	o->history = SESS_DEFAULT_HISTORY;
 }
 
-/* What no single option can check: the options together. */
+/*
+ * --NAME's address as tcp_listen() binds it: a numeric address as it is,
+ * a host name as getaddrinfo() resolves it (its first address), into buf.
+ * A name that does not resolve is the command line's fault.
+ */
+static const char *
+resolve_address(const char *name, const char *addr, char *buf, size_t len)
+{
+	struct addrinfo hints, *res;
+	int e;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST;
+	if (getaddrinfo(addr, NULL, &hints, &res) == 0) {
+		freeaddrinfo(res);
+		return addr;          /* numeric: tcp_listen() reads it as is */
+	}
+	hints.ai_flags = 0;
+	if ((e = getaddrinfo(addr, NULL, &hints, &res)) != 0)
+		usage_error("--%s: cannot resolve '%s': %s", name, addr,
+		            gai_strerror(e));
+	e = getnameinfo(res->ai_addr, res->ai_addrlen, buf, len, NULL, 0,
+	                NI_NUMERICHOST);
+	freeaddrinfo(res);
+	if (e != 0)
+		usage_error("--%s: '%s': %s", name, addr, gai_strerror(e));
+	return buf;
+}
+
+/* PREFIX + k, for every console (or device) k up to last, fits in max
+ * bytes: refused here, before anything is made, not half-way through. */
+static void
+check_prefix(const char *name, const char *prefix, unsigned last, size_t max)
+{
+	if (prefix && (size_t)snprintf(NULL, 0, "%s%u", prefix, last) > max)
+		usage_error("--%s: %s%u is over %zu bytes", name, prefix, last, max);
+}
+
+/* Whether chown() to gid can succeed: it is one of our groups (or we are
+ * root).  Otherwise the sockets could never be opened up as asked. */
+static int
+group_is_ours(long gid)
+{
+	gid_t *groups;
+	int i, n, ours = 0;
+
+	if (gid < 0 || geteuid() == 0 || (gid_t)gid == getegid())
+		return 1;
+	if ((n = getgroups(0, NULL)) <= 0 ||
+	    !(groups = calloc((size_t)n, sizeof *groups)))
+		return 0;
+	n = getgroups(n, groups);
+	for (i = 0; i < n; i++)
+		ours |= groups[i] == (gid_t)gid;
+	free(groups);
+	return ours;
+}
+
+/* Each port name once: the guest's /dev/virtio-ports/NAME is one link. */
+static void
+check_names_unique(const struct options *o)
+{
+	unsigned i, j;
+
+	for (i = 0; i < o->dev.nports; i++)
+		for (j = i + 1; j < o->dev.nports; j++)
+			if (o->names[i] && o->names[j] &&
+			    strcmp(o->names[i], o->names[j]) == 0)
+				usage_error("%s: the name '%s' is given to ports %u and %u",
+				            i ? "--port" : "--console-name", o->names[i],
+				            i, j);
+}
+
+/* What no single option can check: the options together.  Everything the
+ * command line decides is checked here, so that a bad one exits 2 before
+ * anything is made (see EXIT STATUS in the man page). */
 static void
 check_options(struct options *o)
 {
+	unsigned nconsoles;
+
 	int network = has_backend(o, &backend_network);
 
 	if (o->fd >= 0 && o->socket_path)
@@ -775,6 +888,29 @@ check_options(struct options *o)
 	    o->be.tcp_port + o->socket_count * o->dev.nports - 1 > 65535)
 		usage_error("--tcp-port: %u + %u consoles goes past port 65535",
 		            o->be.tcp_port, o->socket_count * o->dev.nports);
+	check_names_unique(o);
+	nconsoles = o->socket_count * o->dev.nports;
+	check_prefix("socket-path", o->socket_path, o->socket_count - 1,
+	             sizeof ((struct sockaddr_un *)0)->sun_path - 1);
+	check_prefix("unix-path", o->be.unix_path, nconsoles - 1,
+	             sizeof ((struct sockaddr_un *)0)->sun_path - 1);
+	check_prefix("log-file", o->log_file, nconsoles - 1, PATH_MAX - 1);
+	/* backends/pty.c keeps the link's path in 128 bytes */
+	check_prefix("pty-link", o->be.pty_link, nconsoles - 1, 127);
+	if (!group_is_ours(o->socket_gid))
+		usage_error("--socket-group: %ld is not one of our groups: the "
+		            "sockets' group cannot be set to it", o->socket_gid);
+	if (has_backend(o, &backend_unix) && !group_is_ours(o->be.unix_gid))
+		usage_error("--unix-group: %ld is not one of our groups: the "
+		            "sockets' group cannot be set to it", o->be.unix_gid);
+	if (network)
+		o->be.tcp_address = resolve_address("tcp-address", o->be.tcp_address,
+		                                    o->tcp_numeric,
+		                                    sizeof o->tcp_numeric);
+	if (has_backend(o, &backend_web))
+		o->be.web_address = resolve_address("web-address", o->be.web_address,
+		                                    o->web_numeric,
+		                                    sizeof o->web_numeric);
 	o->be.nports = o->dev.nports;
 	o->be.names = o->names;
 }
