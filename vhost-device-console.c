@@ -196,8 +196,9 @@ static const struct option_row option_table[] = {
 	{ "telnet", 0, NULL, "network: speak telnet (character mode, window\n"
 	  "size) so that plain `telnet HOST PORT` works",
 	  parse_flag, AT(be.telnet), 0, 0 },
-	{ "tcp-address", 0, "ADDR", "address to listen on (default 127.0.0.1);\n"
-	  "anyone who reaches it gets the guest's console",
+	{ "tcp-address", 0, "ADDR", "address or host name to listen on (default\n"
+	  "127.0.0.1); anyone who reaches it gets the\n"
+	  "guest's console",
 	  parse_address, AT(be.tcp_address), 0, 0 },
 	{ "unix-path", 0, "PREFIX", "unix backend socket prefix",
 	  parse_path, AT(be.unix_path), 0, 0 },
@@ -211,7 +212,8 @@ static const struct option_row option_table[] = {
 	{ "web-port", 0, "PORT", "web: the one port of every console (default "
 	  XSTR(DEFAULT_WEB_PORT) ")",
 	  parse_uint, AT(be.web_port), 1, 65535 },
-	{ "web-address", 0, "ADDR", "web: address to listen on (default 127.0.0.1)",
+	{ "web-address", 0, "ADDR", "web: address or host name to listen on\n"
+	  "(default 127.0.0.1)",
 	  parse_address, AT(be.web_address), 0, 0 },
 	{ "web-assets", 0, "DIR", "web: the @xterm/xterm npm package (or the folder\n"
 	  "npm installed it into); without it the page\n"
@@ -221,7 +223,8 @@ static const struct option_row option_table[] = {
 	  "'Authorization: Bearer TOKEN'",
 	  parse_token, AT(be.web_token), 0, 0 },
 	{ "port", 0, "NAME", "add a generic port named NAME (repeatable,\n"
-	  "up to " XSTR(MAX_PORTS) " ports in all; '-' for no name)",
+	  "up to " XSTR(MAX_PORTS) " ports in all, each name once; '-'\n"
+	  "for no name); any way in but nested alone",
 	  parse_port, 0, 0, 0 },
 	{ "console-name", 0, "NAME", "a name for port 0 too",
 	  parse_console_name, 0, 0, 0 },
@@ -230,8 +233,9 @@ static const struct option_row option_table[] = {
 	  parse_bytes, AT(history), 0, MAX_HISTORY },
 	{ "log-file", 0, "PATH", "append console k's output to PATHk",
 	  parse_path, AT(log_file), 0, 0 },
-	{ "size", 0, "COLSxROWS", "terminal size told to the guest at start (default\n"
-	  XSTR(DEFAULT_COLS) "x" XSTR(DEFAULT_ROWS) ")",
+	{ "size", 0, "COLSxROWS", "terminal size told to the guest (default\n"
+	  XSTR(DEFAULT_COLS) "x" XSTR(DEFAULT_ROWS) "); the nested terminal, a telnet\n"
+	  "client or the web page replaces it",
 	  parse_size, 0, 0, 0 },
 	{ "resize-order", 0, "ORDER", "RESIZE payload order: cols-rows (default: the\n"
 	  "virtio spec, Linux 6.15, fixed stable kernels)\n"
@@ -241,8 +245,8 @@ static const struct option_row option_table[] = {
 	  "up to 32768 (default 32768)",
 	  parse_queue_size, 0, 1, VIRTQ_MAX_SIZE },
 	{ "escape", 'e', "CHAR", "nested escape key: ^X notation, one character,\n"
-	  "or 'none' (default ^]); ESC q quits, ESC ESC\n"
-	  "sends ESC itself",
+	  "or 'none' (default ^]); the key then q quits,\n"
+	  "the key twice sends it once",
 	  parse_escape, 0, 0, 0 },
 	{ "help", 'h', NULL, "show this help", print_help, 0, 0, 0 },
 	{ "version", 'V', NULL, "show the version", print_version, 0, 0, 0 },
@@ -269,8 +273,10 @@ static const char usage_tail[] =
 "Frontends need 2 * (P + 1) virtqueues and a 12-byte config space: with one\n"
 "port, QEMU 10.2: -device vhost-user-test-device-pci,chardev=c0,virtio-id=3,\n"
 "num_vqs=4,config_size=12 (num_vqs=6 with one --port, and so on).\n"
-"SIGTERM or SIGINT stops the daemon; SIGHUP reopens the log files; SIGUSR1\n"
-"prints what is served, with byte counts.\n";
+"SIGTERM or SIGINT stops the daemon; SIGHUP reopens the log files (with\n"
+"the nested backend it stops the daemon: its terminal is gone); SIGUSR1\n"
+"prints what is served, with byte counts.  Exit status 2: a bad command\n"
+"line; 1: could not start, or failed while running.\n";
 
 #define HELP_COLUMN 29   /* where the help lines start */
 
@@ -868,8 +874,8 @@ check_options(struct options *o)
 	if (!network && !has_backend(o, &backend_unix) &&
 	    !has_backend(o, &backend_pty) && !has_backend(o, &backend_web) &&
 	    o->dev.nports > 1)
-		usage_error("--port: generic ports need --backend=network or unix "
-		            "(the terminal carries console 0 only)");
+		usage_error("--port: generic ports need --backend=network, unix, "
+		            "pty or web (the terminal carries console 0 only)");
 	if (!network && (given(o, "tcp-port") || given(o, "tcp-address")))
 		usage_error("--tcp-port and --tcp-address need --backend=network");
 	if (o->be.telnet && !network)

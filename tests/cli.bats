@@ -30,6 +30,24 @@ usage_fails() {
 	done
 }
 
+@test "--help says what SIGHUP does with the nested backend, and calls the escape key by its name, not ESC" {
+	run "$DAEMON" --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"SIGHUP reopens the log files (with
+the nested backend it stops the daemon"* ]]
+	[[ "$output" != *ESC* ]]
+	[[ "$output" == *"the key then q quits"* ]]
+}
+
+@test "--help states the defaults: 80x24, 64K of history, host names for addresses" {
+	run "$DAEMON" --help
+	[[ "$output" == *"(default
+                             80x24)"* ]]
+	[[ "$output" == *"(default 64K; 0 turns it off)"* ]]
+	[[ "$output" == *"--tcp-address=ADDR     address or host name"* ]]
+	[[ "$output" == *"--web-address=ADDR     web: address or host name"* ]]
+}
+
 @test "--version prints the name and version" {
 	run "$DAEMON" --version
 	[ "$status" -eq 0 ]
@@ -121,8 +139,8 @@ usage_fails() {
 		--console-name="$(printf 'x%.0s' $(seq 128))"
 }
 
-@test "generic ports without the network backend are a usage error" {
-	usage_fails "--port: generic ports need --backend=network" -s "$T/s" --port=data
+@test "generic ports with the nested backend alone are a usage error that names every other way in" {
+	usage_fails "--port: generic ports need --backend=network, unix, pty or web" -s "$T/s" --port=data
 }
 
 @test "more than 31 ports per device is a usage error" {
