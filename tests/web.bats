@@ -327,9 +327,9 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	run "$DAEMON" --socket-path="$T/s" --backend=web --web-token='a b'
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--web-token: use 1 to 64 letters, digits and - . _ ~"* ]]
-	run "$DAEMON" --socket-path="$T/s" --backend=web --web-address=nowhere
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"--web-address: 'nowhere' is not an IP address"* ]]
+	run "$DAEMON" --socket-path="$T/s" --backend=web --web-address=nowhere.invalid
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--web-address: cannot resolve 'nowhere.invalid'"* ]]
 }
 
 @test "web: listening beyond loopback warns" {
