@@ -19,6 +19,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,7 +29,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "backends/backend.h"
@@ -43,6 +46,8 @@
 #define DEFAULT_TCP_PORT 12345
 #define DEFAULT_WEB_PORT 8080
 #define DEFAULT_ESCAPE   0x1d    /* Ctrl-] */
+#define DEFAULT_COLS     80      /* the size a guest is told until a */
+#define DEFAULT_ROWS     24      /* terminal, telnet or the web says */
 #define MAX_OPTIONS      40      /* rows of the option table, at most */
 
 /* A number in --help, from its #define. */
@@ -65,6 +70,9 @@ struct options {
 	const char *names[MAX_PORTS];  /* port p's name, or NULL (dev.names) */
 	unsigned history;
 	const char *log_file;        /* prefix; NULL: no log */
+	/* --tcp-address and --web-address as resolved: numeric, what
+	 * tcp_listen() binds (be.tcp_address and be.web_address point here). */
+	char tcp_numeric[NI_MAXHOST], web_numeric[NI_MAXHOST];
 	unsigned char given[MAX_OPTIONS];  /* option table row i was used */
 };
 
@@ -118,6 +126,8 @@ static _Noreturn void usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 static void parse_uint(const struct option_row *r, const char *val,
                        struct options *o);
+static void parse_bytes(const struct option_row *r, const char *val,
+                        struct options *o);
 static void parse_fd(const struct option_row *r, const char *val,
                      struct options *o);
 static void parse_path(const struct option_row *r, const char *val,
@@ -187,8 +197,9 @@ static const struct option_row option_table[] = {
 	{ "telnet", 0, NULL, "network: speak telnet (character mode, window\n"
 	  "size) so that plain `telnet HOST PORT` works",
 	  parse_flag, AT(be.telnet), 0, 0 },
-	{ "tcp-address", 0, "ADDR", "address to listen on (default 127.0.0.1);\n"
-	  "anyone who reaches it gets the guest's console",
+	{ "tcp-address", 0, "ADDR", "address or host name to listen on (default\n"
+	  "127.0.0.1); anyone who reaches it gets the\n"
+	  "guest's console",
 	  parse_address, AT(be.tcp_address), 0, 0 },
 	{ "unix-path", 0, "PREFIX", "unix backend socket prefix",
 	  parse_path, AT(be.unix_path), 0, 0 },
@@ -202,7 +213,8 @@ static const struct option_row option_table[] = {
 	{ "web-port", 0, "PORT", "web: the one port of every console (default "
 	  XSTR(DEFAULT_WEB_PORT) ")",
 	  parse_uint, AT(be.web_port), 1, 65535 },
-	{ "web-address", 0, "ADDR", "web: address to listen on (default 127.0.0.1)",
+	{ "web-address", 0, "ADDR", "web: address or host name to listen on\n"
+	  "(default 127.0.0.1)",
 	  parse_address, AT(be.web_address), 0, 0 },
 	{ "web-assets", 0, "DIR", "web: the @xterm/xterm npm package (or the folder\n"
 	  "npm installed it into); without it the page\n"
@@ -212,16 +224,19 @@ static const struct option_row option_table[] = {
 	  "'Authorization: Bearer TOKEN'",
 	  parse_token, AT(be.web_token), 0, 0 },
 	{ "port", 0, "NAME", "add a generic port named NAME (repeatable,\n"
-	  "up to " XSTR(MAX_PORTS) " ports in all; '-' for no name)",
+	  "up to " XSTR(MAX_PORTS) " ports in all, each name once; '-'\n"
+	  "for no name); any way in but nested alone",
 	  parse_port, 0, 0, 0 },
 	{ "console-name", 0, "NAME", "a name for port 0 too",
 	  parse_console_name, 0, 0, 0 },
-	{ "history", 0, "BYTES", "output a new client replays first (default\n"
-	  "65536; 0 turns it off)",
-	  parse_uint, AT(history), 0, MAX_HISTORY },
+	{ "history", 0, "BYTES", "output a new client replays first, up to 64M\n"
+	  "(default 64K; 0 turns it off)",
+	  parse_bytes, AT(history), 0, MAX_HISTORY },
 	{ "log-file", 0, "PATH", "append console k's output to PATHk",
 	  parse_path, AT(log_file), 0, 0 },
-	{ "size", 0, "COLSxROWS", "terminal size told to the guest at start",
+	{ "size", 0, "COLSxROWS", "terminal size told to the guest (default\n"
+	  XSTR(DEFAULT_COLS) "x" XSTR(DEFAULT_ROWS) "); the nested terminal, a telnet\n"
+	  "client or the web page replaces it",
 	  parse_size, 0, 0, 0 },
 	{ "resize-order", 0, "ORDER", "RESIZE payload order: cols-rows (default: the\n"
 	  "virtio spec, Linux 6.15, fixed stable kernels)\n"
@@ -231,8 +246,8 @@ static const struct option_row option_table[] = {
 	  "up to 32768 (default 32768)",
 	  parse_queue_size, 0, 1, VIRTQ_MAX_SIZE },
 	{ "escape", 'e', "CHAR", "nested escape key: ^X notation, one character,\n"
-	  "or 'none' (default ^]); ESC q quits, ESC ESC\n"
-	  "sends ESC itself",
+	  "or 'none' (default ^]); the key then q quits,\n"
+	  "the key twice sends it once",
 	  parse_escape, 0, 0, 0 },
 	{ "trace", 0, "[=LEVEL]", "trace on stderr what the frontend and the guest\n"
 	  "say: 1 (the default) every vhost-user and\n"
@@ -263,8 +278,10 @@ static const char usage_tail[] =
 "Frontends need 2 * (P + 1) virtqueues and a 12-byte config space: with one\n"
 "port, QEMU 10.2: -device vhost-user-test-device-pci,chardev=c0,virtio-id=3,\n"
 "num_vqs=4,config_size=12 (num_vqs=6 with one --port, and so on).\n"
-"SIGTERM or SIGINT stops the daemon; SIGHUP reopens the log files; SIGUSR1\n"
-"prints what is served, with byte counts.\n";
+"SIGTERM or SIGINT stops the daemon; SIGHUP reopens the log files (with\n"
+"the nested backend it stops the daemon: its terminal is gone); SIGUSR1\n"
+"prints what is served, with byte counts.  Exit status 2: a bad command\n"
+"line; 1: could not start, or failed while running.\n";
 
 #define HELP_COLUMN 29   /* where the help lines start */
 
@@ -363,6 +380,29 @@ parse_uint(const struct option_row *r, const char *val, struct options *o)
 	*(unsigned *)target(o, r) = number(r, val);
 }
 
+/* A byte count, with K, M or G for KiB, MiB, GiB as the docs write them
+ * ("64K"); the range is checked on the bytes. */
+static void
+parse_bytes(const struct option_row *r, const char *val, struct options *o)
+{
+	static const char units[] = "KMG";
+	const char *u;
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(val, &end, 10);
+	if (end != val && *end && !end[1] && (u = strchr(units, *end)) &&
+	    v <= r->hi) {
+		v <<= 10 * (u - units + 1);       /* at most 2^56: no overflow */
+		end++;
+	}
+	if (errno || end == val || *end || *val == '-' || v < r->lo || v > r->hi)
+		usage_error("--%s: '%s' is not a size from %u to %uM (bytes, or "
+		            "with K, M or G)", r->name, val, r->lo, r->hi >> 20);
+	*(unsigned *)target(o, r) = (unsigned)v;
+}
+
 static void
 parse_fd(const struct option_row *r, const char *val, struct options *o)
 {
@@ -377,10 +417,13 @@ parse_path(const struct option_row *r, const char *val, struct options *o)
 	*(const char **)target(o, r) = val;
 }
 
-/* An address is checked when it is bound (tcp_listen names it then). */
+/* An address or host name: resolved once the options are all known, by
+ * resolve_address(), and only if its backend is used. */
 static void
 parse_address(const struct option_row *r, const char *val, struct options *o)
 {
+	if (!*val)
+		usage_error("--%s: empty address", r->name);
 	*(const char **)target(o, r) = val;
 }
 
@@ -740,14 +783,97 @@ set_defaults(struct options *o)
 	o->dev.max_queue_size = VIRTQ_MAX_SIZE;
 	o->dev.nports = 1;
 	o->dev.names = o->names;
+	/* A guest told 0x0 has no size at all (stty size fails, lines wrap
+	 * wrongly): it gets a terminal's usual size until one is known. */
+	o->dev.cols = DEFAULT_COLS;
+	o->dev.rows = DEFAULT_ROWS;
 	o->dev.resize_order = RESIZE_COLS_ROWS;
 	o->history = SESS_DEFAULT_HISTORY;
 }
 
-/* What no single option can check: the options together. */
+/*
+ * --NAME's address as tcp_listen() binds it: a numeric address as it is,
+ * a host name as getaddrinfo() resolves it (its first address), into buf.
+ * A name that does not resolve is the command line's fault.
+ */
+static const char *
+resolve_address(const char *name, const char *addr, char *buf, size_t len)
+{
+	struct addrinfo hints, *res;
+	int e;
+
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST;
+	if (getaddrinfo(addr, NULL, &hints, &res) == 0) {
+		freeaddrinfo(res);
+		return addr;          /* numeric: tcp_listen() reads it as is */
+	}
+	hints.ai_flags = 0;
+	if ((e = getaddrinfo(addr, NULL, &hints, &res)) != 0)
+		usage_error("--%s: cannot resolve '%s': %s", name, addr,
+		            gai_strerror(e));
+	e = getnameinfo(res->ai_addr, res->ai_addrlen, buf, len, NULL, 0,
+	                NI_NUMERICHOST);
+	freeaddrinfo(res);
+	if (e != 0)
+		usage_error("--%s: '%s': %s", name, addr, gai_strerror(e));
+	return buf;
+}
+
+/* PREFIX + k, for every console (or device) k up to last, fits in max
+ * bytes: refused here, before anything is made, not half-way through. */
+static void
+check_prefix(const char *name, const char *prefix, unsigned last, size_t max)
+{
+	if (prefix && (size_t)snprintf(NULL, 0, "%s%u", prefix, last) > max)
+		usage_error("--%s: %s%u is over %zu bytes", name, prefix, last, max);
+}
+
+/* Whether chown() to gid can succeed: it is one of our groups (or we are
+ * root).  Otherwise the sockets could never be opened up as asked. */
+static int
+group_is_ours(long gid)
+{
+	gid_t *groups;
+	int i, n, ours = 0;
+
+	if (gid < 0 || geteuid() == 0 || (gid_t)gid == getegid())
+		return 1;
+	if ((n = getgroups(0, NULL)) <= 0 ||
+	    !(groups = calloc((size_t)n, sizeof *groups)))
+		return 0;
+	n = getgroups(n, groups);
+	for (i = 0; i < n; i++)
+		ours |= groups[i] == (gid_t)gid;
+	free(groups);
+	return ours;
+}
+
+/* Each port name once: the guest's /dev/virtio-ports/NAME is one link. */
+static void
+check_names_unique(const struct options *o)
+{
+	unsigned i, j;
+
+	for (i = 0; i < o->dev.nports; i++)
+		for (j = i + 1; j < o->dev.nports; j++)
+			if (o->names[i] && o->names[j] &&
+			    strcmp(o->names[i], o->names[j]) == 0)
+				usage_error("%s: the name '%s' is given to ports %u and %u",
+				            i ? "--port" : "--console-name", o->names[i],
+				            i, j);
+}
+
+/* What no single option can check: the options together.  Everything the
+ * command line decides is checked here, so that a bad one exits 2 before
+ * anything is made (see EXIT STATUS in the man page). */
 static void
 check_options(struct options *o)
 {
+	unsigned nconsoles;
+
 	int network = has_backend(o, &backend_network);
 
 	if (o->fd >= 0 && o->socket_path)
@@ -762,8 +888,8 @@ check_options(struct options *o)
 	if (!network && !has_backend(o, &backend_unix) &&
 	    !has_backend(o, &backend_pty) && !has_backend(o, &backend_web) &&
 	    o->dev.nports > 1)
-		usage_error("--port: generic ports need --backend=network or unix "
-		            "(the terminal carries console 0 only)");
+		usage_error("--port: generic ports need --backend=network, unix, "
+		            "pty or web (the terminal carries console 0 only)");
 	if (!network && (given(o, "tcp-port") || given(o, "tcp-address")))
 		usage_error("--tcp-port and --tcp-address need --backend=network");
 	if (o->be.telnet && !network)
@@ -782,6 +908,29 @@ check_options(struct options *o)
 	    o->be.tcp_port + o->socket_count * o->dev.nports - 1 > 65535)
 		usage_error("--tcp-port: %u + %u consoles goes past port 65535",
 		            o->be.tcp_port, o->socket_count * o->dev.nports);
+	check_names_unique(o);
+	nconsoles = o->socket_count * o->dev.nports;
+	check_prefix("socket-path", o->socket_path, o->socket_count - 1,
+	             sizeof ((struct sockaddr_un *)0)->sun_path - 1);
+	check_prefix("unix-path", o->be.unix_path, nconsoles - 1,
+	             sizeof ((struct sockaddr_un *)0)->sun_path - 1);
+	check_prefix("log-file", o->log_file, nconsoles - 1, PATH_MAX - 1);
+	/* backends/pty.c keeps the link's path in 128 bytes */
+	check_prefix("pty-link", o->be.pty_link, nconsoles - 1, 127);
+	if (!group_is_ours(o->socket_gid))
+		usage_error("--socket-group: %ld is not one of our groups: the "
+		            "sockets' group cannot be set to it", o->socket_gid);
+	if (has_backend(o, &backend_unix) && !group_is_ours(o->be.unix_gid))
+		usage_error("--unix-group: %ld is not one of our groups: the "
+		            "sockets' group cannot be set to it", o->be.unix_gid);
+	if (network)
+		o->be.tcp_address = resolve_address("tcp-address", o->be.tcp_address,
+		                                    o->tcp_numeric,
+		                                    sizeof o->tcp_numeric);
+	if (has_backend(o, &backend_web))
+		o->be.web_address = resolve_address("web-address", o->be.web_address,
+		                                    o->web_numeric,
+		                                    sizeof o->web_numeric);
 	o->be.nports = o->dev.nports;
 	o->be.names = o->names;
 }

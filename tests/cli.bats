@@ -12,7 +12,8 @@ teardown() { common_teardown; }
 # usage_fails MESSAGE ARGS...: exit 2 with MESSAGE on stderr, nothing else.
 usage_fails() {
 	local msg=$1; shift
-	run --separate-stderr "$DAEMON" "$@"
+	# bounded: a command line wrongly accepted starts a daemon that would stay
+	run --separate-stderr timeout 10 "$DAEMON" "$@"
 	[ "$status" -eq 2 ] || { echo "status $status: $stderr"; return 1; }
 	[[ "$stderr" == *"$msg"* ]] || { echo "stderr: $stderr"; return 1; }
 	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
@@ -27,6 +28,24 @@ usage_fails() {
 	         --max-queue-size --escape --help --version; do
 		[[ "$output" == *"$o"* ]] || { echo "missing $o"; return 1; }
 	done
+}
+
+@test "--help says what SIGHUP does with the nested backend, and calls the escape key by its name, not ESC" {
+	run "$DAEMON" --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"SIGHUP reopens the log files (with
+the nested backend it stops the daemon"* ]]
+	[[ "$output" != *ESC* ]]
+	[[ "$output" == *"the key then q quits"* ]]
+}
+
+@test "--help states the defaults: 80x24, 64K of history, host names for addresses" {
+	run "$DAEMON" --help
+	[[ "$output" == *"(default
+                             80x24)"* ]]
+	[[ "$output" == *"(default 64K; 0 turns it off)"* ]]
+	[[ "$output" == *"--tcp-address=ADDR     address or host name"* ]]
+	[[ "$output" == *"--web-address=ADDR     web: address or host name"* ]]
 }
 
 @test "--version prints the name and version" {
@@ -120,8 +139,8 @@ usage_fails() {
 		--console-name="$(printf 'x%.0s' $(seq 128))"
 }
 
-@test "generic ports without the network backend are a usage error" {
-	usage_fails "--port: generic ports need --backend=network" -s "$T/s" --port=data
+@test "generic ports with the nested backend alone are a usage error that names every other way in" {
+	usage_fails "--port: generic ports need --backend=network, unix, pty or web" -s "$T/s" --port=data
 }
 
 @test "more than 31 ports per device is a usage error" {
@@ -136,7 +155,25 @@ usage_fails() {
 }
 
 @test "--history over 64 MiB is a usage error" {
-	usage_fails "--history: '67108865' is not a number from 0 to 67108864" -s "$T/s" --history=67108865
+	usage_fails "--history: '67108865' is not a size from 0 to 64M" -s "$T/s" --history=67108865
+	usage_fails "--history: '65M' is not a size from 0 to 64M" -s "$T/s" --history=65M
+	usage_fails "--history: '64KB' is not a size" -s "$T/s" --history=64KB
+	usage_fails "--history: 'K' is not a size" -s "$T/s" --history=K
+}
+
+@test "--history takes K, M and G as the docs write sizes" {
+	start_daemon -s "$T/s" -b network -p "$(free_port)" --history=64M
+	stop_daemon
+	PORT=$(free_port)
+	start_daemon -s "$T/s" -b network -p "$PORT" --history=64K
+	# 64 KiB of history: a client that comes after 70000 bytes gets the
+	# last 65536
+	fe "$T/s0" init handshake write "$(printf 'x%.0s' $(seq 70000))END\n"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	local line=
+	IFS= read -r -t 10 line <&5
+	[[ "$line" == xxx*END ]] || { echo "got ${line:0:80}"; return 1; }
+	[ "${#line}" -eq 65535 ] || { echo "${#line} bytes"; return 1; }
 }
 
 @test "--resize-order is cols-rows or rows-cols" {
@@ -167,10 +204,16 @@ usage_fails() {
 	[[ "$stderr" == *"cannot listen on $T/no/such/dir/s0"* ]]
 }
 
-@test "a socket path that is too long fails with status 1" {
-	run --separate-stderr "$DAEMON" -s "$T/$(printf '%0200d' 0)" -b network -p "$(free_port)"
-	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"socket path too long"* ]]
+@test "a socket path, unix path, log file or pty link that is too long is a usage error" {
+	local long=$T/$(printf '%0200d' 0)
+	usage_fails "--socket-path: ${long}0 is over 107 bytes" -s "$long" -b network
+	usage_fails "--unix-path: ${long}0 is over 107 bytes" -s "$T/s" -b unix --unix-path="$long"
+	usage_fails "--log-file: " -s "$T/s" -b network --log-file="$T/$(printf '%05000d' 0)"
+	usage_fails "--pty-link: ${long}0 is over 127 bytes" -s "$T/s" -b pty --pty-link="$long"
+	# the last device's number counts: s + 9 fits, s + 10 does not
+	local edge=$T/$(printf '%0*d' $((106 - ${#T} - 1)) 0)
+	[ "${#edge}" -eq 106 ]
+	usage_fails "--socket-path: ${edge}10 is over 107 bytes" -s "$edge" -b network -c 11
 }
 
 @test "a regular file at the socket path is refused, not replaced" {
@@ -259,10 +302,24 @@ usage_fails() {
 	grep -q "warning: consoles listen on 0.0.0.0: anyone who can reach it" "$T/daemon.log"
 }
 
-@test "a --tcp-address that is not an IP address fails with status 1" {
-	run --separate-stderr "$DAEMON" -s "$T/s" -b network --tcp-address nowhere -p "$(free_port)"
-	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"--tcp-address: 'nowhere' is not an IP address"* ]]
+@test "a --tcp-address or --web-address host name is resolved" {
+	local port; port=$(free_port)
+	start_daemon -s "$T/s" -b network --tcp-address localhost -p "$port"
+	grep -q "console 0: device 0 port 0: tcp 127.0.0.1:$port" "$T/daemon.log" ||
+		grep -q "console 0: device 0 port 0: tcp \[::1\]:$port" "$T/daemon.log"
+	! grep -q warning "$T/daemon.log"
+	stop_daemon
+	port=$(free_port)
+	start_daemon -s "$T/s" -b web --web-address localhost --web-port "$port"
+	grep -qE "console 0: device 0 port 0: .*(127.0.0.1|\[::1\]):$port" "$T/daemon.log"
+}
+
+@test "a --tcp-address or --web-address that does not resolve is a usage error" {
+	usage_fails "--tcp-address: cannot resolve 'nowhere.invalid'" -s "$T/s" -b network \
+		--tcp-address nowhere.invalid
+	usage_fails "--web-address: cannot resolve 'nowhere.invalid'" -s "$T/s" -b web \
+		--web-address nowhere.invalid
+	usage_fails "--tcp-address: empty address" -s "$T/s" -b network --tcp-address ''
 }
 
 @test "vhost-user sockets are 0600 unless --socket-mode and --socket-group say otherwise" {
@@ -279,4 +336,33 @@ usage_fails() {
 	usage_fails "--socket-mode: '0644x' is not an octal mode from 0600 to 0777" -s "$T/s" --socket-mode=0644x
 	usage_fails "--socket-mode: '0400' is not an octal mode" -s "$T/s" --socket-mode=0400
 	usage_fails "--socket-group: no group 'no-such-group'" -s "$T/s" --socket-group=no-such-group
+}
+
+@test "a --socket-group or --unix-group that is not one of ours is a usage error" {
+	local daemon=$DAEMON gid=54321 as=()
+	if [ "$(id -u)" -eq 0 ]; then
+		# root may give its sockets any group: run as nobody, no groups
+		command -v setpriv >/dev/null || skip "no setpriv (util-linux) to drop root"
+		local DAEMON=setpriv
+		as=(--reuid=65534 --regid=65534 --clear-groups "$daemon")
+	fi
+	while id -G | tr ' ' '\n' | grep -qx "$gid"; do gid=$((gid + 1)); done
+	usage_fails "--socket-group: $gid is not one of our groups" "${as[@]}" -s "$T/s" \
+		-b network --socket-group=$gid
+	usage_fails "--unix-group: $gid is not one of our groups" "${as[@]}" -s "$T/s" \
+		-b unix --unix-path="$T/u" --unix-group=$gid
+}
+
+@test "a port name given twice is a usage error" {
+	usage_fails "--port: the name 'data' is given to ports 1 and 2" -s "$T/s" -b network \
+		--port=data --port=data
+	usage_fails "--console-name: the name 'con' is given to ports 0 and 1" -s "$T/s" -b network \
+		--port=con --console-name=con
+	# '-' is no name: any number of them
+	start_daemon -s "$T/s" -b network -p "$(free_port 3)" --port=- --port=-
+}
+
+@test "without --size the guest is told 80x24" {
+	start_one
+	fe "$T/s0" init --size handshake --resize=80x24 expect-config-size 80 24
 }

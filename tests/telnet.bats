@@ -23,7 +23,7 @@ hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
 	# WILL ECHO, WILL SUPPRESS-GO-AHEAD, DO NAWS
 	timeout 5 dd bs=9 count=1 iflag=fullblock status=none <&5 >"$T/offer"
 	[ "$(hex "$T/offer")" = fffb01fffb03fffd1f ] || { hex "$T/offer"; return 1; }
-	"$FRONTEND" "$T/s0" init --size handshake write 'a\xffb\n' expect 'x\xffy\r|' \
+	"$FRONTEND" "$T/s0" init --size handshake --resize=80x24 write 'a\xffb\n' expect 'x\xffy\r|' \
 		write 'seen\n' expect-resize 100 30 write 'done\n' 2>"$T/fe.err" 3>&- &
 	local f=$!
 	BG_PIDS+=("$f")

@@ -182,7 +182,7 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 
 @test "web: the page's size report {\"cols\":C,\"rows\":R} sets the console's size" {
 	start_web
-	guest init --size handshake write 'ready\n' expect-resize 132 43 write 'resized\n'
+	guest init --size handshake --resize=80x24 write 'ready\n' expect-resize 132 43 write 'resized\n'
 	ws /console/0/ws expect ready text '{"cols":132,"rows":43}' expect resized
 	wait "$GUEST" || { cat "$T/fe.err"; return 1; }
 }
@@ -327,9 +327,9 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	run "$DAEMON" --socket-path="$T/s" --backend=web --web-token='a b'
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--web-token: use 1 to 64 letters, digits and - . _ ~"* ]]
-	run "$DAEMON" --socket-path="$T/s" --backend=web --web-address=nowhere
-	[ "$status" -eq 1 ]
-	[[ "$output" == *"--web-address: 'nowhere' is not an IP address"* ]]
+	run "$DAEMON" --socket-path="$T/s" --backend=web --web-address=nowhere.invalid
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--web-address: cannot resolve 'nowhere.invalid'"* ]]
 }
 
 @test "web: listening beyond loopback warns" {

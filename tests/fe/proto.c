@@ -137,11 +137,14 @@ want_reply(uint8_t *want, uint32_t req, uint32_t size)
 }
 
 /* A whole successful GET_CONFIG reply for [off, off+size) of the console's
- * config (max_nr_ports 1, all else 0); returns its length. */
+ * config (the default size 80x24, max_nr_ports 1, all else 0); returns
+ * its length. */
 static size_t
 want_config_reply(uint8_t *want, uint32_t off, uint32_t size)
 {
 	uint8_t cfg[VIRTIO_CONSOLE_CONFIG_SIZE] = { 0 };
+	cfg[VIRTIO_CONSOLE_CONFIG_COLS] = 80;		/* le16 80: the default size */
+	cfg[VIRTIO_CONSOLE_CONFIG_ROWS] = 24;		/* le16 24 */
 	cfg[VIRTIO_CONSOLE_CONFIG_MAX_NR_PORTS] = 1;	/* le32 1 */
 	want_reply(want, VU_GET_CONFIG, 12 + size);
 	put32(want + 12, off);
