@@ -9,19 +9,18 @@
  * cu, or tools that consume a pty.  The slave side is raw, so bytes pass
  * unchanged.
  *
- * We keep a slave fd open ourselves: without it the master sees EIO (and
- * select() says "readable" forever) whenever no program has the slave
- * open, and a program closing and reopening the slave would find the pty
- * gone.  So the master alone cannot tell whether anyone is there; on Linux
- * an inotify watch on the slave's path can, event by event: every open()
- * of it by any process, and every last close of what that open() made
- * (ours came before the watch).  The pty is a client of the console only
- * while a program has the slave open: its reader is attached then (the
- * status and the web index count it, a generic port is open to the guest),
- * and a program that opens the slave starts with the history, like a new
- * TCP client.  Meanwhile output goes only to the history, not into the
- * pty's buffer; what a program left unread when it closed is dropped from
- * the pty (it is in the history).
+ * The pty is a client of the console only while a program has the slave
+ * open: its reader is attached then (the status and the web index count
+ * it, a generic port is open to the guest), and each program that opens
+ * the slave starts with the history, like a new TCP client.  Meanwhile
+ * output goes only to the history, not into the pty's buffer; what a
+ * program left unread when it closed is dropped from the pty (it is in
+ * the history).  We learn of opens without polling (Linux): an inotify
+ * watch on the slave's path wakes us on every open and close by any
+ * process, and the master says which it was: it hangs up (POLLHUP, reads
+ * EIO) while nobody has the slave open, and is not watched then.  We open
+ * the slave ourselves only to make it raw (the setting stays with the
+ * pty) and to drop what the last program left.
  *
  * Terminal programs (screen, picocom, minicom) flush the pty as they set
  * it up, after our replay may already be in it.  Packet mode (TIOCPKT)
@@ -30,10 +29,12 @@
  * (what we wrote) was flushed.  A flush before the program typed anything
  * rewinds the reader to the history start, so the replay lands after it.
  *
- * Elsewhere (no inotify) the pty counts as open all the time, as a serial
- * line with nobody listening: output fills the pty's own buffer, then
- * skips (counted, as for a slow client), and a program that opens the
- * slave gets what the buffer kept.
+ * Elsewhere (no inotify) we keep a slave fd open ourselves, as a serial
+ * line with nobody listening: without it the master would hang up and
+ * select() say "readable" forever.  The pty then counts as a client all
+ * the time: output fills the pty's own buffer, then skips (counted, as for
+ * a slow client), and a program that opens the slave gets what the
+ * buffer kept.
  */
 /* posix_openpt(), grantpt(), unlockpt(), ptsname() are XSI. */
 #define _XOPEN_SOURCE 700
@@ -172,31 +173,34 @@ slave_check(struct endpoint *ep, struct pty *p)
  * an open() made, by any process.  The events are only a wake-up:
  * inotify merges identical events in a row (two opens) and may overflow,
  * so the state is read from the master each time (slave_is_open()).  Our
- * own slave fd is closed before the watch starts, so the master is hung
- * up until a program opens the slave, and is not watched meanwhile: no
- * wake-ups while nobody is there.  Without inotify (or when it fails: out
- * of watches) we keep our slave fd open and the pty counts as open all the
- * time, as a serial line with nobody listening.
+ * own slave fd is closed once the watch is there (that close wakes it
+ * once, harmlessly), so the master is hung up until a program opens the
+ * slave, and is not watched meanwhile: no wake-ups while nobody is there.
+ * Without inotify (or when it fails: out of watches) our slave fd stays
+ * open and the pty counts as open all the time.
  */
 static void
 watch_start(struct endpoint *ep, struct pty *p)
 {
 	p->watch = -1;
 #ifdef __linux__
-	close_fd(&p->slave);
-	p->watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (p->watch >= FD_SETSIZE)
-		close_fd(&p->watch);
-	if (p->watch >= 0 && inotify_add_watch(p->watch, p->path, IN_OPEN |
-	                                       IN_CLOSE_WRITE | IN_CLOSE_NOWRITE) >= 0) {
+	const char *why = NULL;
+
+	if ((p->watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0)
+		why = strerror(errno);
+	else if (p->watch >= FD_SETSIZE)
+		why = "descriptor over FD_SETSIZE";
+	else if (inotify_add_watch(p->watch, p->path, IN_OPEN | IN_CLOSE_WRITE |
+	                           IN_CLOSE_NOWRITE) < 0)
+		why = strerror(errno);
+	if (!why) {
+		close_fd(&p->slave);
 		slave_check(ep, p);
 		return;
 	}
-	logmsg("console %u: %s: cannot watch who opens it (%s); it counts as a "
-	       "client all the time", ep->index, p->path,
-	       p->watch < 0 ? "no inotify fd" : strerror(errno));
+	logmsg("console %u: %s: cannot watch who opens it (inotify: %s); it "
+	       "counts as a client all the time", ep->index, p->path, why);
 	close_fd(&p->watch);
-	p->slave = open(p->path, O_RDWR | O_NOCTTY | O_CLOEXEC);
 #endif
 	slave_opened(ep, p);
 }
