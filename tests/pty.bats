@@ -17,6 +17,43 @@ start_pty() {
 # cpu_ticks: the daemon's user + system time so far, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
 
+# status_says_clients K N: a SIGUSR1 status report says console K has N
+# clients (each call asks for a new one).
+status_says_clients() {
+	local k=$1 before line
+	before=$(grep -c "status:   console $k " "$T/daemon.log" || true)
+	kill -USR1 "$DAEMON_PID"
+	wait_until 10 eval '[ "$(grep -c "status:   console $k " "$T/daemon.log")" -gt "$before" ]' ||
+		return 1
+	line=$(grep "status:   console $k " "$T/daemon.log" | tail -1)
+	[[ "$line" == *", $2 client"[s,]* ]]
+}
+
+# wait_clients [-k K] N: until the status says console K (0) has N clients
+# (the daemon learns of an open or close in its next pass).
+wait_clients() {
+	local k=0
+	[ "$1" = -k ] && { k=$2; shift 2; }
+	wait_until 10 status_says_clients "$k" "$1" && return 0
+	echo "console $k: want $1 clients: $(grep "status:   console $k " "$T/daemon.log" | tail -1)"
+	return 1
+}
+
+# picocom_start: picocom on the slave, on a terminal of its own (ptyrun);
+# what it shows goes to $T/pico.out, $T/pico.in is its keyboard.
+picocom_start() {
+	"$PTYRUN" -i "$T/pico.in" -o "$T/pico.out" -p "$T/pico.pid" -- \
+		picocom "$SLAVE" 3>&- &
+	PICO=$!
+	BG_PIDS+=("$PICO")
+}
+
+# picocom_quit: C-a C-x, and it is gone.
+picocom_quit() {
+	printf '\001\030' >"$T/pico.in"
+	wait_gone "$PICO" 10 || { echo "picocom did not quit"; return 1; }
+}
+
 @test "pty: output and input through the slave, also after it is closed and reopened" {
 	start_pty --pty-link="$T/console"
 	[ "$(readlink "$T/console0")" = "$SLAVE" ]
@@ -72,4 +109,67 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DAEMON_PID/stat"; }
 	run "$DAEMON" --socket-path="$T/s" --backend=network --pty-link="$T/c"
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--pty-link needs --backend=pty"* ]]
+}
+
+@test "pty: a terminal program that opens the slave shows the history, after its own flush of the pty" {
+	start_pty
+	"$FRONTEND" "$T/s0" init handshake write 'HELLO-HISTORY\r\n' hold "$T/go" \
+		2>"$T/fe.err" 3>&- &
+	BG_PIDS+=("$!")
+	wait_until 10 eval 'grep -q "out 15 bytes" "$T/daemon.log" || { kill -USR1 $DAEMON_PID; false; }'
+	picocom_start
+	wait_until 10 grep -q HELLO-HISTORY "$T/pico.out" ||
+		{ echo "picocom shows:"; cat -v "$T/pico.out"; show_logs; return 1; }
+	picocom_quit
+	# The replay surely before the flush: a shell opens the slave first
+	# (and reads nothing); once the status counts it, the history is in
+	# the pty, and picocom's flush throws it away.
+	rm "$T/pico.out"
+	exec 5<>"$SLAVE"
+	wait_clients 1
+	picocom_start
+	wait_until 10 grep -q HELLO-HISTORY "$T/pico.out" ||
+		{ echo "picocom shows:"; cat -v "$T/pico.out"; show_logs; return 1; }
+	picocom_quit
+	exec 5>&-
+}
+
+@test "pty: it counts as a client only while a program has the slave open, known by events, not by polling" {
+	start_pty
+	wait_clients 0
+	# nobody has the slave open: the daemon sleeps in select()
+	local t0; t0=$(cpu_ticks)
+	sleep 1   # the observation window itself, not a wait for a condition
+	[ $(( $(cpu_ticks) - t0 )) -lt 20 ] || { echo "daemon busy: $(( $(cpu_ticks) - t0 )) ticks in 1 s"; return 1; }
+	picocom_start
+	wait_until 10 grep -q 'Terminal ready' "$T/pico.out"
+	wait_clients 1
+	picocom_quit
+	wait_clients 0
+	# a shell's redirection counts as well, and two at once count once
+	exec 5<>"$SLAVE" 6<"$SLAVE"
+	wait_clients 1
+	exec 5>&-
+	wait_clients 1
+	exec 6<&-
+	wait_clients 0
+}
+
+@test "pty: a generic port is open to the guest while a program has its slave open, and closed when it closes" {
+	start_daemon --socket-path="$T/s" --backend=pty --port=-
+	local slave1
+	slave1=$(sed -n 's/.*console 1: device 0 port 1: pty \(\/dev\/pts\/[0-9]*\).*/\1/p' "$T/daemon.log")
+	[ -c "$slave1" ] || { echo "no pty for console 1"; cat "$T/daemon.log"; return 1; }
+	# 6 = PORT_OPEN, 3 = PORT_READY, 1 = PORT_ADD, 4 = CONSOLE_PORT
+	"$FRONTEND" "$T/s0" init --ports=2 ctrl-send 0xffffffff 0 1 \
+		ctrl-send 0 3 1 ctrl-send 1 3 1 ctrl-give 16 \
+		ctrl-expect 0 1 1  1 1 1  0 4 1  0 6 1  1 6 0  1 6 1  1 6 0 \
+		2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	wait_log "$T/daemon.log" "the guest's port 1 is ready"
+	exec 5<>"$slave1"
+	wait_clients -k 1 1   # it opened in a pass of its own before it closes
+	exec 5>&-
+	wait "$f" || { cat "$T/fe.err"; show_logs; return 1; }
 }
