@@ -151,6 +151,9 @@ SOCKET  =
 demo: $(BIN)
 	@s='$(SOCKET)'; exec bash demo/demo.sh '$(BACKEND)' $${s:+"--socket=$$s"}
 
+# The programs the test suite runs (tests/), without running it.
+test-programs: $(TESTBIN)
+
 # The test suite. Run as root it installs what it needs from Debian;
 # otherwise it names the one apt-get line to run and stops.
 check: $(BIN) $(TESTBIN)
@@ -239,4 +242,4 @@ clean:
 	rm -f $(BIN) $(BIN).asan $(BIN).static $(TESTBIN) $(FUZZ) $(BENCHBIN) backends/web-page.h
 	rm -rf build
 
-.PHONY: all asan static arch check-arch web-assets browser-deps run demo check check-asan check-valgrind bench bench-qemu check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean
+.PHONY: test-programs all asan static arch check-arch web-assets browser-deps run demo check check-asan check-valgrind bench bench-qemu check-qemu soak fuzz fuzz-run fuzz-cov install uninstall clean
