@@ -283,12 +283,16 @@ host_listed(const struct web_server *srv, const char *host)
 {
 	char url[WEB_ORIGIN_LEN], o[WEB_ORIGIN_LEN];
 	unsigned i;
+	int n;
 
 	for (i = 0; i < srv->norigins; i++) {
-		snprintf(url, sizeof url, "%.*s%s",
-		         (int)(strstr(srv->origins[i], "://") + 3 - srv->origins[i]),
-		         srv->origins[i], host);
-		if (web_origin_serialize(url, o, sizeof o) == 0 &&
+		n = snprintf(url, sizeof url, "%.*s%s",
+		             (int)(strstr(srv->origins[i], "://") + 3 -
+		                   srv->origins[i]), srv->origins[i], host);
+		/* a Host too long for an origin is none of ours: never
+		 * compare what is left of it after a cut */
+		if (n >= 0 && n < (int)sizeof url &&
+		    web_origin_serialize(url, o, sizeof o) == 0 &&
 		    strcmp(o, srv->origins[i]) == 0)
 			return 1;
 	}
