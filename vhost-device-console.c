@@ -144,6 +144,8 @@ static void parse_backends(const struct option_row *r, const char *val,
                            struct options *o);
 static void parse_token(const struct option_row *r, const char *val,
                         struct options *o);
+static void parse_web_origin(const struct option_row *r, const char *val,
+                             struct options *o);
 static void parse_port(const struct option_row *r, const char *val,
                        struct options *o);
 static void parse_console_name(const struct option_row *r, const char *val,
@@ -223,6 +225,9 @@ static const struct option_row option_table[] = {
 	{ "web-token", 0, "TOKEN", "web: every request must carry ?token=TOKEN or\n"
 	  "'Authorization: Bearer TOKEN'",
 	  parse_token, AT(be.web_token), 0, 0 },
+	{ "web-origin", 0, "URL", "web: a public origin, scheme://host[:port], a\n"
+	  "reverse proxy serves the consoles as (repeatable)",
+	  parse_web_origin, 0, 0, 0 },
 	{ "port", 0, "NAME", "add a generic port named NAME (repeatable,\n"
 	  "up to " XSTR(MAX_PORTS) " ports in all, each name once; '-'\n"
 	  "for no name); any way in but nested alone",
@@ -511,6 +516,24 @@ parse_token(const struct option_row *r, const char *val, struct options *o)
 	    "abcdefghijklmnopqrstuvwxyz0123456789-._~")])
 		usage_error("--%s: use 1 to 64 letters, digits and - . _ ~", r->name);
 	*(const char **)target(o, r) = val;
+}
+
+/* Checked as the web backend compares it (web_origin_serialize()). */
+static void
+parse_web_origin(const struct option_row *r, const char *val,
+                 struct options *o)
+{
+	char origin[WEB_ORIGIN_LEN];
+	unsigned i;
+
+	if (web_origin_serialize(val, origin, sizeof origin) < 0)
+		usage_error("--%s: '%s' is not http(s)://host[:port] with nothing "
+		            "after it, e.g. https://console.example", r->name, val);
+	for (i = 0; o->be.web_origins[i]; i++)
+		;
+	if (i == WEB_ORIGINS_MAX)
+		usage_error("--%s: at most %d origins", r->name, WEB_ORIGINS_MAX);
+	o->be.web_origins[i] = val;
 }
 
 /* A port name becomes /dev/virtio-ports/NAME in the guest. */
@@ -895,10 +918,10 @@ check_options(struct options *o)
 	if (o->be.telnet && !network)
 		usage_error("--telnet needs --backend=network");
 	if ((given(o, "web-port") || given(o, "web-address") ||
-	     given(o, "web-assets") || given(o, "web-token")) &&
-	    !has_backend(o, &backend_web))
-		usage_error("--web-port, --web-address, --web-assets and --web-token "
-		            "need --backend=web");
+	     given(o, "web-assets") || given(o, "web-token") ||
+	     given(o, "web-origin")) && !has_backend(o, &backend_web))
+		usage_error("--web-port, --web-address, --web-assets, --web-token "
+		            "and --web-origin need --backend=web");
 	if (o->be.pty_link && !has_backend(o, &backend_pty))
 		usage_error("--pty-link needs --backend=pty");
 	if (has_backend(o, &backend_unix) != (o->be.unix_path != NULL))

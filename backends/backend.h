@@ -32,6 +32,10 @@
 
 #include "../console.h"   /* struct port and the port_* calls */
 
+/* --web-origin: how many, and room for one serialized (web.c). */
+#define WEB_ORIGINS_MAX 8
+#define WEB_ORIGIN_LEN  300
+
 struct backend_config {
 	const char *tcp_address;   /* network: address to bind */
 	unsigned tcp_port;         /* network: port of console 0 */
@@ -45,6 +49,9 @@ struct backend_config {
 	unsigned web_port;         /* web: the one port of every console */
 	const char *web_assets;    /* web: the @xterm/xterm package, or NULL */
 	const char *web_token;     /* web: required in each request, or NULL */
+	/* web: the public origins a reverse proxy serves us as (--web-origin,
+	 * checked with web_origin_serialize()), NULL-terminated */
+	const char *web_origins[WEB_ORIGINS_MAX + 1];
 	unsigned nports;           /* P, ports per device: k = d * P + p */
 	const char *const *names;  /* port p's name (NULL: none), P entries */
 };
@@ -97,5 +104,10 @@ extern const struct backend backend_nested;
 extern const struct backend backend_unix;
 extern const struct backend backend_pty;
 extern const struct backend backend_web;
+
+/* url ("https://Console.Example:443") as a browser's Origin header spells
+ * it ("https://console.example"), into out; -1 if it is not
+ * http(s)://host[:port] (web.c). */
+int web_origin_serialize(const char *url, char *out, size_t len);
 
 #endif

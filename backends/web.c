@@ -28,6 +28,11 @@
  * name at 127.0.0.1, DNS rebinding, is refused), an Origin header must be
  * this server, and with --web-token every request but the two
  * assets must carry ?token=TOKEN or "Authorization: Bearer TOKEN".
+ *
+ * Behind a reverse proxy (README): each --web-origin names a public origin,
+ * scheme://host[:port], that the proxy serves us as.  A Host that is one
+ * of them (its host[:port]) names this server too, and an Origin that is
+ * one of them is our own page; the token check stays as it is.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -116,6 +121,9 @@ struct web_server {
 	unsigned port;
 	int loopback;                /* listening on a loopback address */
 	const struct backend_config *cfg;
+	/* --web-origin, serialized as a browser's Origin header is */
+	char origins[WEB_ORIGINS_MAX][WEB_ORIGIN_LEN];
+	unsigned norigins;
 	char assets[PATH_MAX];       /* the xterm.js package, "" if not found */
 	struct endpoint **eps;       /* the consoles served */
 	unsigned neps;
@@ -173,6 +181,137 @@ find_assets(struct web_server *w, const char *dir)
 	       XTERM_VERSION, dir, dir);
 }
 
+/* ---- public origins (--web-origin) -------------------------------------- */
+
+/* Lower-case s (n bytes) into out (room checked by the caller). */
+static void
+lower(char *out, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		out[i] = s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i];
+}
+
+/* The length of the host at the start of s: a name or IPv4 address, or an
+ * IPv6 address in brackets; 0 if there is none. */
+static size_t
+host_len(const char *s)
+{
+	size_t n;
+
+	if (s[0] == '[') {
+		n = 1 + strspn(s + 1, "0123456789abcdefABCDEF:.");
+		return n > 1 && s[n] == ']' ? n + 1 : 0;
+	}
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	              "0123456789-.");
+}
+
+/*
+ * The ASCII serialization of the origin url names (RFC 6454, 6.2), what a
+ * browser sends as Origin: scheme and host in lower case, the port left
+ * out when it is the scheme's default.  Nothing else may follow: no
+ * path, no user, so that what an operator writes is what is compared.
+ */
+int
+web_origin_serialize(const char *url, char *out, size_t len)
+{
+	static const char *const scheme[] = { "http", "https" };
+	static const unsigned port_default[] = { 80, 443 };
+	const char *p = NULL, *host;
+	unsigned long port;
+	size_t i, n;
+	char *end;
+	int w;
+
+	for (i = 0; i < 2; i++) {
+		n = strlen(scheme[i]);
+		if (strncasecmp(url, scheme[i], n) == 0 &&
+		    strncmp(url + n, "://", 3) == 0) {
+			p = url + n + 3;
+			break;
+		}
+	}
+	if (!p || !(n = host_len(p)) || n > 255)
+		return -1;
+	host = p;
+	p += n;
+	port = port_default[i];
+	if (*p == ':') {
+		if (p[1] < '0' || p[1] > '9')
+			return -1;
+		errno = 0;
+		port = strtoul(p + 1, &end, 10);
+		if (errno || port < 1 || port > 65535)
+			return -1;
+		p = end;
+	}
+	if (*p)
+		return -1;
+	w = snprintf(out, len, "%s://", scheme[i]);
+	if (w < 0 || (size_t)w + n + 7 > len)
+		return -1;
+	lower(out + w, host, n);
+	w += n;
+	if (port == port_default[i])
+		out[w] = '\0';
+	else
+		snprintf(out + w, len - w, ":%lu", port);
+	return 0;
+}
+
+/* Whether origin (a header's value) is one of the --web-origin ones. */
+static int
+origin_listed(const struct web_server *srv, const char *origin)
+{
+	char o[WEB_ORIGIN_LEN];
+	unsigned i;
+
+	if (web_origin_serialize(origin, o, sizeof o) < 0)
+		return 0;
+	for (i = 0; i < srv->norigins; i++)
+		if (strcmp(o, srv->origins[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether host (the Host header) is a --web-origin's host[:port]: that
+ * origin, with the Host in place of its host and port, is the same. */
+static int
+host_listed(const struct web_server *srv, const char *host)
+{
+	char url[WEB_ORIGIN_LEN], o[WEB_ORIGIN_LEN];
+	unsigned i;
+	int n;
+
+	for (i = 0; i < srv->norigins; i++) {
+		n = snprintf(url, sizeof url, "%.*s%s",
+		             (int)(strstr(srv->origins[i], "://") + 3 -
+		                   srv->origins[i]), srv->origins[i], host);
+		/* a Host too long for an origin is none of ours: never
+		 * compare what is left of it after a cut */
+		if (n >= 0 && n < (int)sizeof url &&
+		    web_origin_serialize(url, o, sizeof o) == 0 &&
+		    strcmp(o, srv->origins[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The --web-origin values, serialized once (the options checked them). */
+static void
+keep_origins(struct web_server *w, const struct backend_config *cfg)
+{
+	const char *const *u;
+
+	for (u = cfg->web_origins; *u && w->norigins < WEB_ORIGINS_MAX; u++)
+		if (web_origin_serialize(*u, w->origins[w->norigins],
+		                         sizeof w->origins[0]) == 0)
+			logmsg("web: also served as %s (--web-origin)",
+			       w->origins[w->norigins++]);
+}
+
 static void *
 web_start(const struct backend_config *cfg, char *err, size_t errlen)
 {
@@ -187,6 +326,7 @@ web_start(const struct backend_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	w->cfg = cfg;
+	keep_origins(w, cfg);
 	if (!w->loopback)
 		logmsg("warning: web consoles listen on %s: anyone who can reach it "
 		       "gets the guest's console%s", w->where,
@@ -844,7 +984,7 @@ handle_request(struct web_conn *c, size_t len)
 	struct request rq;
 	struct endpoint *ep;
 	char text[WEB_REQUEST_MAX + 1];
-	int ws = 0;
+	int ws = 0, direct;
 
 	memcpy(text, c->req, len);
 	text[len] = '\0';
@@ -866,14 +1006,18 @@ handle_request(struct web_conn *c, size_t len)
 		refuse(c, &rq, 400, NULL, "no Host header");
 		return;
 	}
-	if (!host_ok(c->srv, rq.host)) {
+	direct = host_ok(c->srv, rq.host);
+	if (!direct && !host_listed(c->srv, rq.host)) {
 		refuse_value(c, &rq, 403, "Host is not this server", rq.host,
 		             strlen(rq.host));
 		return;
 	}
-	/* A browser says which page made the request: only our own. */
-	if (rq.origin && (strncmp(rq.origin, "http://", 7) != 0 ||
-	                  strcasecmp(rq.origin + 7, rq.host) != 0)) {
+	/* A browser says which page made the request: only our own, at a
+	 * public origin or, reached directly, at the Host it asked for
+	 * (through a proxy, http:// + Host is not a page the proxy serves). */
+	if (rq.origin && !origin_listed(c->srv, rq.origin) &&
+	    (!direct || strncmp(rq.origin, "http://", 7) != 0 ||
+	     strcasecmp(rq.origin + 7, rq.host) != 0)) {
 		refuse_value(c, &rq, 403, "Origin is not this server",
 		             rq.origin, strlen(rq.origin));
 		return;

@@ -323,7 +323,7 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 @test "web: --web-* options without --backend=web are a usage error" {
 	run "$DAEMON" --socket-path="$T/s" --backend=network --web-port=8000
 	[ "$status" -eq 2 ]
-	[[ "$output" == *"--web-port, --web-address, --web-assets and --web-token need --backend=web"* ]]
+	[[ "$output" == *"--web-port, --web-address, --web-assets, --web-token and --web-origin need --backend=web"* ]]
 	run "$DAEMON" --socket-path="$T/s" --backend=web --web-token='a b'
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--web-token: use 1 to 64 letters, digits and - . _ ~"* ]]
@@ -499,4 +499,91 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	run grep -c '503 this console has too many web clients' "$T/daemon.log"
 	[ "$output" = 0 ] || { show_logs; return 1; }
 	touch "$T/done"
+}
+
+# ws_status HOST ORIGIN [QUERY]: the status line (without the CR) a
+# browser's WebSocket handshake for console 0 with these Host and Origin
+# gets, in $STATUS.
+ws_status() {
+	exec 7<>"/dev/tcp/127.0.0.1/$WPORT"
+	printf '%b' "GET /console/0/ws${3:-} HTTP/1.1\r\nHost: $1\r\nOrigin: $2\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n" >&7
+	STATUS=
+	IFS= read -t 5 -r STATUS <&7
+	exec 7>&-
+	STATUS=${STATUS%$'\r'}
+}
+
+@test "web: --web-origin: its host[:port] as Host and it as Origin are this server (a reverse proxy's)" {
+	start_web --web-origin=HTTPS://Console.Example:8443 --web-origin=http://other.example
+	grep -q "web: also served as https://console.example:8443 (--web-origin)" "$T/daemon.log"
+	grep -q "web: also served as http://other.example (--web-origin)" "$T/daemon.log"
+	http "GET / HTTP/1.1\r\nHost: console.example:8443\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	http "GET /console/0 HTTP/1.1\r\nHost: CONSOLE.example:8443\r\nOrigin: https://console.example:8443\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	ws_status console.example:8443 https://console.example:8443
+	[ "$STATUS" = "HTTP/1.1 101 Switching Protocols" ]
+	# the default port, left out or not, as a browser or a proxy writes it
+	ws_status other.example http://other.example
+	[ "$STATUS" = "HTTP/1.1 101 Switching Protocols" ]
+	ws_status other.example:80 http://other.example:80
+	[ "$STATUS" = "HTTP/1.1 101 Switching Protocols" ]
+	# one public origin's page may use another's Host (both are ours)
+	ws_status other.example https://console.example:8443
+	[ "$STATUS" = "HTTP/1.1 101 Switching Protocols" ]
+	# reached directly, as before
+	ws /console/0/ws close
+}
+
+@test "web: --web-origin lets in only itself: another host, scheme or port as Host or Origin is 403" {
+	start_web --web-origin=https://console.example:8443
+	local h
+	for h in console.example console.example:443 console.example:8444 \
+	         evil.example:8443 'console.example:8443.evil.example' \
+	         'user@console.example:8443'; do
+		http "GET / HTTP/1.1\r\nHost: $h\r\n\r\n"
+		[ "$STATUS" = "HTTP/1.1 403 Forbidden" ] || { echo "Host $h: $STATUS"; return 1; }
+	done
+	grep -q "GET /: 403 Host is not this server: 'console.example:8444'" "$T/daemon.log"
+	local o
+	for o in http://console.example:8443 https://console.example \
+	         https://evil.example:8443 https://console.example:8443/ null; do
+		ws_status console.example:8443 "$o"
+		[ "$STATUS" = "HTTP/1.1 403 Forbidden" ] || { echo "Origin $o: $STATUS"; return 1; }
+	done
+	grep -q "GET /console/0/ws: 403 Origin is not this server: 'http://console.example:8443'" "$T/daemon.log"
+	# reached directly, the page must still be this server's own
+	ws_status "127.0.0.1:$WPORT" https://evil.example
+	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+	ws_status "127.0.0.1:$WPORT" "http://127.0.0.1:$WPORT"
+	[ "$STATUS" = "HTTP/1.1 101 Switching Protocols" ]
+}
+
+@test "web: --web-origin keeps --web-token: through the public origin a wrong or missing token is 403" {
+	start_web --web-origin=https://console.example --web-token=s3cr3t
+	ws_status console.example https://console.example
+	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+	ws_status console.example https://console.example '?token=wrong'
+	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+	ws_status console.example https://console.example '?token=s3cr3t'
+	[ "$STATUS" = "HTTP/1.1 101 Switching Protocols" ]
+}
+
+@test "web: a malformed --web-origin is a usage error that says the form" {
+	local u
+	for u in console.example https://console.example/ https://console.example/path \
+	         ftp://console.example https:// 'https://user@console.example' \
+	         https://console.example:0 https://console.example:65536 \
+	         'https://console.example:' 'https://[::1' 'https://a b'; do
+		run "$DAEMON" --socket-path="$T/s" --backend=web --web-origin="$u"
+		[ "$status" -eq 2 ] || { echo "$u: status $status: $output"; return 1; }
+		[[ "$output" == *"--web-origin: '$u' is not http(s)://host[:port] with nothing after it, e.g. https://console.example"* ]] ||
+			{ echo "$u: $output"; return 1; }
+	done
+	run "$DAEMON" --socket-path="$T/s" --backend=web $(for i in $(seq 9); do echo --web-origin=https://c$i.example; done)
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--web-origin: at most 8 origins"* ]]
+	run "$DAEMON" --socket-path="$T/s" --backend=network --web-origin=https://console.example
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--web-origin need --backend=web"* ]]
 }

@@ -2,14 +2,15 @@
 // chromium, headless ($CHROMIUM overrides its path), and one way to end:
 // the steps run with the browser, the first failure is printed as
 // "FAILED: ..." and exits 1, and the browser is closed either way.
+// args: more command-line flags for chromium (tests/browser/proxy.mjs).
 
 import { chromium } from "playwright-core";
 
-export async function withChromium(steps) {
+export async function withChromium(steps, args = []) {
 	const browser = await chromium.launch({
 		executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
 		headless: true,
-		args: ["--no-sandbox", "--disable-gpu"],
+		args: ["--no-sandbox", "--disable-gpu", ...args],
 	});
 	let status = 0;
 	try {
