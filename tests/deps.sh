@@ -4,7 +4,7 @@
 # browser test's node packages come from npm: make web-assets browser-deps.)
 # Arguments: further packages, e.g. a cross compiler and qemu-user for
 # `make check-arch`.
-PKGS="bats socat user-mode-linux busybox-static telnet jq chromium $*"
+PKGS="bats socat user-mode-linux busybox-static telnet tmux jq chromium $*"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
