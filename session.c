@@ -12,6 +12,8 @@
 #include "util.h"
 #include "session.h"
 
+static void caught_up(struct sess *s, struct reader *r);
+
 static uint64_t
 oldest_kept(const struct sess *s)
 {
@@ -180,18 +182,6 @@ sess_write(struct sess *s, const void *p, size_t n)
 	overtake_readers(s);
 }
 
-/* The reader has all there is: say how much it skipped, if it did. */
-static void
-caught_up(struct sess *s, struct reader *r)
-{
-	if (r->logged != r->skipped) {
-		logmsg("console %u: %s caught up; %llu bytes of output were "
-		       "skipped", s->index, r->name, r->skipped - r->logged);
-		r->logged = r->skipped;
-	}
-	s->unseen_said = 0;
-}
-
 /* len stream bytes from pos, as one or two spans of the ring (it wraps). */
 static int
 ring_spans(const struct sess *s, uint64_t pos, size_t len, struct iovec span[2])
@@ -309,6 +299,18 @@ reader_notice_sent(struct reader *r, size_t n)
 		r->told += r->notice_n;
 		r->notice_off = 0;
 	}
+}
+
+/* The reader has all there is: say how much it skipped, if it did. */
+static void
+caught_up(struct sess *s, struct reader *r)
+{
+	if (r->logged != r->skipped) {
+		logmsg("console %u: %s caught up; %llu bytes of output were "
+		       "skipped", s->index, r->name, r->skipped - r->logged);
+		r->logged = r->skipped;
+	}
+	s->unseen_said = 0;
 }
 
 /* The replay first, on its own: a skip notice may be owed between it and

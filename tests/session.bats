@@ -235,3 +235,9 @@ fsize_daemon() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
+
+@test "a reader overtaken during its replay gets the whole replay, then the skip notice, then the output after the gap" {
+	run "$TOP/tests/sessunit" replay-notice
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
