@@ -88,15 +88,16 @@ teardown() {
 		2>"$T/fe.err" 3>&- &
 	local guest=$!
 	BG_PIDS+=("$guest")
-	exec 6<>"/dev/tcp/127.0.0.1/$PORT"
+	# a TCP client reads along: its replay, then the guest's echo
+	socat -u "TCP:127.0.0.1:$PORT" "CREATE:$T/got" 3>&- &
+	BG_PIDS+=("$!")
 	wait_log "$T/daemon.log" "console 0: client .* connected"
 	run timeout 120 node "$TOP/tests/browser/replay.mjs" \
 		"http://127.0.0.1:$WPORT/console/0" 'replayed$' TYPD
 	echo "$output"
 	[ "$status" -eq 0 ]
-	# the TCP client's replay, then the guest's echo: TYPD and nothing else
-	printf 'prompt$ \r\nreplayed$ TYPD' >"$T/want"
-	timeout 10 head -c "$(stat -c %s "$T/want")" <&6 >"$T/got" || true
-	cmp "$T/got" "$T/want" || { od -c "$T/got"; cat "$T/fe.err"; return 1; }
 	wait "$guest" || { cat "$T/fe.err"; return 1; }
+	# the guest echoed TYPD and nothing else
+	printf 'prompt$ \r\nreplayed$ TYPD' >"$T/want"
+	wait_until 20 cmp -s "$T/got" "$T/want" || { od -c "$T/got"; return 1; }
 }
