@@ -19,8 +19,8 @@ VC_CFLAGS   = -std=c11 -Wall -Wextra -Werror $(VC_CPPFLAGS) $(CFLAGS)
 TEST_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g
 
 BIN  = vhost-device-console
-SRC  = vhost-device-console.c console.c vhu.c trace.c util.c backends/network.c backends/unix.c backends/pty.c backends/clients.c backends/telnet.c backends/nested.c session.c backends/web.c backends/websocket.c
-HDR  = console.h le.h vhu.h trace.h util.h virtio.h virtio_console.h backends/backend.h session.h backends/clients.h backends/telnet.h backends/websocket.h backends/web-page.h
+SRC  = vhost-device-console.c console.c vhu.c trace.c util.c backends/network.c backends/unix.c backends/pty.c backends/clients.c backends/telnet.c backends/nested.c session.c replay.c backends/web.c backends/websocket.c
+HDR  = console.h le.h vhu.h trace.h util.h virtio.h virtio_console.h backends/backend.h session.h replay.h backends/clients.h backends/telnet.h backends/websocket.h backends/web-page.h
 TESTBIN = tests/frontend tests/ptyrun tests/clients tests/fdrun tests/wsunit tests/wsclient tests/sessunit
 
 # Where `make run` puts the vhost-user socket (device 0 is $(RUN_SOCKET)0).
@@ -88,8 +88,8 @@ tests/fdrun: tests/fdrun.c
 tests/wsunit: tests/wsunit.c backends/websocket.c backends/websocket.h
 	$(CC) $(TEST_CFLAGS) -o $@ tests/wsunit.c backends/websocket.c
 # The session's flush and telnet's encoding at their API (no daemon).
-tests/sessunit: tests/sessunit.c session.c session.h backends/telnet.c backends/telnet.h util.c util.h
-	$(CC) $(TEST_CFLAGS) -o $@ tests/sessunit.c session.c backends/telnet.c util.c
+tests/sessunit: tests/sessunit.c session.c session.h replay.c replay.h backends/telnet.c backends/telnet.h util.c util.h
+	$(CC) $(TEST_CFLAGS) -o $@ tests/sessunit.c session.c replay.c backends/telnet.c util.c
 tests/wsclient: tests/wsclient.c backends/websocket.c backends/websocket.h
 	$(CC) $(TEST_CFLAGS) -o $@ tests/wsclient.c backends/websocket.c
 
@@ -180,7 +180,7 @@ FUZZ_CFLAGS = -std=c11 -Wall -Wextra -Werror -g -O1 \
 FUZZ_TIME   = 60
 FUZZ = fuzz/fuzz_vhu fuzz/fuzz_ring
 # What fuzz.h #includes as it is: the device, vhost-user, util, sessions.
-FUZZ_SRC = console.c vhu.c trace.c util.c session.c
+FUZZ_SRC = console.c vhu.c trace.c util.c session.c replay.c
 FUZZ_HDR = console.h le.h vhu.h trace.h util.h virtio.h virtio_console.h session.h backends/backend.h
 fuzz: $(FUZZ)
 fuzz/fuzz_vhu: fuzz/fuzz_vhu.c fuzz/fuzz.h $(FUZZ_SRC) $(FUZZ_HDR)

@@ -104,6 +104,12 @@ struct vc_device {
 	struct vhu_elem elem;        /* scratch chain, too big for the stack */
 };
 
+/* How much of the history a new client of port p is replayed, with
+ * --history bytes: all of it on the console port; none on a generic port,
+ * which carries data, not a terminal (a host program that reconnects must
+ * not get old data again).  For the daemon's sess_init(). */
+size_t port_replay(const struct port *p, size_t history);
+
 /* Device d as cfg describes it, its ports placed (no fds, no sessions
  * yet): then vhu_listen() or vhu_adopt() on vc->vhu. */
 void vc_device_init(struct vc_device *vc, const struct vc_config *cfg,

@@ -8,8 +8,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "replay.h"
 #include "util.h"
 #include "session.h"
+
+static void caught_up(struct sess *s, struct reader *r);
 
 static uint64_t
 oldest_kept(const struct sess *s)
@@ -179,14 +182,68 @@ sess_write(struct sess *s, const void *p, size_t n)
 	overtake_readers(s);
 }
 
+/* len stream bytes from pos, as one or two spans of the ring (it wraps). */
+static int
+ring_spans(const struct sess *s, uint64_t pos, size_t len, struct iovec span[2])
+{
+	size_t at = pos % s->cap;
+
+	span[0].iov_base = s->ring + at;
+	span[0].iov_len = s->cap - at < len ? s->cap - at : len;
+	span[1].iov_base = s->ring;
+	span[1].iov_len = len - span[0].iov_len;
+	return span[1].iov_len ? 2 : 1;
+}
+
+/*
+ * The last `history` bytes, as a new reader's terminal should get them
+ * (replay.h), copied: the reader then reads the ring from the live
+ * position, and what replay.h leaves out is left out of the replay only.
+ * The copy is the reader's until sent (at most history bytes a reader).
+ * Every byte kept is now given, or left out on purpose: none of it can
+ * leave the ring unseen.
+ */
+static void
+replay_prepare(struct sess *s, struct reader *r)
+{
+	uint64_t kept = s->wpos - oldest_kept(s), from;
+	struct iovec span[2];
+	int cnt;
+
+	if (kept > s->history)
+		kept = s->history;
+	if (!kept)
+		return;
+	from = s->wpos - kept;
+	cnt = ring_spans(s, from, (size_t)kept, span);
+	if (replay_build(span, cnt, from == 0, &r->replay, &r->replay_len) < 0)
+		logmsg("console %u: out of memory for the history; %s gets live "
+		       "output only", s->index, r->name);
+	if (s->seen < s->wpos)
+		s->seen = s->wpos;
+}
+
+/* n bytes of the replay went out; once all did, the reader is live. */
+static void
+replay_sent(struct sess *s, struct reader *r, size_t n)
+{
+	r->replay_off += n;
+	if (r->replay_off < r->replay_len)
+		return;
+	free(r->replay);
+	r->replay = NULL;
+	r->replay_len = r->replay_off = 0;
+	if (r->pos == s->wpos)
+		caught_up(s, r);
+}
+
 void
 reader_attach(struct sess *s, struct reader *r, const char *name)
 {
-	uint64_t kept = s->wpos - oldest_kept(s);
-
 	memset(r, 0, sizeof *r);
 	r->name = name;
-	r->pos = s->wpos - (kept < s->history ? kept : s->history);
+	r->pos = s->wpos;
+	replay_prepare(s, r);
 	r->next = s->readers;
 	s->readers = r;
 	s->nreaders++;
@@ -196,6 +253,9 @@ void
 reader_detach(struct sess *s, struct reader *r)
 {
 	struct reader **pp;
+
+	free(r->replay);
+	r->replay = NULL;
 
 	for (pp = &s->readers; *pp; pp = &(*pp)->next) {
 		if (*pp == r) {
@@ -209,8 +269,8 @@ reader_detach(struct sess *s, struct reader *r)
 int
 reader_pending(const struct sess *s, const struct reader *r)
 {
-	return r->pos < s->wpos || r->notice_off || r->skipped != r->told ||
-	       r->owed;
+	return r->replay || r->pos < s->wpos || r->notice_off ||
+	       r->skipped != r->told || r->owed;
 }
 
 /* The skip notice a reader owes, "[...: N bytes of output skipped]": a new
@@ -218,7 +278,8 @@ reader_pending(const struct sess *s, const struct reader *r)
 const char *
 reader_notice(struct reader *r, size_t *len)
 {
-	if (!r->notice_off && r->skipped == r->told)
+	/* The gap is in what came after the replay. */
+	if (r->replay || (!r->notice_off && r->skipped == r->told))
 		return NULL;
 	if (r->notice_off == 0) {
 		r->notice_n = r->skipped - r->told;
@@ -252,25 +313,37 @@ caught_up(struct sess *s, struct reader *r)
 	s->unseen_said = 0;
 }
 
+/* The replay first, on its own: a skip notice may be owed between it and
+ * the ring's bytes. */
 size_t
 reader_peek(const struct sess *s, const struct reader *r, size_t max,
             struct iovec span[2], int *cnt)
 {
-	size_t at = r->pos % s->cap, len = s->wpos - r->pos;
+	size_t len;
 
+	if (r->replay) {
+		len = r->replay_len - r->replay_off;
+		if (len > max)
+			len = max;
+		span[0].iov_base = r->replay + r->replay_off;
+		span[0].iov_len = len;
+		*cnt = 1;
+		return len;
+	}
+	len = s->wpos - r->pos;
 	if (len > max)
 		len = max;
-	span[0].iov_base = s->ring + at;
-	span[0].iov_len = s->cap - at < len ? s->cap - at : len;
-	span[1].iov_base = s->ring;
-	span[1].iov_len = len - span[0].iov_len;
-	*cnt = span[1].iov_len ? 2 : 1;
+	*cnt = ring_spans(s, r->pos, len, span);
 	return len;
 }
 
 void
 reader_advance(struct sess *s, struct reader *r, size_t n)
 {
+	if (r->replay) {
+		replay_sent(s, r, n);
+		return;
+	}
 	r->pos += n;
 	if (r->pos > s->seen)
 		s->seen = r->pos;
@@ -306,15 +379,17 @@ send_plain(struct sess *s, struct reader *r, int fd, size_t budget)
 	ssize_t n;
 	int cnt;
 
-	if ((cnt = send_notice(r, fd)) <= 0)
-		return cnt;
-	while (budget && (len = reader_peek(s, r, budget, span, &cnt))) {
+	for (;;) {
+		/* a notice comes due once the replay is out */
+		if ((cnt = send_notice(r, fd)) <= 0)
+			return cnt;
+		if (!budget || !(len = reader_peek(s, r, budget, span, &cnt)))
+			return 1;
 		if ((n = writev_some(fd, span, cnt)) <= 0)
 			return (int)n;
 		reader_advance(s, r, (size_t)n);
 		budget -= (size_t)n;
 	}
-	return 1;
 }
 
 int

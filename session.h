@@ -10,6 +10,9 @@
  *                 ^ a new reader starts here (at most `history` back)
  *                           ^ a slow reader             ^ a live reader
  *
+ * A new reader is first sent a copy of the history, filtered for a
+ * terminal (replay.h), and reads the ring from the live position on.
+ *
  * Nothing is lost silently.  A reader that falls out of the ring skips
  * ahead to the oldest byte kept and is told at the gap:
  * "[vhost-device-console: N bytes of output skipped]"; stderr says when
@@ -61,6 +64,9 @@ struct reader {
 	unsigned owed;                /* bytes the encoding owes for stream
 	                               * bytes already counted as sent */
 	int blocked;                  /* its fd said EAGAIN: wait for select() */
+	char *replay;                 /* the history, as replay.h makes it,
+	                               * sent before pos; NULL: none left */
+	size_t replay_len, replay_off;
 };
 
 struct sess {
@@ -91,7 +97,9 @@ void sess_write(struct sess *s, const void *p, size_t n);
 /* Reopen the log file (SIGHUP, for logrotate). */
 void sess_reopen_log(struct sess *s);
 
-/* A new reader starts with the history, then live output. */
+/* A new reader starts with the replay of the history (replay.h: from a
+ * line start or the last full-screen reset, without the questions a
+ * terminal would answer), a copy taken now, then live output. */
 void reader_attach(struct sess *s, struct reader *r, const char *name);
 void reader_detach(struct sess *s, struct reader *r);
 /* Whether the reader has anything to be sent (bytes or a notice). */

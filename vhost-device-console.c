@@ -1090,8 +1090,8 @@ start_port(const struct daemon *dm, struct served_device *sd, unsigned p)
 	if (o->log_file && snprintf(log, sizeof log, "%s%u", o->log_file, pt->k) >=
 	    (int)sizeof log)
 		die(EXIT_RUNTIME, "log file path too long: %s%u", o->log_file, pt->k);
-	if (sess_init(&pt->sess, pt->k, o->history, o->log_file ? log : NULL,
-	              err, sizeof err) < 0)
+	if (sess_init(&pt->sess, pt->k, port_replay(pt, o->history),
+	              o->log_file ? log : NULL, err, sizeof err) < 0)
 		die(EXIT_RUNTIME, "%s", err);
 	for (b = 0; b < o->nbackends; b++) {
 		struct endpoint *ep = &sd->ep[sd->nep];

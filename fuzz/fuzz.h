@@ -187,6 +187,7 @@ static int verbose;
 /* The device and the sessions, as the daemon links them; the fake
  * backend below is the only way in (backend.h says what one is). */
 #include "../console.c"
+#include "../replay.c"
 #include "../session.c"
 #include "../backends/backend.h"
 

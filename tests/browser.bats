@@ -77,3 +77,27 @@ teardown() {
 	[ "$status" -eq 0 ]
 	wait "$guest" || { cat "$T/fe.err"; return 1; }
 }
+
+@test "browser: an xterm.js viewer attaching to a history full of queries sends the guest not one byte" {
+	WPORT=$(free_port) PORT=$(free_port)
+	start_daemon --socket-path="$T/vc.sock" --backend=network,web --tcp-port="$PORT" \
+		--web-port="$WPORT" --web-assets="$ASSETS"
+	fe "$T/vc.sock0" init handshake write 'prompt$ \x1b[6n\x1b[c\x1b[>c\x1b[5n\x1b]11;?\x07\x1b]10;?\x1b\\\x1b[?6n\x1b[14t\x1bP$qm\x1b\\\x05\r\nreplayed$ \x1b[6n'
+	# the guest echoes what it gets: its first bytes must be what is typed
+	"$FRONTEND" --timeout=60 "$T/vc.sock0" init handshake echo-loop 4 \
+		2>"$T/fe.err" 3>&- &
+	local guest=$!
+	BG_PIDS+=("$guest")
+	# a TCP client reads along: its replay, then the guest's echo
+	socat -u "TCP:127.0.0.1:$PORT" "CREATE:$T/got" 3>&- &
+	BG_PIDS+=("$!")
+	wait_log "$T/daemon.log" "console 0: client .* connected"
+	run timeout 120 node "$TOP/tests/browser/replay.mjs" \
+		"http://127.0.0.1:$WPORT/console/0" 'replayed$' TYPD
+	echo "$output"
+	[ "$status" -eq 0 ]
+	wait "$guest" || { cat "$T/fe.err"; return 1; }
+	# the guest echoed TYPD and nothing else
+	printf 'prompt$ \r\nreplayed$ TYPD' >"$T/want"
+	wait_until 20 cmp -s "$T/got" "$T/want" || { od -c "$T/got"; return 1; }
+}

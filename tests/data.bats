@@ -192,7 +192,10 @@ both_ways() {
 	[ "$kept" -lt 1000000 ]
 	[ "$kept" -gt 0 ]
 	[ "$(tail -c 7 "$T/got")" = NEWEST ]
-	cmp <(head -c "$kept" "$T/got") <("$FRONTEND" --pattern 1000000 | tail -c "$kept")
+	# (the replay starts at a line start or a screen reset and leaves out
+	# what a terminal would answer, replay.h: the pattern's end is whole)
+	cmp <(head -c "$kept" "$T/got" | tail -c 256) \
+		<("$FRONTEND" --pattern 1000000 | tail -c 256)
 	! grep -a -q OLDEST "$T/got"
 }
 

@@ -4,13 +4,17 @@
  * capacity the test sets (F_SETPIPE_SZ), so that what one flush sends,
  * and where a send is cut, is exact.
  *
- * usage: sessunit pass-bound | iac-notice
+ * usage: sessunit pass-bound | iac-notice | replay-notice
  *   pass-bound  a reader replaying 512 KiB of history into a pipe that
  *               takes it all gets SESS_PASS_MAX bytes from one flush, is
  *               not marked blocked, and still has output pending
  *   iac-notice  a telnet send cut between an IAC and its double, then the
  *               reader overtaken: the next bytes out are the double, then
  *               the skip notice, then the output after the gap
+ *   replay-notice  a reader overtaken in the middle of its replay (a
+ *               history of lines with ESC [ 6 n in them) gets the whole
+ *               replay, without the queries, then the skip notice, then
+ *               the output after the gap
  * Exit 0 on success; one line "sessunit: REASON" and exit 1 otherwise.
  */
 #include <fcntl.h>
@@ -136,6 +140,52 @@ iac_notice(void)
 	sess_free(&s);
 }
 
+static void
+replay_notice(void)
+{
+	static const char line[] = "prompt$ \x1b[6nls\n";
+	static const char notice[] = "\r\n[vhost-device-console: ";
+	struct sess s;
+	struct reader r;
+	char err[128], *got;
+	size_t lines = 3000, want = lines * (sizeof line - 1 - 4), n = 0, i;
+	ssize_t k;
+	int fds[2];
+
+	if (sess_init(&s, 0, 65536, NULL, err, sizeof err) < 0 ||
+	    !(got = malloc(want + 1024 + s.cap)))
+		fail("sess_init");
+	for (i = 0; i < lines; i++)
+		sess_write(&s, line, sizeof line - 1);
+	reader_attach(&s, &r, "reader");
+	pipe_of(fds, 4096);
+	if (reader_flush(&s, &r, fds[1]) < 0 || !r.blocked)
+		fail("the first flush should fill the pipe");
+	/* the guest writes more than a ring's worth: the reader skips */
+	write_bytes(&s, 'c', s.cap + 100);
+	do {
+		while ((k = read(fds[0], got + n, 4096)) > 0)
+			n += (size_t)k;
+		if (reader_flush(&s, &r, fds[1]) < 0)
+			fail("a flush failed");
+	} while (reader_pending(&s, &r) || queued(fds[0]));
+	for (i = 0; i < want; i++)
+		if (got[i] != "prompt$ ls\n"[i % 11]) {
+			fprintf(stderr, "sessunit: replay byte %zu is %02x, want the "
+			        "lines without ESC [ 6 n, whole, before any notice\n",
+			        i, (unsigned char)got[i]);
+			exit(1);
+		}
+	if (n < want + sizeof notice - 1 ||
+	    memcmp(got + want, notice, sizeof notice - 1) != 0)
+		fail("the skip notice should come right after the replay");
+	if (got[n - 1] != 'c')
+		fail("the output after the gap should come last");
+	free(got);
+	reader_detach(&s, &r);
+	sess_free(&s);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -143,7 +193,9 @@ main(int argc, char **argv)
 		pass_bound();
 	else if (argc == 2 && strcmp(argv[1], "iac-notice") == 0)
 		iac_notice();
+	else if (argc == 2 && strcmp(argv[1], "replay-notice") == 0)
+		replay_notice();
 	else
-		fail("usage: sessunit pass-bound | iac-notice");
+		fail("usage: sessunit pass-bound | iac-notice | replay-notice");
 	return 0;
 }
