@@ -645,18 +645,33 @@ has_token(const char *list, const char *token)
 	return 0;
 }
 
+/* The line at *p, NUL-terminated, *p moved past it; NULL when no line
+ * ends there.  A line ends at LF, with the CR before it dropped: HTTP's
+ * CR LF, and the bare LF that RFC 9112 lets a server accept. */
+static char *
+next_line(char **p)
+{
+	char *line = *p, *lf = strchr(line, '\n');
+
+	if (!lf)
+		return NULL;
+	*p = lf + 1;
+	if (lf > line && lf[-1] == '\r')
+		lf--;
+	*lf = '\0';
+	return line;
+}
+
 /* Split the request (NUL-terminated, CRLF lines) into rq; -1: malformed. */
 static int
 parse_request(char *text, struct request *rq)
 {
-	char *line, *next, *colon, *v, *end;
+	char *line, *next = text, *colon, *v, *end;
 
 	memset(rq, 0, sizeof *rq);
-	if (!(next = strstr(text, "\r\n")))
+	if (!(rq->method = next_line(&next)))
 		return -1;
-	*next = '\0';
-	next += 2;
-	rq->method = text;
+	text = rq->method;
 	if (!(rq->target = strchr(text, ' ')))
 		return -1;
 	*rq->target++ = '\0';
@@ -666,11 +681,7 @@ parse_request(char *text, struct request *rq)
 	if (!*rq->method || rq->target[0] != '/' ||
 	    (strcmp(rq->version, "HTTP/1.1") && strcmp(rq->version, "HTTP/1.0")))
 		return -1;
-	for (line = next; strncmp(line, "\r\n", 2) != 0; line = next) {
-		if (!(next = strstr(line, "\r\n")))
-			return -1;
-		*next = '\0';
-		next += 2;
+	while ((line = next_line(&next)) && *line) {
 		if (!(colon = strchr(line, ':')) || colon == line)
 			return -1;
 		*colon = '\0';
@@ -693,6 +704,8 @@ parse_request(char *text, struct request *rq)
 		HEADER(authorization, "Authorization")
 #undef HEADER
 	}
+	if (!line)
+		return -1;
 	rq->path = rq->target;
 	if ((rq->query = strchr(rq->target, '?')))
 		*rq->query++ = '\0';
@@ -993,7 +1006,7 @@ handle_request(struct web_conn *c, size_t len)
 
 		/* Its first line says what it was (from req: parse_request()
 		 * has cut text up). */
-		while (first < len && c->req[first] != '\r')
+		while (first < len && c->req[first] != '\r' && c->req[first] != '\n')
 			first++;
 		refuse_value(c, NULL, 400, "malformed request", c->req, first);
 		return;
@@ -1054,16 +1067,22 @@ handle_request(struct web_conn *c, size_t len)
 		        sizeof WEB_PAGE - 1);
 }
 
-/* Just past the CR LF CR LF that ends the headers, or NULL (memmem() is
- * not POSIX). */
+/* Just past the empty line that ends the headers (CR LF CR LF, or bare
+ * LFs), or NULL (memmem() is not POSIX). */
 static char *
 blank_line(char *buf, size_t len)
 {
 	size_t i;
 
-	for (i = 0; i + 4 <= len; i++)
-		if (memcmp(buf + i, "\r\n\r\n", 4) == 0)
-			return buf + i + 4;
+	/* An empty line: LF, then LF or CR LF (see next_line()). */
+	for (i = 0; i + 2 <= len; i++) {
+		if (buf[i] != '\n')
+			continue;
+		if (buf[i + 1] == '\n')
+			return buf + i + 2;
+		if (i + 3 <= len && buf[i + 1] == '\r' && buf[i + 2] == '\n')
+			return buf + i + 3;
+	}
 	return NULL;
 }
 
