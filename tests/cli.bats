@@ -166,14 +166,18 @@ the nested backend it stops the daemon"* ]]
 	stop_daemon
 	PORT=$(free_port)
 	start_daemon -s "$T/s" -b network -p "$PORT" --history=64K
-	# 64 KiB of history: a client that comes after 70000 bytes gets the
-	# last 65536
-	fe "$T/s0" init handshake write "$(printf 'x%.0s' $(seq 70000))END\n"
+	# 64 KiB of history: after 1000 lines of 100 bytes and END, a client
+	# gets the last 65536 bytes from their first line start (the replay
+	# starts at a line): 655 whole lines, then END
+	local x99 lines=0 line=
+	x99=$(printf 'x%.0s' $(seq 99))
+	fe "$T/s0" init handshake write "$(for _ in $(seq 1000); do printf '%s\\n' "$x99"; done)END\n"
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
-	local line=
-	IFS= read -r -t 10 line <&5
-	[[ "$line" == xxx*END ]] || { echo "got ${line:0:80}"; return 1; }
-	[ "${#line}" -eq 65535 ] || { echo "${#line} bytes"; return 1; }
+	while IFS= read -r -t 10 line <&5 && [ "$line" != END ]; do
+		[ "$line" = "$x99" ] || { echo "got ${line:0:80}"; return 1; }
+		lines=$((lines + 1))
+	done
+	[ "$line" = END ] && [ "$lines" -eq 655 ] || { echo "$lines lines, then '$line'"; return 1; }
 }
 
 @test "--resize-order is cols-rows or rows-cols" {
