@@ -276,3 +276,28 @@ log_count() {
 	read_line 5 "first guest"
 	both_ways --pipes
 }
+
+@test "a failed expect names what was received, not the wanted text twice" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe_bg init handshake write 'READY\n' expect 'never typed' 0.5
+	read_line 5 READY
+	printf 'typed instead' >&5
+	local rc=0
+	wait "$FE_PID" || rc=$?
+	[ "$rc" -ne 0 ]
+	grep -q 'expected "never typed"' "$T/fe.err"
+	grep -q 'received (unconsumed, 13 bytes): "typed instead"' "$T/fe.err"
+}
+
+@test "a failed expect-all names what was received" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe_bg init handshake write 'READY\n' expect-all 2 typed never 0.5
+	read_line 5 READY
+	printf 'typed instead' >&5
+	local rc=0
+	wait "$FE_PID" || rc=$?
+	[ "$rc" -ne 0 ]
+	grep -q '"never" not received within 0.5 s; received: "typed instead"' "$T/fe.err"
+}

@@ -483,22 +483,35 @@ cond_find(struct fe *fe, void *arg)
 	return f->len == 0 || (fe->rxd_len && memmem(fe->rxd, fe->rxd_len, f->t, f->len));
 }
 
+/* The bytes P..P+N as printable text in B (escapes for the rest, "..."
+ * when cut).  The caller owns B: a message that shows two texts (wanted and
+ * received) needs two buffers, which one static buffer would not give. */
+struct shown { char b[200]; };
+
 static const char *
-printable(const uint8_t *p, size_t n)
+printable(struct shown *s, const uint8_t *p, size_t n)
 {
-	static char b[200];
 	size_t i, o = 0;
-	for (i = 0; i < n && o < sizeof b - 8; i++) {
+	for (i = 0; i < n && o < sizeof s->b - 8; i++) {
 		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
-			b[o++] = (char)p[i];
+			s->b[o++] = (char)p[i];
 		else
-			o += (size_t)sprintf(b + o, "\\x%02x", p[i]);
+			o += (size_t)sprintf(s->b + o, "\\x%02x", p[i]);
 	}
 	if (i < n)
-		strcpy(b + o, "...");
+		strcpy(s->b + o, "...");
 	else
-		b[o] = 0;
-	return b;
+		s->b[o] = 0;
+	return s->b;
+}
+
+/* The last (up to) 120 received bytes, not yet consumed, for a diagnostic. */
+static const char *
+printable_tail(struct shown *s, const struct fe *fe)
+{
+	size_t n = fe->rxd_len > 120 ? 120 : fe->rxd_len;
+	/* nothing received may mean no buffer yet: no arithmetic on NULL */
+	return printable(s, n ? fe->rxd + fe->rxd_len - n : fe->rxd, n);
 }
 
 void
@@ -508,12 +521,14 @@ step_expect(struct fe *fe)
 	uint8_t *t = unescape(fe, arg_next(fe, "TEXT"), &len);
 	double secs = opt_seconds(fe, fe->timeout_s);
 	struct find_arg f = { t, len };
+	struct shown want, got;
 	uint8_t *at;
 	need_rings(fe);
 	if (!service(fe, deadline_in(secs), cond_find, &f, false))
-		fail(fe, "expected \"%s\" within %g s; received (unconsumed, %zu bytes): \"%s\"",
-		     printable(t, len), secs, fe->rxd_len,
-		     printable(fe->rxd_len > 120 ? fe->rxd + fe->rxd_len - 120 : fe->rxd, fe->rxd_len > 120 ? 120 : fe->rxd_len));
+		fail(fe, "expected \"%s\" within %g s; "
+		     "received (unconsumed, %zu bytes): \"%s\"",
+		     printable(&want, t, len), secs, fe->rxd_len,
+		     printable_tail(&got, fe));
 	at = len && fe->rxd_len ? memmem(fe->rxd, fe->rxd_len, t, len) : NULL;
 	if (at)
 		rxd_consume(fe, (size_t)(at - fe->rxd) + len);
@@ -553,10 +568,13 @@ step_expect_all(struct fe *fe)
 	secs = opt_seconds(fe, fe->timeout_s);
 	need_rings(fe);
 	if (!service(fe, deadline_in(secs), cond_all, &a, false)) {
-		for (i = 0; i < a.n && fe->rxd_len && memmem(fe->rxd, fe->rxd_len, a.t[i], a.len[i]); i++)
+		struct shown want, got;
+		for (i = 0; i < a.n && fe->rxd_len &&
+		     memmem(fe->rxd, fe->rxd_len, a.t[i], a.len[i]); i++)
 			;
-		fail(fe, "expect-all: \"%s\" not received within %g s; received: \"%s\"",
-		     printable(a.t[i], a.len[i]), secs, printable(fe->rxd, fe->rxd_len));
+		fail(fe, "expect-all: \"%s\" not received within %g s; "
+		     "received: \"%s\"", printable(&want, a.t[i], a.len[i]),
+		     secs, printable_tail(&got, fe));
 	}
 	for (i = 0; i < a.n; i++) {
 		uint8_t *at = memmem(fe->rxd, fe->rxd_len, a.t[i], a.len[i]);
