@@ -33,9 +33,15 @@ alive() {
 	alive
 }
 
-@test "GET_CONFIG: whole and partial reads; invalid ranges get a header-only reply" {
+@test "GET_CONFIG answers whole and partial reads exactly" {
 	start_one
-	fe "$T/s0" proto-config
+	fe "$T/s0" proto-config-read
+	alive
+}
+
+@test "GET_CONFIG of an invalid range gets a header-only reply" {
+	start_one
+	fe "$T/s0" proto-config-invalid
 	alive
 }
 
@@ -51,9 +57,15 @@ alive() {
 	alive
 }
 
-@test "ADD_MEM_REG / REM_MEM_REG: acked; missing, extra and short fds refused" {
+@test "ADD_MEM_REG and REM_MEM_REG are acked" {
 	start_one
-	fe "$T/s0" proto-mem-reg
+	fe "$T/s0" proto-mem-reg-acked
+	alive
+}
+
+@test "ADD_MEM_REG with a missing, extra or short fd, or a short payload, is refused" {
+	start_one
+	fe "$T/s0" proto-mem-reg-refused
 	alive
 }
 
@@ -107,7 +119,19 @@ alive() {
 	alive
 }
 
-@test "GET_VRING_BASE returns the avail index and stops the ring; a restart resumes it" {
+@test "GET_VRING_BASE returns the next avail index" {
+	start_one
+	fe "$T/s0" proto-vring-base-values
+	alive
+}
+
+@test "GET_VRING_BASE stops the ring" {
+	start_one
+	fe "$T/s0" proto-vring-base-stop
+	alive
+}
+
+@test "a ring restarted from GET_VRING_BASE's index resumes" {
 	start_one
 	fe "$T/s0" proto-vring-base
 	alive

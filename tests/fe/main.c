@@ -32,7 +32,9 @@ static const char usage_text[] =
 "  proto-unknown proto-mem-table proto-mem-reg proto-vring proto-vring-base\n"
 "  proto-vring-num proto-vring-base-index proto-vring-kick-nofd\n"
 "  proto-vring-kick-bad-queue proto-vring-kick-endless proto-vring-call\n"
-"  proto-vring-enable-index\n"
+"  proto-vring-enable-index proto-config-read proto-config-invalid\n"
+"  proto-mem-reg-acked proto-mem-reg-refused proto-vring-base-values\n"
+"  proto-vring-base-stop\n"
 "  proto-vring-enable proto-oversize proto-truncated proto-second-frontend\n"
 "  proto-stray-fds proto-reconnect-at-once proto-second-live-mid-message\n"
 "  proto-get-vring-base-bad proto-unsupported-reply proto-need-reply-all\n"
@@ -98,9 +100,13 @@ static const struct step steps[] = {
 	{ "proto-protocol-features", step_proto_protocol_features },
 	{ "proto-misc", step_proto_misc },
 	{ "proto-config", step_proto_config },
+	{ "proto-config-read", step_proto_config_read },
+	{ "proto-config-invalid", step_proto_config_invalid },
 	{ "proto-unknown", step_proto_unknown },
 	{ "proto-mem-table", step_proto_mem_table },
 	{ "proto-mem-reg", step_proto_mem_reg },
+	{ "proto-mem-reg-acked", step_proto_mem_reg_acked },
+	{ "proto-mem-reg-refused", step_proto_mem_reg_refused },
 	{ "proto-vring", step_proto_vring },
 	{ "proto-vring-num", step_proto_vring_num },
 	{ "proto-vring-base-index", step_proto_vring_base_index },
@@ -110,6 +116,8 @@ static const struct step steps[] = {
 	{ "proto-vring-call", step_proto_vring_call },
 	{ "proto-vring-enable-index", step_proto_vring_enable_index },
 	{ "proto-vring-base", step_proto_vring_base },
+	{ "proto-vring-base-values", step_proto_vring_base_values },
+	{ "proto-vring-base-stop", step_proto_vring_base_stop },
 	{ "proto-vring-enable", step_proto_vring_enable },
 	{ "proto-oversize", step_proto_oversize },
 	{ "proto-truncated", step_proto_truncated },

@@ -161,20 +161,27 @@ config_req(uint32_t off, uint32_t size, uint32_t flags, uint32_t datalen,
 	put32(b + 8, flags);
 }
 
-void
-step_proto_config(struct fe *fe)
+/* GET_CONFIG: the whole config, then max_nr_ports alone, answered exactly. */
+static void
+config_reads(struct fe *fe)
 {
-	uint8_t b[12 + 256], want[VU_HDR_SIZE + 12 + 256];
-	proto_base(fe);
-	/* whole config */
+	uint8_t b[12 + 12], want[VU_HDR_SIZE + 12 + 12];
 	config_req(0, 12, 0, 12, b);
 	vu_send(fe, VU_GET_CONFIG, VU_VERSION, b, 24, NULL, 0);
-	expect_reply_bytes(fe, want, want_config_reply(want, 0, 12), "GET_CONFIG offset 0 size 12");
-	/* max_nr_ports alone */
+	expect_reply_bytes(fe, want, want_config_reply(want, 0, 12),
+			   "GET_CONFIG offset 0 size 12");
 	config_req(4, 4, 0, 4, b);
 	vu_send(fe, VU_GET_CONFIG, VU_VERSION, b, 16, NULL, 0);
-	expect_reply_bytes(fe, want, want_config_reply(want, 4, 4), "GET_CONFIG offset 4 size 4");
-	/* invalid: header-only reply */
+	expect_reply_bytes(fe, want, want_config_reply(want, 4, 4),
+			   "GET_CONFIG offset 4 size 4");
+}
+
+/* GET_CONFIG of a range past the end, over 256 bytes or wrapping: a
+ * header-only reply each, and the connection still in sync after them. */
+static void
+config_invalid(struct fe *fe)
+{
+	uint8_t b[12 + 256], want[VU_HDR_SIZE + 12 + 256];
 	want_reply(want, VU_GET_CONFIG, 0);
 	config_req(8, 8, 0, 8, b);
 	vu_send(fe, VU_GET_CONFIG, VU_VERSION, b, 20, NULL, 0);
@@ -191,7 +198,31 @@ step_proto_config(struct fe *fe)
 	/* still whole and in sync */
 	config_req(0, 12, 0, 12, b);
 	vu_send(fe, VU_GET_CONFIG, VU_VERSION, b, 24, NULL, 0);
-	expect_reply_bytes(fe, want, want_config_reply(want, 0, 12), "GET_CONFIG again");
+	expect_reply_bytes(fe, want, want_config_reply(want, 0, 12),
+			   "GET_CONFIG again");
+}
+
+/* proto-config: both on one connection (fuzz/run.sh records it). */
+void
+step_proto_config(struct fe *fe)
+{
+	proto_base(fe);
+	config_reads(fe);
+	config_invalid(fe);
+}
+
+void
+step_proto_config_read(struct fe *fe)
+{
+	proto_base(fe);
+	config_reads(fe);
+}
+
+void
+step_proto_config_invalid(struct fe *fe)
+{
+	proto_base(fe);
+	config_invalid(fe);
 }
 
 void
@@ -277,21 +308,30 @@ step_proto_mem_table(struct fe *fe)
 	proto_get_features_exact(fe, "GET_FEATURES at the end");
 }
 
-void
-step_proto_mem_reg(struct fe *fe)
+/* ADD_MEM_REG of both regions and REM_MEM_REG of the second: acked. */
+static void
+mem_reg_acked(struct fe *fe)
 {
 	uint8_t b[40];
-	int fds[2];
-	struct canary k;
-	int small;
-	proto_base(fe);
-	vu_u64(fe, true, VU_SET_FEATURES, WANT_FEATURES, NULL, 0, "SET_FEATURES");
 	memset(b, 0, sizeof b);
 	region_bytes(b + 8, 0);
 	vu_ok(fe, VU_ADD_MEM_REG, b, 40, &fe->memfd, 1, "ADD_MEM_REG region 0");
 	region_bytes(b + 8, 1);
 	vu_ok(fe, VU_ADD_MEM_REG, b, 40, &fe->memfd, 1, "ADD_MEM_REG region 1");
 	vu_ok(fe, VU_REM_MEM_REG, b, 40, NULL, 0, "REM_MEM_REG region 1");
+}
+
+/* ADD_MEM_REG of region 1 without an fd, with two, with a short payload or
+ * a 4 KiB fd: refused, each fd closed; then the right one is acked. */
+static void
+mem_reg_refused(struct fe *fe)
+{
+	uint8_t b[40];
+	int fds[2];
+	struct canary k;
+	int small;
+	memset(b, 0, sizeof b);
+	region_bytes(b + 8, 1);
 	vu_fails(fe, VU_ADD_MEM_REG, b, 40, NULL, 0, "ADD_MEM_REG without an fd");
 	k = canary_new(fe);
 	fds[0] = fe->memfd;
@@ -306,8 +346,8 @@ step_proto_mem_reg(struct fe *fe)
 		fail(fe, "memfd_create: %s", strerror(errno));
 	vu_fails(fe, VU_ADD_MEM_REG, b, 40, &small, 1, "ADD_MEM_REG with a 4 KiB fd");
 	close(small);
-	vu_ok(fe, VU_ADD_MEM_REG, b, 40, &fe->memfd, 1, "ADD_MEM_REG region 1 again");
-	proto_get_features_exact(fe, "GET_FEATURES at the end");
+	vu_ok(fe, VU_ADD_MEM_REG, b, 40, &fe->memfd, 1,
+	      "ADD_MEM_REG region 1 again");
 }
 
 /* SET_VRING_NUM: powers of two up to 32768 on queues 0..3, nothing else. */
@@ -386,10 +426,11 @@ vring_enable_checks(struct fe *fe)
 	vu_state(fe, false, VU_SET_VRING_ENABLE, 4, 1, "SET_VRING_ENABLE {4, 1}");
 }
 
-/* One group of SET_VRING_* checks between the negotiation and a final
- * GET_FEATURES that shows the connection still served. */
+/* Checks run in order between the negotiation (features set) and a final
+ * GET_FEATURES that shows the connection still served: one step per part
+ * for a test of one rule, all parts in one step for the fuzz seed. */
 static void
-vring_checks(struct fe *fe, void (*const *part)(struct fe *), size_t n)
+parts_checks(struct fe *fe, void (*const *part)(struct fe *), size_t n)
 {
 	size_t i;
 	proto_base(fe);
@@ -399,25 +440,30 @@ vring_checks(struct fe *fe, void (*const *part)(struct fe *), size_t n)
 	proto_get_features_exact(fe, "GET_FEATURES at the end");
 }
 
-#define VRING_STEP(name, ...) \
+#define PARTS_STEP(name, ...) \
 void \
 name(struct fe *fe) \
 { \
 	static void (*const part[])(struct fe *) = { __VA_ARGS__ }; \
-	vring_checks(fe, part, sizeof part / sizeof part[0]); \
+	parts_checks(fe, part, sizeof part / sizeof part[0]); \
 }
 
 /* proto-vring: all of them on one connection (fuzz/run.sh records it). */
-VRING_STEP(step_proto_vring, vring_num_checks, vring_base_checks,
+PARTS_STEP(step_proto_vring, vring_num_checks, vring_base_checks,
 	   vring_kick_nofd, vring_kick_bad_queue, vring_kick_endless,
 	   vring_call_checks, vring_enable_checks)
-VRING_STEP(step_proto_vring_num, vring_num_checks)
-VRING_STEP(step_proto_vring_base_index, vring_base_checks)
-VRING_STEP(step_proto_vring_kick_nofd, vring_kick_nofd)
-VRING_STEP(step_proto_vring_kick_bad_queue, vring_kick_bad_queue)
-VRING_STEP(step_proto_vring_kick_endless, vring_kick_endless)
-VRING_STEP(step_proto_vring_call, vring_call_checks)
-VRING_STEP(step_proto_vring_enable_index, vring_enable_checks)
+PARTS_STEP(step_proto_vring_num, vring_num_checks)
+PARTS_STEP(step_proto_vring_base_index, vring_base_checks)
+PARTS_STEP(step_proto_vring_kick_nofd, vring_kick_nofd)
+PARTS_STEP(step_proto_vring_kick_bad_queue, vring_kick_bad_queue)
+PARTS_STEP(step_proto_vring_kick_endless, vring_kick_endless)
+PARTS_STEP(step_proto_vring_call, vring_call_checks)
+PARTS_STEP(step_proto_vring_enable_index, vring_enable_checks)
+
+/* proto-mem-reg: both on one connection (fuzz/run.sh records it). */
+PARTS_STEP(step_proto_mem_reg, mem_reg_acked, mem_reg_refused)
+PARTS_STEP(step_proto_mem_reg_acked, mem_reg_acked)
+PARTS_STEP(step_proto_mem_reg_refused, mem_reg_refused)
 
 /* Set up the connection like init (all features), without enabling. */
 static void
@@ -445,37 +491,83 @@ get_vring_base_exact(struct fe *fe, uint32_t qi, uint32_t want_last,
 	expect_reply_bytes(fe, want, sizeof want, what);
 }
 
-void
-step_proto_vring_base(struct fe *fe)
+/* After the handshake and one write, GET_VRING_BASE of the control queues
+ * and of port0's transmitq answers the next avail index of each. */
+static void
+vring_base_values(struct fe *fe)
 {
 	int q1 = VIRTIO_CONSOLE_PORT0_TXQ;
-	struct vq *q = &fe->vq[q1];
-	uint16_t pending;
 	proto_rings(fe, true);
 	handshake(fe, default_rx_bufs(fe));
 	tx_submit(fe, (const uint8_t *)"x", 1, 0);
 	wait_q_idle(fe, q1, "write");
 	/* control transmitq: DEVICE_READY, PORT_READY, PORT_OPEN */
-	get_vring_base_exact(fe, VIRTIO_CONSOLE_CTRL_TXQ, 3, "GET_VRING_BASE(3) after the handshake");
+	get_vring_base_exact(fe, VIRTIO_CONSOLE_CTRL_TXQ, 3,
+			     "GET_VRING_BASE(3) after the handshake");
 	fe->vq[VIRTIO_CONSOLE_CTRL_TXQ].active = false;
 	/* control receiveq: PORT_ADD, CONSOLE_PORT, PORT_OPEN were popped */
-	get_vring_base_exact(fe, VIRTIO_CONSOLE_CTRL_RXQ, 3, "GET_VRING_BASE(2) after the handshake");
+	get_vring_base_exact(fe, VIRTIO_CONSOLE_CTRL_RXQ, 3,
+			     "GET_VRING_BASE(2) after the handshake");
 	fe->vq[VIRTIO_CONSOLE_CTRL_RXQ].active = false;
-	get_vring_base_exact(fe, (uint32_t)q1, 1, "GET_VRING_BASE(1) after one write");
-	/* the ring is stopped: a new buffer must stay untouched */
+	get_vring_base_exact(fe, (uint32_t)q1, 1,
+			     "GET_VRING_BASE(1) after one write");
+}
+
+/* Port0's transmitq stopped by GET_VRING_BASE leaves a new buffer unused,
+ * and says so when asked again; returns that buffer's avail index. */
+static uint16_t
+vring_base_stopped(struct fe *fe)
+{
+	int q1 = VIRTIO_CONSOLE_PORT0_TXQ;
+	struct vq *q = &fe->vq[q1];
+	uint16_t pending;
 	tx_submit(fe, (const uint8_t *)"y", 1, 0);
 	vq_publish(fe, q, true);
 	pending = (uint16_t)(q->avail_idx - 1);
 	q->active = false;	/* stopped: not ours to poll */
 	service_window(fe, 300);
 	if (gload16(fe, q->used + 2) != q->last_used)
-		fail(fe, "the device used a buffer on port0 transmitq after GET_VRING_BASE stopped it");
-	get_vring_base_exact(fe, (uint32_t)q1, pending, "GET_VRING_BASE(1) while stopped");
+		fail(fe, "the device used a buffer on port0 transmitq after "
+		     "GET_VRING_BASE stopped it");
+	get_vring_base_exact(fe, (uint32_t)q1, pending,
+			     "GET_VRING_BASE(1) while stopped");
 	vu_state(fe, false, VU_SET_VRING_BASE, 7, 0, "SET_VRING_BASE {7, 0}");
-	/* restart from the returned base: the pending buffer gets used */
+	return pending;
+}
+
+/* Restarted from the base GET_VRING_BASE returned, port0's transmitq uses
+ * the buffer left pending while it was stopped. */
+static void
+vring_base_restart(struct fe *fe, uint16_t pending)
+{
+	int q1 = VIRTIO_CONSOLE_PORT0_TXQ;
 	ring_start(fe, q1, pending);
 	ring_enable(fe, q1, 1);
 	wait_q_idle(fe, q1, "restarted port0 transmitq");
+}
+
+/* proto-vring-base: values, stop and restart (fuzz/run.sh records it); each
+ * needs the one before, so the smaller steps stop earlier. */
+void
+step_proto_vring_base(struct fe *fe)
+{
+	vring_base_values(fe);
+	vring_base_restart(fe, vring_base_stopped(fe));
+	proto_get_features_exact(fe, "GET_FEATURES at the end");
+}
+
+void
+step_proto_vring_base_values(struct fe *fe)
+{
+	vring_base_values(fe);
+	proto_get_features_exact(fe, "GET_FEATURES at the end");
+}
+
+void
+step_proto_vring_base_stop(struct fe *fe)
+{
+	vring_base_values(fe);
+	vring_base_stopped(fe);
 	proto_get_features_exact(fe, "GET_FEATURES at the end");
 }
 
