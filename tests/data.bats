@@ -185,7 +185,7 @@ both_ways() {
 	exec 6<>"/dev/tcp/127.0.0.1/$PORT"
 	exec 7<>"/dev/tcp/127.0.0.1/$PORT"
 	# all three are connected once each has been announced
-	wait_until 10 [ "$(grep -c 'client .* connected' "$T/daemon.log")" -eq 3 ]
+	wait_until 10 eval '[ "$(grep -c "client .* connected" "$T/daemon.log")" -eq 3 ]'
 	fe "$T/s0" init handshake write 'to everyone\n' \
 		write-bytes 100000 write '\nend\n'
 	local fd
