@@ -29,16 +29,30 @@ start_net() {
 	wait "$f" || { cat "$T/fe.err"; return 1; }
 }
 
-@test "history: after twice --history bytes, a new client gets exactly the last --history" {
+# overflow_history: --history=100000, and the guest writes 200000 pattern
+# bytes while nobody is connected.
+overflow_history() {
 	start_net --history=100000
 	fe "$T/s0" init handshake write-bytes 200000
+}
+
+@test "history: after twice --history bytes, a new client gets exactly the last --history" {
+	overflow_history
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	timeout 10 head -c 100000 <&5 >"$T/got"
 	cmp "$T/got" <("$FRONTEND" --pattern 200000 | tail -c 100000)
-	# and not a byte more: the next thing it gets is live output
+}
+
+@test "history: after the last --history bytes a new client gets live output, not a byte more" {
+	overflow_history
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	timeout 10 head -c 100000 <&5 >/dev/null
 	fe "$T/s0" init handshake write 'LIVE\n'
 	read_line 5 "LIVE"
-	# the 100000 bytes nobody read are counted
+}
+
+@test "history: the bytes that left it unread are counted at exit" {
+	overflow_history
 	stop_daemon
 	grep -q 'console 0: 100000 bytes of guest output left the history before anyone read them' "$T/daemon.log"
 }
@@ -52,31 +66,48 @@ start_net() {
 	read_line 5 "after"
 }
 
-@test "history survives a frontend reconnect and a guest reset" {
+@test "history survives a guest reset" {
 	start_net
-	fe "$T/s0" init handshake write 'first guest\n' reset write 'after reset\n'
+	fe "$T/s0" init handshake write 'before reset\n' reset write 'after reset\n'
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	read_line 5 "before reset"
+	read_line 5 "after reset"
+}
+
+@test "history survives a frontend reconnect" {
+	start_net
+	fe "$T/s0" init handshake write 'first guest\n'
 	fe "$T/s0" init handshake write 'second guest\n'
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	read_line 5 "first guest"
-	read_line 5 "after reset"
 	read_line 5 "second guest"
 }
 
-@test "two clients see the same output and both type" {
+# two_clients: two TCP clients on fds 5 and 6, both seen connected.
+two_clients() {
 	start_net
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	exec 6<>"/dev/tcp/127.0.0.1/$PORT"
 	wait_until 5 eval '[ "$(grep -c "client .* connected" "$T/daemon.log")" -eq 2 ]'
-	fe_args=(init handshake write 'READY\n' expect-all 2 from-five from-six write 'both typed\n')
-	"$FRONTEND" "$T/s0" "${fe_args[@]}" 2>"$T/fe.err" 3>&- &
+}
+
+@test "two clients see the same output" {
+	two_clients
+	fe "$T/s0" init handshake write 'to both\n'
+	read_line 5 "to both"
+	read_line 6 "to both"
+}
+
+@test "two clients both type" {
+	two_clients
+	"$FRONTEND" "$T/s0" init handshake write 'READY\n' \
+		expect-all 2 from-five from-six 2>"$T/fe.err" 3>&- &
 	local f=$!
 	BG_PIDS+=("$f")
 	read_line 5 READY
 	read_line 6 READY
 	printf from-five >&5
 	printf from-six >&6
-	read_line 5 "both typed"
-	read_line 6 "both typed"
 	wait "$f" || { cat "$T/fe.err"; return 1; }
 }
 
