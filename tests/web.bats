@@ -67,13 +67,23 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	[[ "$output" == *"ok sha1 one million 'a': 34aa973cd4c4daa4f61eeb2bdbad27316534016f"* ]]
 }
 
-@test "web: one start-up line per console, and GET / lists device, port, name and clients" {
+# start_web_four: 2 devices of 2 ports (the second named serial0): consoles
+# 0..3 on the web at $WPORT.
+start_web_four() {
 	WPORT=$(free_port)
 	start_daemon --socket-path="$T/s" --socket-count=2 --port=serial0 \
 		--backend=web --web-port="$WPORT"
+}
+
+@test "web: one start-up line per console gives its address" {
+	start_web_four
 	for k in 0 1 2 3; do
 		grep -q "console $k: .*: web http://127.0.0.1:$WPORT/console/$k\$" "$T/daemon.log"
 	done
+}
+
+@test "web: GET / lists device, port, name and clients" {
+	start_web_four
 	get /
 	[ "$STATUS" = "HTTP/1.1 200 OK" ]
 	grep -q '<td><a href="/console/3">console 3</a></td><td>1</td><td>1</td><td>serial0</td><td>0</td>' "$T/resp" ||
@@ -88,16 +98,21 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	touch "$T/done"
 }
 
-@test "web: GET /console/k is the terminal page; the assets come from --web-assets" {
+@test "web: GET /console/k is the terminal page" {
+	[ -f "$ASSETS/lib/xterm.js" ] || skip "no xterm.js (make web-assets)"
+	start_web --web-assets="$TOP/web"
+	get /console/0
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	grep -q '<script src="/assets/xterm.js"></script>' "$T/resp"
+	grep -q 'new WebSocket' "$T/resp"
+}
+
+@test "web: the assets come from --web-assets, found in the folder npm installed into" {
 	[ -f "$ASSETS/lib/xterm.js" ] || skip "no xterm.js (make web-assets)"
 	# the folder npm installed into (its node_modules/@xterm/xterm) is found
 	start_web --web-assets="$TOP/web"
 	run grep -q warning "$T/daemon.log"
 	[ "$status" -eq 1 ]
-	get /console/0
-	[ "$STATUS" = "HTTP/1.1 200 OK" ]
-	grep -q '<script src="/assets/xterm.js"></script>' "$T/resp"
-	grep -q 'new WebSocket' "$T/resp"
 	get /assets/xterm.js
 	[ "$STATUS" = "HTTP/1.1 200 OK" ]
 	grep -qi '^Content-Type: text/javascript' "$T/resp"
@@ -108,12 +123,20 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	cmp <(sed '1,/^\r$/d' "$T/resp") "$ASSETS/css/xterm.css"
 }
 
-@test "web: without xterm.js the page says what to install, and the assets are 404" {
+@test "web: without xterm.js the start warns and says what to install" {
 	start_web --web-assets="$T"
 	grep -q "warning: web: no lib/xterm.js and css/xterm.css in $T: pages show plain text; install with: npm install --prefix $T @xterm/xterm@6.0.0" "$T/daemon.log"
+}
+
+@test "web: without xterm.js the page says what to install" {
+	start_web --web-assets="$T"
 	get /console/0
 	[ "$STATUS" = "HTTP/1.1 200 OK" ]
 	grep -q 'npm install --prefix DIR @xterm/xterm@6.0.0' "$T/resp"
+}
+
+@test "web: without xterm.js the assets are 404, and no path from the request is used" {
+	start_web --web-assets="$T"
 	get /assets/xterm.js
 	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
 	# no path from the request is ever used
