@@ -247,39 +247,65 @@ start_web_four() {
 	ws --header='Authorization: Bearer s3cr3t' /console/0/ws close
 }
 
-@test "web: bad requests get 400, 404, 405, 426 and 431" {
+@test "web: a request line that is not HTTP gets 400" {
 	start_web
 	http "NONSENSE\r\n\r\n"
 	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
+}
+
+@test "web: a request without Host gets 400 that says so" {
+	start_web
 	http "GET / HTTP/1.1\r\n\r\n"
 	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
 	grep -q 'no Host header' "$T/resp"
+}
+
+@test "web: an unknown path, a console that does not exist, and /console/00 get 404" {
+	start_web
 	get /nothing-here
 	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
 	get /console/1
 	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
 	get /console/00
 	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
+}
+
+@test "web: a method other than GET gets 405 with Allow: GET" {
+	start_web
 	http "POST / HTTP/1.1\r\nHost: 127.0.0.1:$WPORT\r\nContent-Length: 0\r\n\r\n"
 	[ "$STATUS" = "HTTP/1.1 405 Method Not Allowed" ]
 	grep -q '^Allow: GET' "$T/resp"
+}
+
+@test "web: a WebSocket version other than 13 gets 426 naming 13" {
+	start_web
 	get /console/0/ws 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n'
 	[ "$STATUS" = "HTTP/1.1 426 Upgrade Required" ]
 	grep -q '^Sec-WebSocket-Version: 13' "$T/resp"
+}
+
+@test "web: a WebSocket request with a bad key, or no upgrade, gets 400" {
+	start_web
 	get /console/0/ws 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n'
 	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
 	get /console/0/ws
 	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
+}
+
+@test "web: headers over the limit get 431, and the daemon still serves" {
+	start_web
 	get / "X-Padding: $(head -c 9000 /dev/zero | tr '\0' a)\r\n"
 	[ "$STATUS" = "HTTP/1.1 431 Request Header Fields Too Large" ]
-	# a browser's icon request is answered without a 404 in the log
+	get /
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+}
+
+@test "web: a browser's icon request gets 204 without a 404 in the log" {
+	start_web
 	get /favicon.ico
 	[ "$STATUS" = "HTTP/1.1 204 No Content" ]
 	run grep -q favicon "$T/daemon.log"
 	[ "$status" -eq 1 ]
-	# and the daemon still serves
-	get /
-	[ "$STATUS" = "HTTP/1.1 200 OK" ]
 }
 
 @test "web: 100 connections opened and dropped leave no fd behind" {
@@ -425,13 +451,16 @@ start_web_four() {
 	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
 }
 
-@test "network: --tcp-address=127.0.0.2 is loopback: no warning; 0.0.0.0 warns once" {
+@test "network: --tcp-address=127.0.0.2 is loopback: no warning" {
 	PORT=$(free_port 2)
 	start_daemon --socket-path="$T/s" --socket-count=2 --backend=network \
 		--tcp-port="$PORT" --tcp-address=127.0.0.2
 	run grep warning: "$T/daemon.log"
 	[ "$status" -eq 1 ]
-	stop_daemon
+}
+
+@test "network: --tcp-address=0.0.0.0 warns once, for all consoles" {
+	PORT=$(free_port 2)
 	start_daemon --socket-path="$T/s" --socket-count=2 --backend=network \
 		--tcp-port="$PORT" --tcp-address=0.0.0.0
 	[ "$(grep -c "warning: consoles listen on 0.0.0.0: anyone who can reach it gets the guest's console" "$T/daemon.log")" -eq 1 ]
