@@ -231,14 +231,14 @@ start_six() {
 
 @test "a TCP port in use fails with status 1 and leaves no socket behind" {
 	local port; port=$(free_port)
-	socat TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr /dev/null 3>&- &
-	BG_PIDS+=($!)
-	wait_until 5 bash -c "exec 9<>/dev/tcp/127.0.0.1/$port" 2>/dev/null
-	# The probe connection above ended socat; start a lasting listener.
+	# One lasting listener (fork: a probe does not end it).  A first
+	# listener that a probe ended could still hold the port when a second
+	# one binds: the second failed, the daemon got the port and never
+	# exited.  The timeout bounds the daemon if the port is free after all.
 	socat TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr,fork /dev/null 3>&- &
 	BG_PIDS+=($!)
 	wait_until 5 bash -c "exec 9<>/dev/tcp/127.0.0.1/$port" 2>/dev/null
-	run --separate-stderr "$DAEMON" -s "$T/s" -b network -p "$port"
+	run --separate-stderr timeout 10 "$DAEMON" -s "$T/s" -b network -p "$port"
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"cannot listen on tcp 127.0.0.1:$port"* ]]
 	[ ! -e "$T/s0" ]
