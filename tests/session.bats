@@ -155,7 +155,7 @@ fsize_daemon() {
 	[ "$(grep -c 'log file .*/log0: File too large' "$T/daemon.log")" -eq 1 ] || { show_logs; return 1; }
 }
 
-@test "a log path that is a FIFO or a symlink stops the start with status 1, at once" {
+@test "a log path that is a FIFO stops the start with status 1, at once" {
 	mkfifo "$T/fifo0"
 	run timeout -k 1 5 "$DAEMON" --socket-path="$T/s" --backend=network --tcp-port="$(free_port)" \
 		--log-file="$T/fifo"
@@ -170,6 +170,9 @@ fsize_daemon() {
 	exec {r}>&-
 	[ "$status" -eq 1 ] || { echo "status $status: $output"; return 1; }
 	[[ "$output" == *"log file $T/rfifo0: not a regular file (refused)"* ]]
+}
+
+@test "a log path that is a symlink stops the start with status 1" {
 	: >"$T/target"
 	ln -s "$T/target" "$T/link0"
 	run timeout -k 1 5 "$DAEMON" --socket-path="$T/s" --backend=network --tcp-port="$(free_port)" \
@@ -214,7 +217,12 @@ fsize_daemon() {
 	read_line 5 ABC
 }
 
-@test "--size: RESIZE after the handshake and cols/rows in config" {
+@test "--size: RESIZE with the size after the handshake" {
+	start_net --size=100x30
+	fe "$T/s0" init --size handshake --resize=100x30
+}
+
+@test "--size: cols and rows in the config space" {
 	start_net --size=100x30
 	fe "$T/s0" init --size handshake --resize=100x30 expect-config-size 100 30
 }
