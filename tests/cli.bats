@@ -184,20 +184,48 @@ the nested backend it stops the daemon"* ]]
 	usage_fails "--resize-order: 'cols' is not cols-rows or rows-cols" -s "$T/s" --resize-order=cols
 }
 
-@test "console k = d * P + p: TCP port and log file per console" {
-	local port; port=$(free_port 6)
-	start_daemon -s "$T/vc.sock" -c 2 -b network -p "$port" --port=data --port=- \
+# start_six: 2 devices of 3 ports (the console, "data", one unnamed), so
+# console k = d * 3 + p; TCP ports from $PORT, log files $T/log0..5.
+start_six() {
+	PORT=$(free_port 6)
+	start_daemon -s "$T/vc.sock" -c 2 -b network -p "$PORT" --port=data --port=- \
 		--log-file="$T/log"
-	local d p k
+}
+
+@test "each device with --port has its console and one port per --port" {
+	start_six
+	local d
 	for d in 0 1; do
 		grep -q "device $d: vhost-user socket $T/vc.sock$d, 3 ports" "$T/daemon.log"
+	done
+}
+
+@test "console k = d * P + p listens on TCP port --tcp-port + k" {
+	start_six
+	local d p k
+	for d in 0 1; do
 		for p in 0 1 2; do
 			k=$((d * 3 + p))
-			grep -q "console $k: device $d port $p.*: tcp 127.0.0.1:$((port + k)); log $T/log$k" \
+			grep -q "console $k: device $d port $p.*: tcp 127.0.0.1:$((PORT + k));" \
 				"$T/daemon.log"
-			(exec 9<>/dev/tcp/127.0.0.1/$((port + k)))
-			test -f "$T/log$k"
+			(exec 9<>/dev/tcp/127.0.0.1/$((PORT + k)))
 		done
+	done
+}
+
+@test "console k = d * P + p logs to --log-file with k appended" {
+	start_six
+	local k
+	for k in 0 1 2 3 4 5; do
+		grep -q "console $k: .*; log $T/log$k" "$T/daemon.log"
+		test -f "$T/log$k"
+	done
+}
+
+@test "a named port's console line gives its name" {
+	start_six
+	local d
+	for d in 0 1; do
 		grep -q "console $((d * 3 + 1)): device $d port 1 \"data\": " "$T/daemon.log"
 	done
 }
@@ -250,14 +278,14 @@ the nested backend it stops the daemon"* ]]
 
 @test "a TCP port in use fails with status 1 and leaves no socket behind" {
 	local port; port=$(free_port)
-	socat TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr /dev/null 3>&- &
-	BG_PIDS+=($!)
-	wait_until 5 bash -c "exec 9<>/dev/tcp/127.0.0.1/$port" 2>/dev/null
-	# The probe connection above ended socat; start a lasting listener.
+	# One lasting listener (fork: a probe does not end it).  A first
+	# listener that a probe ended could still hold the port when a second
+	# one binds: the second failed, the daemon got the port and never
+	# exited.  The timeout bounds the daemon if the port is free after all.
 	socat TCP-LISTEN:"$port",bind=127.0.0.1,reuseaddr,fork /dev/null 3>&- &
 	BG_PIDS+=($!)
 	wait_until 5 bash -c "exec 9<>/dev/tcp/127.0.0.1/$port" 2>/dev/null
-	run --separate-stderr "$DAEMON" -s "$T/s" -b network -p "$port"
+	run --separate-stderr timeout 10 "$DAEMON" -s "$T/s" -b network -p "$port"
 	[ "$status" -eq 1 ]
 	[[ "$stderr" == *"cannot listen on tcp 127.0.0.1:$port"* ]]
 	[ ! -e "$T/s0" ]
@@ -277,17 +305,29 @@ the nested backend it stops the daemon"* ]]
 	[ "$(sed -n 7p "$T/daemon.log")" = "vhost-device-console: ready: 3 devices listening" ]
 }
 
-@test "SIGTERM exits 0 at once and removes the sockets" {
+@test "SIGTERM exits 0 at once" {
+	# stop_daemon allows 5 s: "at once" is well within that
 	start_daemon -s "$T/s" -c 2 -b network -p "$(free_port 2)"
 	stop_daemon; [ "$DAEMON_RC" -eq 0 ]
+}
+
+@test "SIGTERM removes every device's socket" {
+	start_daemon -s "$T/s" -c 2 -b network -p "$(free_port 2)"
+	stop_daemon
 	[ ! -e "$T/s0" ] && [ ! -e "$T/s1" ]
 }
 
-@test "SIGINT exits 0 and removes the socket" {
+@test "SIGINT exits 0" {
 	start_daemon -s "$T/s" -b network -p "$(free_port)"
 	kill -INT "$DAEMON_PID"
 	local rc=0; wait "$DAEMON_PID" || rc=$?
 	[ "$rc" -eq 0 ]
+}
+
+@test "SIGINT removes the socket" {
+	start_daemon -s "$T/s" -b network -p "$(free_port)"
+	kill -INT "$DAEMON_PID"
+	wait "$DAEMON_PID" || true
 	[ ! -e "$T/s0" ]
 }
 

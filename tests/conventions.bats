@@ -28,15 +28,20 @@ start_fd() {
 	wait_until 5 test -S "$T/fe"
 }
 
-@test "--fd: serves the connection it was given; an orderly close exits 0" {
+@test "--fd: serves the connection it was given" {
 	start_fd --log-file="$T/log"
-	fe "$T/fe" init handshake write 'over a passed fd\n' close
+	fe "$T/fe" init handshake write 'over a passed fd\n'
+	grep -q "device 0: vhost-user connection fd 3, 1 port" "$T/daemon.log"
+	wait_until 10 grep -q "over a passed fd" "$T/log0"
+}
+
+@test "--fd: an orderly close of the connection exits 0" {
+	start_fd
+	fe "$T/fe" init handshake close
 	wait_gone "$DAEMON_PID" 10
 	local rc=0
 	wait "$DAEMON_PID" || rc=$?
 	[ "$rc" -eq 0 ] || { cat "$T/daemon.log"; return 1; }
-	grep -q "device 0: vhost-user connection fd 3, 1 port" "$T/daemon.log"
-	grep -q "over a passed fd" "$T/log0"
 	grep -q "device 0: frontend disconnected$" "$T/daemon.log"
 }
 
@@ -64,28 +69,51 @@ start_fd() {
 	[[ "$stderr" == *"--fd and --socket-path exclude each other"* ]]
 }
 
-@test "NOTIFY_SOCKET gets READY=1 once every socket listens, STOPPING=1 at exit" {
+# start_notified: the daemon with NOTIFY_SOCKET; what it sends there is
+# appended to $T/notified.
+start_notified() {
 	socat -u "UNIX-RECV:$T/notify" "OPEN:$T/notified,creat,append" &
 	BG_PIDS+=("$!")
 	wait_until 5 test -S "$T/notify"
 	NOTIFY_SOCKET=$T/notify start_daemon --socket-path="$T/s" --backend=network \
 		--tcp-port="$(free_port)"
+}
+
+@test "NOTIFY_SOCKET gets READY=1 once every socket listens" {
+	start_notified
 	wait_until 5 grep -q 'READY=1' "$T/notified"
 	test -S "$T/s0"
+}
+
+@test "NOTIFY_SOCKET gets STOPPING=1 at exit" {
+	start_notified
 	stop_daemon
 	[ "$DAEMON_RC" -eq 0 ]
 	wait_until 5 grep -q 'STOPPING=1' "$T/notified"
 }
 
-@test "make install DESTDIR= installs the binary, the man page and the JSON description; uninstall removes them" {
+# install_to_root: make install into $T/root with PREFIX /opt/vc.
+install_to_root() {
 	make -s -C "$TOP" install DESTDIR="$T/root" PREFIX=/opt/vc >/dev/null
+}
+
+@test "make install DESTDIR= installs the binary and the man page" {
+	install_to_root
 	test -x "$T/root/opt/vc/bin/vhost-device-console"
 	test -f "$T/root/opt/vc/share/man/man1/vhost-device-console.1"
+}
+
+@test "make install DESTDIR= installs the JSON description naming the installed binary" {
+	install_to_root
 	local json=$T/root/opt/vc/share/qemu/vhost-user/50-vhost-device-console.json
 	grep -q '"type": "console"' "$json"
 	grep -q '"binary": "/opt/vc/bin/vhost-device-console"' "$json"
 	jq -e '.type == "console" and .binary == "/opt/vc/bin/vhost-device-console"
 	       and (.description | length > 0)' "$json" >/dev/null
+}
+
+@test "make uninstall DESTDIR= removes what make install put there" {
+	install_to_root
 	make -s -C "$TOP" uninstall DESTDIR="$T/root" PREFIX=/opt/vc >/dev/null
 	[ -z "$(find "$T/root" -type f)" ]
 }

@@ -132,13 +132,25 @@ both_ways() {
 	both_ways --pipes --no-event-idx --no-indirect
 }
 
-@test "indirect descriptors and descriptor chains" {
+@test "output through an indirect table reaches the client" {
 	start_one
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	fe "$T/s0" init handshake write-indirect 'through an indirect table\n' \
-		write-chain 'through a chain\n' write-indirect 'ab' write-chain 'c\n' check-memory
+		check-memory
 	read_line 5 "through an indirect table"
+}
+
+@test "output through a descriptor chain reaches the client" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init handshake write-chain 'through a chain\n' check-memory
 	read_line 5 "through a chain"
+}
+
+@test "an indirect buffer and a chained one follow each other in order" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe "$T/s0" init handshake write-indirect 'ab' write-chain 'c\n' check-memory
 	read_line 5 "abc"
 }
 
@@ -147,12 +159,16 @@ both_ways() {
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	fe "$T/s0" init --no-indirect handshake write-chain 'chain, no indirect\n'
 	read_line 5 "chain, no indirect"
+}
+
+@test "the frontend refuses an indirect write when INDIRECT is not negotiated" {
+	start_one
 	run "$FRONTEND" "$T/s0" init --no-indirect handshake write-indirect 'x'
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"not negotiated"* ]]
 }
 
-@test "several clients all receive the output, and each can type" {
+@test "each of several clients can type to the guest" {
 	start_one
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	exec 6<>"/dev/tcp/127.0.0.1/$PORT"
@@ -160,7 +176,17 @@ both_ways() {
 	printf 'from-five ' >&5
 	printf 'from-six ' >&6
 	printf 'from-seven ' >&7
-	fe "$T/s0" init handshake expect-all 3 from-five from-six from-seven write 'to everyone\n' \
+	fe "$T/s0" init handshake expect-all 3 from-five from-six from-seven
+}
+
+@test "several clients all receive the whole output" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	exec 6<>"/dev/tcp/127.0.0.1/$PORT"
+	exec 7<>"/dev/tcp/127.0.0.1/$PORT"
+	# all three are connected once each has been announced
+	wait_until 10 eval '[ "$(grep -c "client .* connected" "$T/daemon.log")" -eq 3 ]'
+	fe "$T/s0" init handshake write 'to everyone\n' \
 		write-bytes 100000 write '\nend\n'
 	local fd
 	for fd in 5 6 7; do
@@ -255,10 +281,13 @@ log_count() {
 	both_ways --queue-size=1 --base=65535
 }
 
-@test "QEMU's queue size 1024 and the maximum 32768" {
+@test "QEMU's queue size 1024" {
 	start_one
 	both_ways --queue-size=1024
-	exec 5>&-
+}
+
+@test "the maximum queue size 32768" {
+	start_one
 	both_ways --queue-size=32768 --no-event-idx --base=40000
 }
 
@@ -278,4 +307,29 @@ log_count() {
 	fe "$T/s0" init handshake write 'first guest\n'
 	read_line 5 "first guest"
 	both_ways --pipes
+}
+
+@test "a failed expect names what was received, not the wanted text twice" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe_bg init handshake write 'READY\n' expect 'never typed' 0.5
+	read_line 5 READY
+	printf 'typed instead' >&5
+	local rc=0
+	wait "$FE_PID" || rc=$?
+	[ "$rc" -ne 0 ]
+	grep -q 'expected "never typed"' "$T/fe.err"
+	grep -q 'received (unconsumed, 13 bytes): "typed instead"' "$T/fe.err"
+}
+
+@test "a failed expect-all names what was received" {
+	start_one
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	fe_bg init handshake write 'READY\n' expect-all 2 typed never 0.5
+	read_line 5 READY
+	printf 'typed instead' >&5
+	local rc=0
+	wait "$FE_PID" || rc=$?
+	[ "$rc" -ne 0 ]
+	grep -q '"never" not received within 0.5 s; received: "typed instead"' "$T/fe.err"
 }

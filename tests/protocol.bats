@@ -33,9 +33,15 @@ alive() {
 	alive
 }
 
-@test "GET_CONFIG: whole and partial reads; invalid ranges get a header-only reply" {
+@test "GET_CONFIG answers whole and partial reads exactly" {
 	start_one
-	fe "$T/s0" proto-config
+	fe "$T/s0" proto-config-read
+	alive
+}
+
+@test "GET_CONFIG of an invalid range gets a header-only reply" {
+	start_one
+	fe "$T/s0" proto-config-invalid
 	alive
 }
 
@@ -51,9 +57,15 @@ alive() {
 	alive
 }
 
-@test "ADD_MEM_REG / REM_MEM_REG: acked; missing, extra and short fds refused" {
+@test "ADD_MEM_REG and REM_MEM_REG are acked" {
 	start_one
-	fe "$T/s0" proto-mem-reg
+	fe "$T/s0" proto-mem-reg-acked
+	alive
+}
+
+@test "ADD_MEM_REG with a missing, extra or short fd, or a short payload, is refused" {
+	start_one
+	fe "$T/s0" proto-mem-reg-refused
 	alive
 }
 
@@ -107,7 +119,19 @@ alive() {
 	alive
 }
 
-@test "GET_VRING_BASE returns the avail index and stops the ring; a restart resumes it" {
+@test "GET_VRING_BASE returns the next avail index" {
+	start_one
+	fe "$T/s0" proto-vring-base-values
+	alive
+}
+
+@test "GET_VRING_BASE stops the ring" {
+	start_one
+	fe "$T/s0" proto-vring-base-stop
+	alive
+}
+
+@test "a ring restarted from GET_VRING_BASE's index resumes" {
 	start_one
 	fe "$T/s0" proto-vring-base
 	alive
@@ -133,7 +157,13 @@ alive() {
 	read_line 5 "no reply ack"
 }
 
-@test "QEMU's start sequence and the MULTIPORT handshake leave other memory untouched" {
+@test "QEMU's start sequence leaves guest memory outside the rings untouched" {
+	start_one
+	fe "$T/s0" init check-memory
+	alive
+}
+
+@test "the MULTIPORT handshake leaves guest memory outside its buffers untouched" {
 	start_one
 	fe "$T/s0" init handshake check-memory
 	alive
@@ -183,16 +213,31 @@ alive() {
 	! grep -q broken "$T/daemon.log"
 }
 
-@test "bad control messages are ignored and counted; the console keeps working" {
+# bad_ctrl STEP...: the frontend sends three bad control messages (4 bytes
+# long, unknown event 99, PORT_READY for port 5: there is one), then STEP...
+bad_ctrl() {
+	fe "$T/s0" init handshake ctrl-send --len=4 0 3 1 ctrl-send 0 99 1 \
+		ctrl-send 5 3 1 "$@"
+}
+
+@test "after bad control messages the console keeps working" {
 	start_one
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
-	# 4 bytes long, unknown event 99, PORT_READY for port 5 (there is one)
-	fe "$T/s0" init handshake ctrl-send --len=4 0 3 1 ctrl-send 0 99 1 \
-		ctrl-send 5 3 1 write 'still a console\n' check-memory
+	bad_ctrl write 'still a console\n' check-memory
 	read_line 5 "still a console"
+}
+
+@test "only the first bad control message is logged" {
+	# a guest cannot flood stderr
+	start_one
+	bad_ctrl
 	grep -q 'short control message (4 bytes); ignored' "$T/daemon.log"
-	# only the first is logged: a guest cannot flood stderr
 	[ "$(grep -c 'ignored' "$T/daemon.log")" -eq 1 ]
+}
+
+@test "the bad control messages ignored are counted at exit" {
+	start_one
+	bad_ctrl
 	stop_daemon
 	[ "$DAEMON_RC" = 0 ]
 	grep -q 'device 0: 3 control messages from the guest were ignored' "$T/daemon.log"

@@ -29,20 +29,34 @@ start_net() {
 	wait "$f" || { cat "$T/fe.err"; return 1; }
 }
 
-@test "history: after twice --history bytes, a new client gets the last --history from its first line start" {
+# overflow_history: --history=100000, and the guest writes 2 x 8334 lines
+# of 12 bytes (200016) while nobody is connected; $T/want is what a new
+# client must get: the last 100000 bytes from their first line start.
+overflow_history() {
 	start_net --history=100000
-	# 2 x 8334 lines of 12 bytes: the last 100000 bytes begin mid-line
 	local half
 	half=$(for i in $(seq 1 8334); do printf 'line %06d\\n' "$i"; done)
 	fe "$T/s0" init handshake write "$half" write "$half"
 	printf "$half$half" | tail -c 100000 | tail -n +2 >"$T/want"
+}
+
+@test "history: after twice --history bytes, a new client gets the last --history from its first line start" {
+	overflow_history
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	timeout 10 head -c "$(stat -c %s "$T/want")" <&5 >"$T/got"
 	cmp "$T/got" "$T/want"
-	# and not a byte more: the next thing it gets is live output
+}
+
+@test "history: after the last --history bytes a new client gets live output, not a byte more" {
+	overflow_history
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	timeout 10 head -c "$(stat -c %s "$T/want")" <&5 >/dev/null
 	fe "$T/s0" init handshake write 'LIVE\n'
 	read_line 5 "LIVE"
-	# the 100016 bytes nobody read are counted
+}
+
+@test "history: the bytes that left it unread are counted at exit" {
+	overflow_history
 	stop_daemon
 	grep -q 'console 0: 100016 bytes of guest output left the history before anyone read them' "$T/daemon.log"
 }
@@ -56,31 +70,48 @@ start_net() {
 	read_line 5 "after"
 }
 
-@test "history survives a frontend reconnect and a guest reset" {
+@test "history survives a guest reset" {
 	start_net
-	fe "$T/s0" init handshake write 'first guest\n' reset write 'after reset\n'
+	fe "$T/s0" init handshake write 'before reset\n' reset write 'after reset\n'
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	read_line 5 "before reset"
+	read_line 5 "after reset"
+}
+
+@test "history survives a frontend reconnect" {
+	start_net
+	fe "$T/s0" init handshake write 'first guest\n'
 	fe "$T/s0" init handshake write 'second guest\n'
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	read_line 5 "first guest"
-	read_line 5 "after reset"
 	read_line 5 "second guest"
 }
 
-@test "two clients see the same output and both type" {
+# two_clients: two TCP clients on fds 5 and 6, both seen connected.
+two_clients() {
 	start_net
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	exec 6<>"/dev/tcp/127.0.0.1/$PORT"
 	wait_until 5 eval '[ "$(grep -c "client .* connected" "$T/daemon.log")" -eq 2 ]'
-	fe_args=(init handshake write 'READY\n' expect-all 2 from-five from-six write 'both typed\n')
-	"$FRONTEND" "$T/s0" "${fe_args[@]}" 2>"$T/fe.err" 3>&- &
+}
+
+@test "two clients see the same output" {
+	two_clients
+	fe "$T/s0" init handshake write 'to both\n'
+	read_line 5 "to both"
+	read_line 6 "to both"
+}
+
+@test "two clients both type" {
+	two_clients
+	"$FRONTEND" "$T/s0" init handshake write 'READY\n' \
+		expect-all 2 from-five from-six 2>"$T/fe.err" 3>&- &
 	local f=$!
 	BG_PIDS+=("$f")
 	read_line 5 READY
 	read_line 6 READY
 	printf from-five >&5
 	printf from-six >&6
-	read_line 5 "both typed"
-	read_line 6 "both typed"
 	wait "$f" || { cat "$T/fe.err"; return 1; }
 }
 
@@ -128,7 +159,7 @@ fsize_daemon() {
 	[ "$(grep -c 'log file .*/log0: File too large' "$T/daemon.log")" -eq 1 ] || { show_logs; return 1; }
 }
 
-@test "a log path that is a FIFO or a symlink stops the start with status 1, at once" {
+@test "a log path that is a FIFO stops the start with status 1, at once" {
 	mkfifo "$T/fifo0"
 	run timeout -k 1 5 "$DAEMON" --socket-path="$T/s" --backend=network --tcp-port="$(free_port)" \
 		--log-file="$T/fifo"
@@ -143,6 +174,9 @@ fsize_daemon() {
 	exec {r}>&-
 	[ "$status" -eq 1 ] || { echo "status $status: $output"; return 1; }
 	[[ "$output" == *"log file $T/rfifo0: not a regular file (refused)"* ]]
+}
+
+@test "a log path that is a symlink stops the start with status 1" {
 	: >"$T/target"
 	ln -s "$T/target" "$T/link0"
 	run timeout -k 1 5 "$DAEMON" --socket-path="$T/s" --backend=network --tcp-port="$(free_port)" \
@@ -187,7 +221,12 @@ fsize_daemon() {
 	read_line 5 ABC
 }
 
-@test "--size: RESIZE after the handshake and cols/rows in config" {
+@test "--size: RESIZE with the size after the handshake" {
+	start_net --size=100x30
+	fe "$T/s0" init --size handshake --resize=100x30
+}
+
+@test "--size: cols and rows in the config space" {
 	start_net --size=100x30
 	fe "$T/s0" init --size handshake --resize=100x30 expect-config-size 100 30
 }

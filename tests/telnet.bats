@@ -17,24 +17,42 @@ start_telnet() {
 # hex FILE: its bytes as one line of hex pairs.
 hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
 
-@test "telnet: the offer, IAC doubled on output, commands and CR NUL stripped, NAWS sets the size" {
+# telnet_client: a TCP client on fd 5 that has read the daemon's offer
+# into $T/offer (9 bytes).
+telnet_client() {
 	start_telnet
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
-	# WILL ECHO, WILL SUPPRESS-GO-AHEAD, DO NAWS
 	timeout 5 dd bs=9 count=1 iflag=fullblock status=none <&5 >"$T/offer"
+}
+
+@test "telnet: a client is offered WILL ECHO, WILL SUPPRESS-GO-AHEAD, DO NAWS" {
+	telnet_client
 	[ "$(hex "$T/offer")" = fffb01fffb03fffd1f ] || { hex "$T/offer"; return 1; }
-	"$FRONTEND" "$T/s0" init --size handshake --resize=80x24 write 'a\xffb\n' expect 'x\xffy\r|' \
-		write 'seen\n' expect-resize 100 30 write 'done\n' 2>"$T/fe.err" 3>&- &
-	local f=$!
-	BG_PIDS+=("$f")
+}
+
+@test "telnet: IAC in the guest's output is doubled" {
+	telnet_client
+	fe "$T/s0" init handshake write 'a\xffb\n'
 	timeout 5 dd bs=5 count=1 iflag=fullblock status=none <&5 >"$T/out"
 	[ "$(hex "$T/out")" = 61ffff620a ] || { hex "$T/out"; return 1; }
+}
+
+@test "telnet: input is decoded: commands dropped, IAC IAC and CR NUL unescaped" {
+	telnet_client
 	# DO ECHO (an answer), x IAC IAC y, CR NUL, |
 	printf '\377\375\001x\377\377y\r\000|' >&5
-	read_line 5 seen
+	fe "$T/s0" init handshake expect 'x\xffy\r|'
+}
+
+@test "telnet: NAWS sets the console size" {
+	telnet_client
+	"$FRONTEND" "$T/s0" init --size handshake --resize=80x24 write 'READY\n' \
+		expect-resize 100 30 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	read_line 5 READY
 	# NAWS: 100 columns, 30 rows
 	printf '\377\372\037\000\144\000\036\377\360' >&5
-	read_line 5 done
 	wait "$f" || { cat "$T/fe.err"; return 1; }
 }
 

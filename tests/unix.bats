@@ -24,32 +24,52 @@ connect() {
 # has FILE TEXT: FILE holds TEXT.
 has() { grep -qF -- "$2" "$1" 2>/dev/null; }
 
-@test "guest output reaches a socat client and what it types reaches the guest" {
+@test "guest output reaches a socat client" {
 	start_unix
 	grep -q "console 0: device 0 port 0: unix $T/c0" "$T/daemon.log"
 	connect a "$T/c0"
+	exec 7>"$T/a.in"	# socat connects once its input has a writer
+	wait_log "$T/daemon.log" "console 0: client 1 connected$"
+	fe "$T/s0" init handshake write 'hello over unix\n'
+	wait_until 10 has "$T/a.out" "hello over unix" || { show_logs; return 1; }
+}
+
+@test "what a socat client types reaches the guest" {
+	start_unix
+	connect a "$T/c0"
 	exec 7>"$T/a.in"
 	wait_log "$T/daemon.log" "console 0: client 1 connected$"
-	"$FRONTEND" "$T/s0" init handshake write 'hello over unix\n' \
-		expect typed 2>"$T/fe.err" 3>&- &
-	local f=$!
-	BG_PIDS+=("$f")
-	wait_until 10 has "$T/a.out" "hello over unix" || { show_logs; return 1; }
 	printf typed >&7
-	wait "$f" || { show_logs; return 1; }
+	fe "$T/s0" init handshake expect typed
+}
+
+@test "a socat client that leaves is seen disconnected" {
+	start_unix
+	connect a "$T/c0"
+	exec 7>"$T/a.in"
+	wait_log "$T/daemon.log" "console 0: client 1 connected$"
 	exec 7>&-
 	wait_log "$T/daemon.log" "console 0: client 1 disconnected"
 }
 
-@test "the alias uds works, and --unix-path and the backend need each other" {
+@test "the alias uds selects the unix backend" {
 	start_daemon --socket-path="$T/s" --backend=uds --unix-path="$T/c"
 	[ -S "$T/c0" ]
+}
+
+@test "--backend=unix without --unix-path is a usage error" {
 	run "$DAEMON" --socket-path="$T/t" --backend=unix
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--backend=unix needs --unix-path"* ]]
+}
+
+@test "--unix-path without --backend=unix is a usage error" {
 	run "$DAEMON" --socket-path="$T/t" --backend=network --unix-path="$T/d"
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--unix-path needs --backend=unix"* ]]
+}
+
+@test "unix listed twice, once by its alias uds, is a usage error" {
 	run "$DAEMON" --socket-path="$T/t" --backend=unix,uds --unix-path="$T/d"
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"unix is listed twice"* ]]
@@ -64,7 +84,7 @@ has() { grep -qF -- "$2" "$1" 2>/dev/null; }
 	[ -S "$T/c1" ]
 }
 
-@test "a stale socket is replaced; a regular file is refused with status 1" {
+@test "a stale unix socket is replaced" {
 	# a daemon killed with SIGKILL leaves its socket behind
 	start_unix
 	kill -KILL "$DAEMON_PID"
@@ -78,13 +98,17 @@ has() { grep -qF -- "$2" "$1" 2>/dev/null; }
 	wait_log "$T/daemon.log" "client 1 connected$"
 	fe "$T/s0" init handshake write 'new daemon\n'
 	wait_until 10 has "$T/a.out" "new daemon"
-	# a live socket is not taken over
+}
+
+@test "a unix socket another daemon listens on is not taken over: status 1, one line" {
+	start_unix
 	run "$DAEMON" --socket-path="$T/t" --backend=unix --unix-path="$T/c"
 	[ "$status" -eq 1 ]
 	# one line: nothing is said before everything is set up
 	[ "$output" = "vhost-device-console: $T/c0: another process is listening there" ]
-	exec 7>&-
-	# a regular file is left alone and the start fails
+}
+
+@test "a regular file at the unix path is left alone and the start fails with status 1" {
 	echo keep >"$T/f0"
 	run "$DAEMON" --socket-path="$T/u" --backend=unix --unix-path="$T/f"
 	[ "$status" -eq 1 ]

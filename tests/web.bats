@@ -67,13 +67,23 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	[[ "$output" == *"ok sha1 one million 'a': 34aa973cd4c4daa4f61eeb2bdbad27316534016f"* ]]
 }
 
-@test "web: one start-up line per console, and GET / lists device, port, name and clients" {
+# start_web_four: 2 devices of 2 ports (the second named serial0): consoles
+# 0..3 on the web at $WPORT.
+start_web_four() {
 	WPORT=$(free_port)
 	start_daemon --socket-path="$T/s" --socket-count=2 --port=serial0 \
 		--backend=web --web-port="$WPORT"
+}
+
+@test "web: one start-up line per console gives its address" {
+	start_web_four
 	for k in 0 1 2 3; do
 		grep -q "console $k: .*: web http://127.0.0.1:$WPORT/console/$k\$" "$T/daemon.log"
 	done
+}
+
+@test "web: GET / lists device, port, name and clients" {
+	start_web_four
 	get /
 	[ "$STATUS" = "HTTP/1.1 200 OK" ]
 	grep -q '<td><a href="/console/3">console 3</a></td><td>1</td><td>1</td><td>serial0</td><td>0</td>' "$T/resp" ||
@@ -88,16 +98,21 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	touch "$T/done"
 }
 
-@test "web: GET /console/k is the terminal page; the assets come from --web-assets" {
+@test "web: GET /console/k is the terminal page" {
+	[ -f "$ASSETS/lib/xterm.js" ] || skip "no xterm.js (make web-assets)"
+	start_web --web-assets="$TOP/web"
+	get /console/0
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	grep -q '<script src="/assets/xterm.js"></script>' "$T/resp"
+	grep -q 'new WebSocket' "$T/resp"
+}
+
+@test "web: the assets come from --web-assets, found in the folder npm installed into" {
 	[ -f "$ASSETS/lib/xterm.js" ] || skip "no xterm.js (make web-assets)"
 	# the folder npm installed into (its node_modules/@xterm/xterm) is found
 	start_web --web-assets="$TOP/web"
 	run grep -q warning "$T/daemon.log"
 	[ "$status" -eq 1 ]
-	get /console/0
-	[ "$STATUS" = "HTTP/1.1 200 OK" ]
-	grep -q '<script src="/assets/xterm.js"></script>' "$T/resp"
-	grep -q 'new WebSocket' "$T/resp"
 	get /assets/xterm.js
 	[ "$STATUS" = "HTTP/1.1 200 OK" ]
 	grep -qi '^Content-Type: text/javascript' "$T/resp"
@@ -108,12 +123,20 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	cmp <(sed '1,/^\r$/d' "$T/resp") "$ASSETS/css/xterm.css"
 }
 
-@test "web: without xterm.js the page says what to install, and the assets are 404" {
+@test "web: without xterm.js the start warns and says what to install" {
 	start_web --web-assets="$T"
 	grep -q "warning: web: no lib/xterm.js and css/xterm.css in $T: pages show plain text; install with: npm install --prefix $T @xterm/xterm@6.0.0" "$T/daemon.log"
+}
+
+@test "web: without xterm.js the page says what to install" {
+	start_web --web-assets="$T"
 	get /console/0
 	[ "$STATUS" = "HTTP/1.1 200 OK" ]
 	grep -q 'npm install --prefix DIR @xterm/xterm@6.0.0' "$T/resp"
+}
+
+@test "web: without xterm.js the assets are 404, and no path from the request is used" {
+	start_web --web-assets="$T"
 	get /assets/xterm.js
 	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
 	# no path from the request is ever used
@@ -224,39 +247,65 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	ws --header='Authorization: Bearer s3cr3t' /console/0/ws close
 }
 
-@test "web: bad requests get 400, 404, 405, 426 and 431" {
+@test "web: a request line that is not HTTP gets 400" {
 	start_web
 	http "NONSENSE\r\n\r\n"
 	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
+}
+
+@test "web: a request without Host gets 400 that says so" {
+	start_web
 	http "GET / HTTP/1.1\r\n\r\n"
 	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
 	grep -q 'no Host header' "$T/resp"
+}
+
+@test "web: an unknown path, a console that does not exist, and /console/00 get 404" {
+	start_web
 	get /nothing-here
 	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
 	get /console/1
 	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
 	get /console/00
 	[ "$STATUS" = "HTTP/1.1 404 Not Found" ]
+}
+
+@test "web: a method other than GET gets 405 with Allow: GET" {
+	start_web
 	http "POST / HTTP/1.1\r\nHost: 127.0.0.1:$WPORT\r\nContent-Length: 0\r\n\r\n"
 	[ "$STATUS" = "HTTP/1.1 405 Method Not Allowed" ]
 	grep -q '^Allow: GET' "$T/resp"
+}
+
+@test "web: a WebSocket version other than 13 gets 426 naming 13" {
+	start_web
 	get /console/0/ws 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n'
 	[ "$STATUS" = "HTTP/1.1 426 Upgrade Required" ]
 	grep -q '^Sec-WebSocket-Version: 13' "$T/resp"
+}
+
+@test "web: a WebSocket request with a bad key, or no upgrade, gets 400" {
+	start_web
 	get /console/0/ws 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n'
 	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
 	get /console/0/ws
 	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
+}
+
+@test "web: headers over the limit get 431, and the daemon still serves" {
+	start_web
 	get / "X-Padding: $(head -c 9000 /dev/zero | tr '\0' a)\r\n"
 	[ "$STATUS" = "HTTP/1.1 431 Request Header Fields Too Large" ]
-	# a browser's icon request is answered without a 404 in the log
+	get /
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+}
+
+@test "web: a browser's icon request gets 204 without a 404 in the log" {
+	start_web
 	get /favicon.ico
 	[ "$STATUS" = "HTTP/1.1 204 No Content" ]
 	run grep -q favicon "$T/daemon.log"
 	[ "$status" -eq 1 ]
-	# and the daemon still serves
-	get /
-	[ "$STATUS" = "HTTP/1.1 200 OK" ]
 }
 
 @test "web: 100 connections opened and dropped leave no fd behind" {
@@ -402,13 +451,16 @@ fds_are() { [ "$(daemon_fds)" -eq "$1" ]; }
 	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
 }
 
-@test "network: --tcp-address=127.0.0.2 is loopback: no warning; 0.0.0.0 warns once" {
+@test "network: --tcp-address=127.0.0.2 is loopback: no warning" {
 	PORT=$(free_port 2)
 	start_daemon --socket-path="$T/s" --socket-count=2 --backend=network \
 		--tcp-port="$PORT" --tcp-address=127.0.0.2
 	run grep warning: "$T/daemon.log"
 	[ "$status" -eq 1 ]
-	stop_daemon
+}
+
+@test "network: --tcp-address=0.0.0.0 warns once, for all consoles" {
+	PORT=$(free_port 2)
 	start_daemon --socket-path="$T/s" --socket-count=2 --backend=network \
 		--tcp-port="$PORT" --tcp-address=0.0.0.0
 	[ "$(grep -c "warning: consoles listen on 0.0.0.0: anyone who can reach it gets the guest's console" "$T/daemon.log")" -eq 1 ]

@@ -126,14 +126,17 @@
  *   proto-misc            GET_QUEUE_NUM 4, GET_MAX_MEM_SLOTS 32, SET_OWNER,
  *                         need_reply on a GET gives exactly one reply
  *   proto-config          GET_CONFIG whole/partial/invalid
+ *   proto-config-read, -config-invalid  one part of proto-config each
  *   proto-unknown         unknown request with and without need_reply
  *   proto-mem-table       SET_MEM_TABLE valid, long payload, invalid ones
  *   proto-mem-reg         ADD_MEM_REG / REM_MEM_REG
+ *   proto-mem-reg-acked, -mem-reg-refused  one part of proto-mem-reg each
  *   proto-vring           SET_VRING_NUM/BASE/KICK/CALL/ENABLE validation
  *   proto-vring-num, -base-index, -kick-nofd, -kick-bad-queue,
  *   proto-vring-kick-endless, -call, -enable-index
  *                         one part of proto-vring each, on its own
  *   proto-vring-base      GET_VRING_BASE values, stops the ring, restart
+ *   proto-vring-base-values, -vring-base-stop  the same, stopping earlier
  *   proto-vring-enable    rings idle until SET_VRING_ENABLE(1)
  *   proto-oversize        268-byte payload accepted, 269 drops the link,
  *                         a new connection works
@@ -538,9 +541,13 @@ void step_proto_features(struct fe *fe);
 void step_proto_protocol_features(struct fe *fe);
 void step_proto_misc(struct fe *fe);
 void step_proto_config(struct fe *fe);
+void step_proto_config_read(struct fe *fe);
+void step_proto_config_invalid(struct fe *fe);
 void step_proto_unknown(struct fe *fe);
 void step_proto_mem_table(struct fe *fe);
 void step_proto_mem_reg(struct fe *fe);
+void step_proto_mem_reg_acked(struct fe *fe);
+void step_proto_mem_reg_refused(struct fe *fe);
 void step_proto_vring(struct fe *fe);
 void step_proto_vring_num(struct fe *fe);
 void step_proto_vring_base_index(struct fe *fe);
@@ -550,6 +557,8 @@ void step_proto_vring_kick_endless(struct fe *fe);
 void step_proto_vring_call(struct fe *fe);
 void step_proto_vring_enable_index(struct fe *fe);
 void step_proto_vring_base(struct fe *fe);
+void step_proto_vring_base_values(struct fe *fe);
+void step_proto_vring_base_stop(struct fe *fe);
 void step_proto_vring_enable(struct fe *fe);
 void step_proto_oversize(struct fe *fe);
 void step_proto_truncated(struct fe *fe);

@@ -5,42 +5,53 @@
 #include "frontend.h"
 
 static const char usage_text[] =
-"usage: frontend [--timeout=S] [-v] SOCK STEP [STEP...]\n"
-"       frontend --pattern N\n"
-"Plays QEMU + a Linux virtio console driver against a vhost-user console.\n"
-"Steps (options after the step name; TEXT escapes: \\n \\r \\t \\\\ \\0 \\xHH):\n"
-"  init [--no-event-idx] [--no-indirect] [--queue-size=N] [--pipes]\n"
-"       [--no-protocol-features] [--no-reply-ack] [--add-mem-reg]\n"
-"       [--tx-cross] [--base=B] [--ports=N]  QEMU start sequence, 4 rings\n"
-"  handshake [--rx-bufs=N]               MULTIPORT handshake for port 0\n"
-"  write TEXT | write-chain TEXT | write-indirect TEXT\n"
-"  write-bytes N [--inflight=K] [--repeat]  N pattern bytes guest -> host\n"
-"  expect TEXT [SECONDS]                 host -> guest text\n"
-"  expect-all N T1..TN [SECONDS]         N texts in any order\n"
-"  expect-bytes N [SECONDS]              N pattern bytes host -> guest\n"
-"  read-bytes N [--check] [SECONDS]      N bytes host -> guest, counted and\n"
-"                                        timed (benchmarks)\n"
-"  echo-loop N [SECONDS]                 write back every byte received\n"
-"  check-memory                          no write outside writable buffers\n"
-"  reset                                 guest reset + handshake again\n"
-"  reset-device                          RESET_DEVICE + rings again\n"
-"  close | reconnect | expect-eof [SECONDS] | hold FILE [SECONDS]\n"
-"  corrupt-head|corrupt-next|desc-loop|desc-oob|desc-oob-edge|desc-wrap|\n"
-"  avail-jump|indirect-bad-len|indirect-nested|indirect-huge|desc-empty [Q]\n"
-"                        hostile rings\n"
-"  proto-features proto-protocol-features proto-misc proto-config\n"
-"  proto-unknown proto-mem-table proto-mem-reg proto-vring proto-vring-base\n"
-"  proto-vring-num proto-vring-base-index proto-vring-kick-nofd\n"
-"  proto-vring-kick-bad-queue proto-vring-kick-endless proto-vring-call\n"
-"  proto-vring-enable-index\n"
-"  proto-vring-enable proto-oversize proto-truncated proto-second-frontend\n"
-"  proto-stray-fds proto-reconnect-at-once proto-second-live-mid-message\n"
-"  proto-get-vring-base-bad proto-unsupported-reply proto-need-reply-all\n"
-"  proto-long                             exact-reply protocol checks\n"
-"  ctrl-send ID EV VAL | ctrl-give N | ctrl-expect ID EV VAL | ctrl-none [S]\n"
-"                                        control messages one by one\n"
-"Exit 0 when all steps pass; else one diagnostic line and exit 1.\n";
-
+	"usage: frontend [--timeout=S] [-v] SOCK STEP [STEP...]\n"
+	"       frontend --pattern N\n"
+	"Plays QEMU + a Linux virtio console driver against a vhost-user\n"
+	"console.  Steps (options after the step name; TEXT escapes:\n"
+	"\\n \\r \\t \\\\ \\0 \\xHH):\n"
+	"  init [--no-event-idx] [--no-indirect] [--queue-size=N] [--pipes]\n"
+	"       [--no-protocol-features] [--no-reply-ack] [--add-mem-reg]\n"
+	"       [--tx-cross] [--base=B] [--ports=N]\n"
+	"                        QEMU start sequence, 4 rings\n"
+	"  handshake [--rx-bufs=N]\n"
+	"                        MULTIPORT handshake for port 0\n"
+	"  write TEXT | write-chain TEXT | write-indirect TEXT\n"
+	"  write-bytes N [--inflight=K] [--repeat]\n"
+	"                        N pattern bytes guest -> host\n"
+	"  expect TEXT [SECONDS] host -> guest text\n"
+	"  expect-all N T1..TN [SECONDS]\n"
+	"                        N texts in any order\n"
+	"  expect-bytes N [SECONDS]\n"
+	"                        N pattern bytes host -> guest\n"
+	"  read-bytes N [--check] [SECONDS]\n"
+	"                        N bytes host -> guest, counted and\n"
+	"                        timed (benchmarks)\n"
+	"  echo-loop N [SECONDS] write back every byte received\n"
+	"  check-memory          no write outside writable buffers\n"
+	"  reset                 guest reset + handshake again\n"
+	"  reset-device          RESET_DEVICE + rings again\n"
+	"  close | reconnect | expect-eof [SECONDS] | hold FILE [SECONDS]\n"
+	"  corrupt-head|corrupt-next|desc-loop|desc-oob|desc-oob-edge|\n"
+	"  desc-wrap|avail-jump|indirect-bad-len|indirect-nested|\n"
+	"  indirect-huge|desc-empty [Q]\n"
+	"                        hostile rings\n"
+	"  proto-features proto-protocol-features proto-misc\n"
+	"  proto-config proto-config-read proto-config-invalid\n"
+	"  proto-unknown proto-mem-table proto-mem-reg proto-mem-reg-acked\n"
+	"  proto-mem-reg-refused proto-vring proto-vring-num\n"
+	"  proto-vring-base-index proto-vring-kick-nofd\n"
+	"  proto-vring-kick-bad-queue proto-vring-kick-endless\n"
+	"  proto-vring-call proto-vring-enable-index proto-vring-base\n"
+	"  proto-vring-base-values proto-vring-base-stop\n"
+	"  proto-vring-enable proto-oversize proto-truncated\n"
+	"  proto-second-frontend proto-stray-fds proto-reconnect-at-once\n"
+	"  proto-second-live-mid-message proto-get-vring-base-bad\n"
+	"  proto-unsupported-reply proto-need-reply-all proto-long\n"
+	"                        exact-reply protocol checks\n"
+	"  ctrl-send ID EV VAL | ctrl-give N | ctrl-expect ID EV VAL |\n"
+	"  ctrl-none [S]         control messages one by one\n"
+	"Exit 0 when all steps pass; else one diagnostic line and exit 1.\n";
 
 /* ---------------------------------------------------------------------- */
 /* main                                                                    */
@@ -98,9 +109,13 @@ static const struct step steps[] = {
 	{ "proto-protocol-features", step_proto_protocol_features },
 	{ "proto-misc", step_proto_misc },
 	{ "proto-config", step_proto_config },
+	{ "proto-config-read", step_proto_config_read },
+	{ "proto-config-invalid", step_proto_config_invalid },
 	{ "proto-unknown", step_proto_unknown },
 	{ "proto-mem-table", step_proto_mem_table },
 	{ "proto-mem-reg", step_proto_mem_reg },
+	{ "proto-mem-reg-acked", step_proto_mem_reg_acked },
+	{ "proto-mem-reg-refused", step_proto_mem_reg_refused },
 	{ "proto-vring", step_proto_vring },
 	{ "proto-vring-num", step_proto_vring_num },
 	{ "proto-vring-base-index", step_proto_vring_base_index },
@@ -110,6 +125,8 @@ static const struct step steps[] = {
 	{ "proto-vring-call", step_proto_vring_call },
 	{ "proto-vring-enable-index", step_proto_vring_enable_index },
 	{ "proto-vring-base", step_proto_vring_base },
+	{ "proto-vring-base-values", step_proto_vring_base_values },
+	{ "proto-vring-base-stop", step_proto_vring_base_stop },
 	{ "proto-vring-enable", step_proto_vring_enable },
 	{ "proto-oversize", step_proto_oversize },
 	{ "proto-truncated", step_proto_truncated },
@@ -127,8 +144,12 @@ int
 main(int argc, char **argv)
 {
 	struct fe state = {
-		.cur_step = "connect", .timeout_s = 10,
-		.memfd = -1, .sock = -1, .backend_fd = -1, .service_tick_ms = -1,
+		.cur_step = "connect",
+		.timeout_s = 10,
+		.memfd = -1,
+		.sock = -1,
+		.backend_fd = -1,
+		.service_tick_ms = -1,
 	};
 	struct fe *fe = &state;
 	int i;
@@ -148,10 +169,14 @@ main(int argc, char **argv)
 				fail(fe, "bad --timeout");
 			fe->timeout_s = d;
 		} else if (!strcmp(a, "--pattern") && i + 1 < argc) {
-			unsigned long long n = parse_ull(fe, argv[i + 1], "--pattern count"), j;
+			unsigned long long n = parse_ull(fe, argv[i + 1],
+							 "--pattern count"),
+					   j;
 			uint8_t b[BUF_SIZE];
 			for (j = 0; j < n;) {
-				size_t l = n - j < sizeof b ? (size_t)(n - j) : sizeof b, x;
+				size_t l = n - j < sizeof b ? (size_t)(n - j)
+							    : sizeof b,
+				       x;
 				for (x = 0; x < l; x++)
 					b[x] = data_pat(j + x);
 				if (fwrite(b, 1, l, stdout) != l)
@@ -160,7 +185,8 @@ main(int argc, char **argv)
 			}
 			return fflush(stdout) ? 1 : 0;
 		} else {
-			fprintf(stderr, "frontend: unknown option %s\n%s", a, usage_text);
+			fprintf(stderr, "frontend: unknown option %s\n%s", a,
+				usage_text);
 			return 2;
 		}
 	}
@@ -170,7 +196,8 @@ main(int argc, char **argv)
 	}
 	fe->sock_path = argv[i++];
 	for (k = 0; k < NQ; k++)
-		fe->vq[k].kick_r = fe->vq[k].kick_w = fe->vq[k].call_r = fe->vq[k].call_w = -1;
+		fe->vq[k].kick_r = fe->vq[k].kick_w = fe->vq[k].call_r =
+			fe->vq[k].call_w = -1;
 	fe->argv = argv;
 	fe->argc = argc;
 	mem_setup(fe);
@@ -188,10 +215,12 @@ main(int argc, char **argv)
 		steps[k].fn(fe);
 		/* A control message the next step waits for may arrive while
 		 * this one runs (a client's resize races the write before). */
-		if (fe->cq_count && !(fe->ai < argc && !strcmp(argv[fe->ai], "expect-resize"))) {
+		if (fe->cq_count && !(fe->ai < argc &&
+				      !strcmp(argv[fe->ai], "expect-resize"))) {
 			struct cmsg *m = &fe->cq[fe->cq_head];
-			fail(fe, "unexpected control message id %u event %u (%s) value %u len %u",
-			     m->id, m->event, evname(m->event), m->value, m->len);
+			fail(fe, "unexpected control message id %u event %u "
+			     "(%s) value %u len %u", m->id, m->event,
+			     evname(m->event), m->value, m->len);
 		}
 	}
 	rec_flush_write(fe);

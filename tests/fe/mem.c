@@ -34,7 +34,8 @@ note(struct fe *fe, const char *fmt, ...)
 	va_list ap;
 	if (!fe->verbose)
 		return;
-	fprintf(stderr, "frontend: %6.3f ", (double)(now_ms() - fe->t_start) / 1000);
+	fprintf(stderr, "frontend: %6.3f ",
+		(double)(now_ms() - fe->t_start) / 1000);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -90,7 +91,8 @@ const char *
 evname(uint16_t e)
 {
 	static const char *n[] = { "DEVICE_READY", "PORT_ADD", "PORT_REMOVE",
-		"PORT_READY", "CONSOLE_PORT", "RESIZE", "PORT_OPEN", "PORT_NAME" };
+		"PORT_READY", "CONSOLE_PORT", "RESIZE", "PORT_OPEN",
+		"PORT_NAME" };
 	return e < 8 ? n[e] : "UNKNOWN";
 }
 
@@ -165,7 +167,8 @@ mem_setup(struct fe *fe)
 		fail(fe, "memfd_create: %s", strerror(errno));
 	if (ftruncate(fe->memfd, MEM_SIZE) < 0)
 		fail(fe, "ftruncate: %s", strerror(errno));
-	fe->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fe->memfd, 0);
+	fe->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       fe->memfd, 0);
 	if (fe->mem == MAP_FAILED)
 		fail(fe, "mmap: %s", strerror(errno));
 	fe->shadow = malloc(MEM_SIZE);
@@ -186,7 +189,10 @@ uint8_t *
 g2h(struct fe *fe, uint64_t gpa, uint64_t len)
 {
 	if (!gpa_ok(gpa, len))
-		fail(fe, "internal: gpa 0x%" PRIx64 "+%" PRIu64 " outside guest memory", gpa, len);
+		fail(fe,
+		     "internal: gpa 0x%" PRIx64 "+%" PRIu64
+		     " outside guest memory",
+		     gpa, len);
 	return fe->mem + (gpa - GPA_BASE);
 }
 
@@ -239,13 +245,15 @@ gstore16_release(struct fe *fe, uint64_t gpa, uint16_t v)
 uint16_t
 gload16(struct fe *fe, uint64_t gpa)
 {
-	return le16toh(__atomic_load_n((uint16_t *)g2h(fe, gpa, 2), __ATOMIC_ACQUIRE));
+	return le16toh(
+		__atomic_load_n((uint16_t *)g2h(fe, gpa, 2), __ATOMIC_ACQUIRE));
 }
 
 uint32_t
 gload32(struct fe *fe, uint64_t gpa)
 {
-	return le32toh(__atomic_load_n((uint32_t *)g2h(fe, gpa, 4), __ATOMIC_RELAXED));
+	return le32toh(
+		__atomic_load_n((uint32_t *)g2h(fe, gpa, 4), __ATOMIC_RELAXED));
 }
 
 uint16_t
@@ -266,7 +274,8 @@ mark_writable(struct fe *fe, uint64_t gpa, uint64_t len)
 uint64_t
 gpa2uaddr(uint64_t gpa)
 {
-	return gpa < BOUNDARY ? UADDR0 + (gpa - GPA_BASE) : UADDR1 + (gpa - BOUNDARY);
+	return gpa < BOUNDARY ? UADDR0 + (gpa - GPA_BASE)
+			      : UADDR1 + (gpa - BOUNDARY);
 }
 
 static uint64_t

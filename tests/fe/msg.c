@@ -43,7 +43,10 @@ read_full(struct fe *fe, int fd, void *buf, size_t len, int64_t dl,
 {
 	size_t got = 0;
 	while (got < len) {
-		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int) * 16)]; } cb;
+		union {
+			struct cmsghdr h;
+			char b[CMSG_SPACE(sizeof(int) * 16)];
+		} cb;
 		struct iovec iov = { (char *)buf + got, len - got };
 		struct msghdr mh = { 0 };
 		struct cmsghdr *ch;
@@ -63,11 +66,15 @@ read_full(struct fe *fe, int fd, void *buf, size_t len, int64_t dl,
 			fail(fe, "recvmsg: %s", strerror(errno));
 		}
 		for (ch = CMSG_FIRSTHDR(&mh); ch; ch = CMSG_NXTHDR(&mh, ch)) {
-			if (ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_RIGHTS) {
-				int k, nf = (int)((ch->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			if (ch->cmsg_level == SOL_SOCKET &&
+			    ch->cmsg_type == SCM_RIGHTS) {
+				int k, nf = (int)((ch->cmsg_len - CMSG_LEN(0)) /
+						  sizeof(int));
 				for (k = 0; k < nf; k++) {
 					int f;
-					memcpy(&f, CMSG_DATA(ch) + k * sizeof(int), sizeof f);
+					memcpy(&f,
+					       CMSG_DATA(ch) + k * sizeof(int),
+					       sizeof f);
 					close(f);
 					if (m)
 						m->nfds++;
@@ -90,7 +97,9 @@ read_msg(struct fe *fe, int fd, struct vu_msg *m, int64_t dl)
 	if (r <= 0)
 		return r;
 	if (m->h.size > sizeof m->p)
-		fail(fe, "message from the daemon claims %u payload bytes (request %u flags 0x%x)",
+		fail(fe,
+		     "message from the daemon claims %u payload bytes (request "
+		     "%u flags 0x%x)",
 		     m->h.size, m->h.request, m->h.flags);
 	return read_full(fe, fd, m->p, m->h.size, dl, m);
 }
@@ -108,7 +117,8 @@ backend_service(struct fe *fe)
 	}
 	if (r < 0)
 		fail(fe, "backend channel: message cut short");
-	note(fe, "backend channel: request %u flags 0x%x size %u", m.h.request, m.h.flags, m.h.size);
+	note(fe, "backend channel: request %u flags 0x%x size %u", m.h.request,
+	     m.h.flags, m.h.size);
 	if (m.h.request == 2 && m.h.size == 0)
 		fe->config_changes++;
 	if (m.h.flags & VU_NEED_REPLY) {
@@ -184,10 +194,11 @@ vu_send(struct fe *fe, uint32_t req, uint32_t flags, const void *payload,
 	int r;
 	if (fe->sock < 0)
 		fail(fe, "%s: not connected", reqname(req));
-	r = vu_send_raw(fe, fe->sock, req, flags, size, payload, size, fds, nfds);
+	r = vu_send_raw(fe, fe->sock, req, flags, size, payload, size, fds,
+			nfds);
 	if (r < 0)
-		fail(fe, "sending %s (%u): %s (daemon closed the connection?)", reqname(req), req,
-		     strerror(-r));
+		fail(fe, "sending %s (%u): %s (daemon closed the connection?)",
+		     reqname(req), req, strerror(-r));
 }
 
 void
@@ -195,7 +206,9 @@ recv_reply(struct fe *fe, struct vu_msg *m, const char *what)
 {
 	int r = read_msg(fe, fe->sock, m, deadline_in(fe->timeout_s));
 	if (r == 0)
-		fail(fe, "%s: the daemon closed the connection instead of replying", what);
+		fail(fe,
+		     "%s: the daemon closed the connection instead of replying",
+		     what);
 	if (r < 0)
 		fail(fe, "%s: no reply within %g s", what, fe->timeout_s);
 	if (m->nfds)
@@ -208,9 +221,13 @@ reply_u64(struct fe *fe, uint32_t req, const char *what)
 {
 	struct vu_msg m;
 	recv_reply(fe, &m, what);
-	if (m.h.request != req || m.h.flags != (VU_VERSION | VU_REPLY) || m.h.size != 8)
-		fail(fe, "%s: reply header {request %u, flags 0x%x, size %u}, want {%u, 0x5, 8}; payload %s",
-		     what, m.h.request, m.h.flags, m.h.size, req, hex(m.p, m.h.size));
+	if (m.h.request != req || m.h.flags != (VU_VERSION | VU_REPLY) ||
+	    m.h.size != 8)
+		fail(fe,
+		     "%s: reply header {request %u, flags 0x%x, size %u}, want "
+		     "{%u, 0x5, 8}; payload %s",
+		     what, m.h.request, m.h.flags, m.h.size, req,
+		     hex(m.p, m.h.size));
 	return get64(m.p);
 }
 
@@ -225,8 +242,8 @@ expect_reply_bytes(struct fe *fe, const uint8_t *want, size_t len,
 	memcpy(got, &m.h, VU_HDR_SIZE);
 	memcpy(got + VU_HDR_SIZE, m.p, m.h.size);
 	if (VU_HDR_SIZE + m.h.size != len || memcmp(got, want, len))
-		fail(fe, "%s: reply [%s], want [%s]", what, hex(got, VU_HDR_SIZE + m.h.size),
-		     hex(want, len));
+		fail(fe, "%s: reply [%s], want [%s]", what,
+		     hex(got, VU_HDR_SIZE + m.h.size), hex(want, len));
 }
 
 void
@@ -254,7 +271,8 @@ void
 vu_ok(struct fe *fe, uint32_t req, const void *p, uint32_t size, const int *fds,
       int nfds, const char *what)
 {
-	vu_send(fe, req, VU_VERSION | (fe->neg.reply_ack ? VU_NEED_REPLY : 0), p, size, fds, nfds);
+	vu_send(fe, req, VU_VERSION | (fe->neg.reply_ack ? VU_NEED_REPLY : 0),
+		p, size, fds, nfds);
 	if (fe->neg.reply_ack)
 		expect_reply_u64_exact(fe, req, 0, what);
 }
@@ -270,7 +288,8 @@ vu_fails(struct fe *fe, uint32_t req, const void *p, uint32_t size,
 	vu_send(fe, req, VU_VERSION | VU_NEED_REPLY, p, size, fds, nfds);
 	v = reply_u64(fe, req, what);
 	if (v == 0)
-		fail(fe, "%s: acked 0 (success), want a failure (non-zero)", what);
+		fail(fe, "%s: acked 0 (success), want a failure (non-zero)",
+		     what);
 }
 
 
@@ -316,14 +335,20 @@ expect_eof_on(struct fe *fe, int fd, const char *what)
 			continue;
 		if (r > 0) {
 			n = recv(fd, b, sizeof b, MSG_DONTWAIT);
-			if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE)))
+			if (n == 0 ||
+			    (n < 0 && (errno == ECONNRESET || errno == EPIPE)))
 				return;
 			if (n > 0)
-				fail(fe, "%s: got %zd bytes [%s] where the connection should have been closed",
+				fail(fe,
+				     "%s: got %zd bytes [%s] where the "
+				     "connection should have been closed",
 				     what, n, hex(b, (size_t)n));
 		}
 		if (ms_left(dl) == 0)
-			fail(fe, "%s: the daemon did not close the connection within %g s", what, fe->timeout_s);
+			fail(fe,
+			     "%s: the daemon did not close the connection "
+			     "within %g s",
+			     what, fe->timeout_s);
 	}
 }
 
@@ -378,31 +403,45 @@ connect_probe(struct fe *fe)
 			struct vu_msg m;
 			int r;
 			last_err = 0;
-			r = vu_send_raw(fe, fd, VU_GET_FEATURES, VU_VERSION, 0, NULL, 0, NULL, 0);
+			r = vu_send_raw(fe, fd, VU_GET_FEATURES, VU_VERSION, 0,
+					NULL, 0, NULL, 0);
 			if (r == 0) {
-				int64_t pd = now_ms() + 2000 < dl ? now_ms() + 2000 : dl;
+				int64_t pd = now_ms() + 2000 < dl
+						     ? now_ms() + 2000
+						     : dl;
 				r = read_msg(fe, fd, &m, pd);
 				if (r > 0) {
 					fe->sock = fd;
 					fe->sock_eof = false;
-					if (m.h.request != VU_GET_FEATURES || m.h.flags != 5 || m.h.size != 8)
-						fail(fe, "probe GET_FEATURES: reply {%u, 0x%x, %u} %s", m.h.request,
-						     m.h.flags, m.h.size, hex(m.p, m.h.size));
+					if (m.h.request != VU_GET_FEATURES ||
+					    m.h.flags != 5 || m.h.size != 8)
+						fail(fe,
+						     "probe GET_FEATURES: "
+						     "reply {%u, 0x%x, %u} %s",
+						     m.h.request, m.h.flags,
+						     m.h.size,
+						     hex(m.p, m.h.size));
 					fe->neg.features_offered = get64(m.p);
 					return;
 				}
 			}
 			close(fd);
 			last_err = -1;
-		} else if (errno != ENOENT && errno != ECONNREFUSED && errno != EAGAIN) {
-			fail(fe, "connect %s: %s", fe->sock_path, strerror(errno));
+		} else if (errno != ENOENT && errno != ECONNREFUSED &&
+			   errno != EAGAIN) {
+			fail(fe, "connect %s: %s", fe->sock_path,
+			     strerror(errno));
 		} else {
 			last_err = errno;
 		}
 		if (ms_left(dl) == 0) {
 			if (last_err > 0)
-				fail(fe, "connect %s: %s", fe->sock_path, strerror(last_err));
-			fail(fe, "connect %s: the daemon keeps closing the connection", fe->sock_path);
+				fail(fe, "connect %s: %s", fe->sock_path,
+				     strerror(last_err));
+			fail(fe,
+			     "connect %s: the daemon keeps closing the "
+			     "connection",
+			     fe->sock_path);
 		}
 		poll(NULL, 0, 20);
 	}

@@ -24,7 +24,8 @@ rec_flush_write(struct fe *fe)
 	fe->rec.wlen = 0;
 }
 
-/* The file, opened (and a session started) on first use; NULL: not recording. */
+/* The file, opened (and a session started) on first use; NULL: not
+ * recording. */
 static FILE *
 rec_file(struct fe *fe)
 {
@@ -45,7 +46,8 @@ static bool
 rec_same(const struct rec_fd *r, int fd)
 {
 	struct stat st;
-	return fstat(fd, &st) == 0 && st.st_dev == r->dev && st.st_ino == r->ino;
+	return fstat(fd, &st) == 0 && st.st_dev == r->dev &&
+	       st.st_ino == r->ino;
 }
 
 /* Before any event: connections closed since the last one, closed first. */
@@ -56,7 +58,8 @@ rec_begin(struct fe *fe)
 	if (!rec_file(fe))
 		return false;
 	for (s = 0; s < REC_SLOTS; s++)
-		if (fe->rec.conn[s].live && !rec_same(&fe->rec.conn[s], fe->rec.conn[s].fd)) {
+		if (fe->rec.conn[s].live &&
+		    !rec_same(&fe->rec.conn[s], fe->rec.conn[s].fd)) {
 			rec_flush_write(fe);
 			rec_put(fe, REC_CLOSE, 1);
 			rec_put(fe, (uint64_t)s, 1);
@@ -73,14 +76,18 @@ rec_fd_kind(struct fe *fe, int fd, uint32_t *size)
 	ssize_t n;
 	if (fstat(fd, &st) < 0)
 		return RF_OTHER;
-	if (fstat(fe->memfd, &g) == 0 && st.st_dev == g.st_dev && st.st_ino == g.st_ino)
+	if (fstat(fe->memfd, &g) == 0 && st.st_dev == g.st_dev &&
+	    st.st_ino == g.st_ino)
 		return RF_GUEST;
 	if (S_ISREG(st.st_mode)) {
-		*size = (uintmax_t)st.st_size > UINT32_MAX ? UINT32_MAX : (uint32_t)st.st_size;
+		*size = (uintmax_t)st.st_size > UINT32_MAX
+				? UINT32_MAX
+				: (uint32_t)st.st_size;
 		return RF_MEMFD;
 	}
 	if (S_ISFIFO(st.st_mode))
-		return (fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY ? RF_PIPE_W : RF_PIPE_R;
+		return (fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY ? RF_PIPE_W
+								    : RF_PIPE_R;
 	if (S_ISSOCK(st.st_mode))
 		return RF_SOCKET;
 	snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
@@ -100,13 +107,15 @@ rec_slot(struct fe *fe, int fd)
 	struct stat st;
 	int s;
 	for (s = 0; s < REC_SLOTS; s++)
-		if (fe->rec.conn[s].live && fe->rec.conn[s].fd == fd && rec_same(&fe->rec.conn[s], fd))
+		if (fe->rec.conn[s].live && fe->rec.conn[s].fd == fd &&
+		    rec_same(&fe->rec.conn[s], fd))
 			return s;
 	for (s = 0; s < REC_SLOTS - 1 && fe->rec.conn[s].live; s++)
 		;
 	if (fstat(fd, &st) < 0)
 		st.st_dev = st.st_ino = 0;
-	fe->rec.conn[s] = (struct rec_fd){ fd, st.st_dev, st.st_ino, RF_SOCKET, true };
+	fe->rec.conn[s] =
+		(struct rec_fd){ fd, st.st_dev, st.st_ino, RF_SOCKET, true };
 	rec_put(fe, REC_CONNECT, 1);
 	rec_put(fe, (uint64_t)s, 1);
 	return s;
@@ -133,10 +142,11 @@ rec_msg(struct fe *fe, int fd, const uint8_t *b, size_t len, const int *fds,
 		rec_put(fe, (uint64_t)kind, 1);
 		if (kind == RF_MEMFD)
 			rec_put(fe, size, 4);
-		if (kind >= RF_EVENTFD && kind <= RF_SOCKET && fe->rec.npeers < REC_PEERS &&
-		    fstat(fds[i], &st) == 0)
-			fe->rec.peer[fe->rec.npeers++] = (struct rec_fd){ fds[i], st.st_dev, st.st_ino,
-								  kind, true };
+		if (kind >= RF_EVENTFD && kind <= RF_SOCKET &&
+		    fe->rec.npeers < REC_PEERS && fstat(fds[i], &st) == 0)
+			fe->rec.peer[fe->rec.npeers++] =
+				(struct rec_fd){ fds[i], st.st_dev, st.st_ino,
+						 kind, true };
 	}
 }
 
@@ -150,7 +160,8 @@ rec_kick(struct fe *fe, int fd)
 		return;
 	for (i = (int)fe->rec.npeers - 1; i >= 0; i--)
 		if (rec_same(&fe->rec.peer[i], fd) &&
-		    (fe->rec.peer[i].kind != RF_EVENTFD || fe->rec.peer[i].fd == fd))
+		    (fe->rec.peer[i].kind != RF_EVENTFD ||
+		     fe->rec.peer[i].fd == fd))
 			break;
 	if (i < 0)
 		return;
@@ -167,11 +178,14 @@ rec_write(struct fe *fe, uint64_t gpa, const void *p, size_t len)
 		return;
 	while (len) {
 		size_t n;
-		if (fe->rec.wlen && (gpa - GPA_BASE != fe->rec.woff + fe->rec.wlen || fe->rec.wlen == REC_WMAX))
+		if (fe->rec.wlen &&
+		    (gpa - GPA_BASE != fe->rec.woff + fe->rec.wlen ||
+		     fe->rec.wlen == REC_WMAX))
 			rec_flush_write(fe);
 		if (!fe->rec.wlen)
 			fe->rec.woff = gpa - GPA_BASE;
-		n = len < REC_WMAX - fe->rec.wlen ? len : REC_WMAX - fe->rec.wlen;
+		n = len < REC_WMAX - fe->rec.wlen ? len
+						  : REC_WMAX - fe->rec.wlen;
 		memcpy(fe->rec.w + fe->rec.wlen, src, n);
 		fe->rec.wlen += n;
 		gpa += n;

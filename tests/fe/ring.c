@@ -7,9 +7,8 @@
 /* ---------------------------------------------------------------------- */
 /* rings (the driver side)                                                 */
 
-const char *const qname[NQ] = {
-	"port0 receiveq", "port0 transmitq", "control receiveq", "control transmitq"
-};
+const char *const qname[NQ] = { "port0 receiveq", "port0 transmitq",
+				"control receiveq", "control transmitq" };
 
 static void
 close_fd(int *fd)
@@ -121,7 +120,8 @@ uint16_t
 desc_alloc(struct fe *fe, struct vq *q)
 {
 	if (!q->nfree)
-		fail(fe, "internal: %s has no free descriptor", qname[q - fe->vq]);
+		fail(fe, "internal: %s has no free descriptor",
+		     qname[q - fe->vq]);
 	return q->freel[--q->nfree];
 }
 
@@ -158,23 +158,28 @@ vq_add(struct fe *fe, struct vq *q, const struct seg *s, int n, bool indirect,
 		uint64_t tg = ind_gpa(fe, ti);
 		for (i = 0; i < n; i++)
 			set_desc(fe, tg, (unsigned)i, s[i].gpa, s[i].len,
-				 (uint16_t)((i < n - 1 ? VRING_DESC_F_NEXT : 0) |
+				 (uint16_t)((i < n - 1 ? VRING_DESC_F_NEXT
+						       : 0) |
 					    (s[i].w ? VRING_DESC_F_WRITE : 0)),
 				 (uint16_t)(i < n - 1 ? i + 1 : 0));
 		head = desc_alloc(fe, q);
-		set_desc(fe, q->desc, head, tg, 16u * (unsigned)n, VRING_DESC_F_INDIRECT, 0);
+		set_desc(fe, q->desc, head, tg, 16u * (unsigned)n,
+			 VRING_DESC_F_INDIRECT, 0);
 		t = &q->tok[head];
 		t->ind = ti;
 		t->ndesc = 1;
 	} else {
 		uint16_t idx[8];
 		if (n > 8 || q->nfree < (unsigned)n)
-			fail(fe, "internal: %s: no room for a %d-descriptor chain", qname[q - fe->vq], n);
+			fail(fe,
+			     "internal: %s: no room for a %d-descriptor chain",
+			     qname[q - fe->vq], n);
 		for (i = 0; i < n; i++)
 			idx[i] = desc_alloc(fe, q);
 		for (i = 0; i < n; i++)
 			set_desc(fe, q->desc, idx[i], s[i].gpa, s[i].len,
-				 (uint16_t)((i < n - 1 ? VRING_DESC_F_NEXT : 0) |
+				 (uint16_t)((i < n - 1 ? VRING_DESC_F_NEXT
+						       : 0) |
 					    (s[i].w ? VRING_DESC_F_WRITE : 0)),
 				 i < n - 1 ? idx[i + 1] : 0);
 		head = idx[0];
@@ -276,8 +281,11 @@ rx_sink_take(struct fe *fe, const uint8_t *p, size_t n)
 	if (fe->rx_sink.check)
 		for (i = 0; i < n; i++)
 			if (p[i] != data_pat(fe->rx_sink.got + i))
-				fail(fe, "read-bytes: byte %" PRIu64 " is 0x%02x, want 0x%02x",
-				     fe->rx_sink.got + i, p[i], data_pat(fe->rx_sink.got + i));
+				fail(fe,
+				     "read-bytes: byte %" PRIu64
+				     " is 0x%02x, want 0x%02x",
+				     fe->rx_sink.got + i, p[i],
+				     data_pat(fe->rx_sink.got + i));
 	fe->rx_sink.got += n;
 	fe->rx_total += n;
 }
@@ -300,7 +308,8 @@ refill(struct fe *fe, int qi, uint64_t base, unsigned nbufs, bool *busy, int tk)
 	if (!q->active)
 		return;
 	for (s = 0; s < nbufs; s++) {
-		struct seg sg = { base + (uint64_t)s * BUF_SIZE, BUF_SIZE, true };
+		struct seg sg = { base + (uint64_t)s * BUF_SIZE, BUF_SIZE,
+				  true };
 		if (busy[s] || !q->nfree)
 			continue;
 		busy[s] = true;
@@ -312,13 +321,15 @@ refill(struct fe *fe, int qi, uint64_t base, unsigned nbufs, bool *busy, int tk)
 void
 rx0_refill(struct fe *fe)
 {
-	refill(fe, VIRTIO_CONSOLE_PORT0_RXQ, fe->rx0_base, fe->rx0_nbufs, fe->rx0_busy, TK_RX0);
+	refill(fe, VIRTIO_CONSOLE_PORT0_RXQ, fe->rx0_base, fe->rx0_nbufs,
+	       fe->rx0_busy, TK_RX0);
 }
 
 void
 crx_refill(struct fe *fe)
 {
-	refill(fe, VIRTIO_CONSOLE_CTRL_RXQ, fe->crx_base, fe->crx_nbufs, fe->crx_busy, TK_CRX);
+	refill(fe, VIRTIO_CONSOLE_CTRL_RXQ, fe->crx_base, fe->crx_nbufs,
+	       fe->crx_busy, TK_CRX);
 }
 
 /* Consume used entries as Linux's virtqueue_get_buf does, then re-enable
@@ -332,50 +343,76 @@ process_used(struct fe *fe, int qi)
 	for (;;) {
 		uint16_t uidx = gload16(fe, q->used + 2);
 		if ((uint16_t)(uidx - q->last_used) > q->num)
-			fail(fe, "%s: used idx %u jumped more than the queue size past %u",
+			fail(fe,
+			     "%s: used idx %u jumped more than the queue size "
+			     "past %u",
 			     qname[qi], uidx, q->last_used);
 		while (q->last_used != uidx) {
-			uint64_t e = q->used + 4 + 8ull * (q->last_used % q->num);
+			uint64_t e =
+				q->used + 4 + 8ull * (q->last_used % q->num);
 			uint32_t id = gload32(fe, e), len = gload32(fe, e + 4);
 			struct tok *t;
 			if (id >= q->num || !q->tok[id].busy)
-				fail(fe, "%s: used entry %u has id %u, which is not an outstanding head",
+				fail(fe,
+				     "%s: used entry %u has id %u, which is "
+				     "not an outstanding head",
 				     qname[qi], q->last_used, id);
 			t = &q->tok[id];
 			switch (t->kind) {
 			case TK_RX0:
 				if (len > t->wlen)
-					fail(fe, "%s: used len %u > buffer size %u", qname[qi], len, t->wlen);
+					fail(fe,
+					     "%s: used len %u > buffer size %u",
+					     qname[qi], len, t->wlen);
 				if (fe->rx_sink.on)
-					rx_sink_take(fe, g2h(fe, rx0_gpa(fe, t->slot), len), len);
+					rx_sink_take(fe,
+						     g2h(fe,
+							 rx0_gpa(fe, t->slot),
+							 len),
+						     len);
 				else
-					rxd_append(fe, g2h(fe, rx0_gpa(fe, t->slot), len), len);
-				note(fe, "%s: %u bytes received", qname[qi], len);
+					rxd_append(fe,
+						   g2h(fe, rx0_gpa(fe, t->slot),
+						       len),
+						   len);
+				note(fe, "%s: %u bytes received", qname[qi],
+				     len);
 				fe->rx0_busy[t->slot] = false;
 				break;
 			case TK_CRX: {
-				const uint8_t *p = g2h(fe, crx_gpa(fe, t->slot), 8);
+				const uint8_t *p =
+					g2h(fe, crx_gpa(fe, t->slot), 8);
 				struct cmsg *m;
 				if (len < 8 || len > t->wlen)
-					fail(fe, "%s: control message used len %u", qname[qi], len);
-				if (fe->cq_count == sizeof fe->cq / sizeof fe->cq[0])
-					fail(fe, "too many unconsumed control messages");
-				m = &fe->cq[(fe->cq_head + fe->cq_count++) % (sizeof fe->cq / sizeof fe->cq[0])];
+					fail(fe,
+					     "%s: control message used len %u",
+					     qname[qi], len);
+				if (fe->cq_count ==
+				    sizeof fe->cq / sizeof fe->cq[0])
+					fail(fe, "too many unconsumed control "
+						 "messages");
+				m = &fe->cq[(fe->cq_head + fe->cq_count++) %
+					    (sizeof fe->cq / sizeof fe->cq[0])];
 				m->id = le32toh(get32(p));
 				m->event = (uint16_t)(p[4] | p[5] << 8);
 				m->value = (uint16_t)(p[6] | p[7] << 8);
 				m->len = len;
-				memcpy(m->payload, g2h(fe, crx_gpa(fe, t->slot) + 8, 8),
+				memcpy(m->payload,
+				       g2h(fe, crx_gpa(fe, t->slot) + 8, 8),
 				       len - 8 < 8 ? len - 8 : 8);
-				note(fe, "control message id %u %s value %u len %u", m->id,
-				     evname(m->event), m->value, len);
+				note(fe,
+				     "control message id %u %s value %u len %u",
+				     m->id, evname(m->event), m->value, len);
 				fe->crx_busy[t->slot] = false;
 				break;
 			}
 			case TK_TX0:
 			case TK_CTX:
 				if (len != 0)
-					fail(fe, "%s: transmit buffer (head %u) completed with used len %u, want 0",
+					fail(fe,
+					     "%s: transmit buffer (head %u) "
+					     "completed with used len %u, want "
+					     "0",
 					     qname[qi], id, len);
 				if (t->kind == TK_TX0)
 					fe->tx0_busy[t->slot] = false;
@@ -383,7 +420,10 @@ process_used(struct fe *fe, int qi)
 					fe->ctx_busy[t->slot] = false;
 				break;
 			case TK_BAD:
-				fail(fe, "%s: the device completed the corrupt chain (head %u, len %u) instead of refusing it",
+				fail(fe,
+				     "%s: the device completed the corrupt "
+				     "chain (head %u, len %u) instead of "
+				     "refusing it",
 				     qname[qi], id, len);
 			default:
 				fail(fe, "internal: token kind %u", t->kind);
@@ -393,7 +433,8 @@ process_used(struct fe *fe, int qi)
 		}
 		if (!fe->neg.event_idx)
 			break;
-		gstore16_release(fe, q->avail + 4 + 2ull * q->num, q->last_used);
+		gstore16_release(fe, q->avail + 4 + 2ull * q->num,
+				 q->last_used);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (gload16(fe, q->used + 2) == q->last_used)
 			break;
@@ -418,7 +459,9 @@ sock_event(struct fe *fe, bool allow_eof)
 	if (n > 0) {
 		struct vu_msg m;
 		read_msg(fe, fe->sock, &m, deadline_in(fe->timeout_s));
-		fail(fe, "unsolicited message from the daemon: request %u flags 0x%x size %u [%s]",
+		fail(fe,
+		     "unsolicited message from the daemon: request %u flags "
+		     "0x%x size %u [%s]",
 		     m.h.request, m.h.flags, m.h.size, hex(m.p, m.h.size));
 	}
 }
@@ -460,10 +503,12 @@ service(struct fe *fe, int64_t dl, bool (*cond)(struct fe *, void *), void *arg,
 		}
 		for (i = 0; i < NQ; i++)
 			if (fe->vq[i].active) {
-				pf[n] = (struct pollfd){ fe->vq[i].call_r, POLLIN, 0 };
+				pf[n] = (struct pollfd){ fe->vq[i].call_r,
+							 POLLIN, 0 };
 				who[n++] = i;
 			}
-		spin = (fe->vq[1].active && fe->vq[1].inflight) || (fe->vq[3].active && fe->vq[3].inflight);
+		spin = (fe->vq[1].active && fe->vq[1].inflight) ||
+		       (fe->vq[3].active && fe->vq[3].inflight);
 		tmo = spin && left > 1 ? 1 : left;
 		if (fe->service_tick_ms > 0 && tmo > fe->service_tick_ms)
 			tmo = fe->service_tick_ms;
@@ -510,9 +555,11 @@ void
 wait_q_idle(struct fe *fe, int qi, const char *what)
 {
 	if (!service(fe, deadline_in(fe->timeout_s), cond_q_idle, &qi, false))
-		fail(fe, "%s: %s: %u buffer(s) not used by the device within %g s (avail idx %u, used idx %u)",
-		     what, qname[qi], fe->vq[qi].inflight, fe->timeout_s, fe->vq[qi].avail_idx,
-		     gload16(fe, fe->vq[qi].used + 2));
+		fail(fe,
+		     "%s: %s: %u buffer(s) not used by the device within %g s "
+		     "(avail idx %u, used idx %u)",
+		     what, qname[qi], fe->vq[qi].inflight, fe->timeout_s,
+		     fe->vq[qi].avail_idx, gload16(fe, fe->vq[qi].used + 2));
 }
 
 static bool
@@ -527,7 +574,8 @@ ctrl_next(struct fe *fe, const char *waiting_for)
 {
 	struct cmsg m;
 	if (!service(fe, deadline_in(fe->timeout_s), cond_cq, NULL, false))
-		fail(fe, "no control message within %g s while waiting for %s", fe->timeout_s, waiting_for);
+		fail(fe, "no control message within %g s while waiting for %s",
+		     fe->timeout_s, waiting_for);
 	m = fe->cq[fe->cq_head];
 	fe->cq_head = (fe->cq_head + 1) % (sizeof fe->cq / sizeof fe->cq[0]);
 	fe->cq_count--;
@@ -542,7 +590,9 @@ ctrl_expect(struct fe *fe, uint32_t id, uint16_t ev, uint16_t val)
 	snprintf(what, sizeof what, "%s(%u,%u)", evname(ev), id, val);
 	m = ctrl_next(fe, what);
 	if (m.id != id || m.event != ev || m.value != val || m.len != 8)
-		fail(fe, "control message id %u event %u (%s) value %u used len %u, want %s with used len 8",
+		fail(fe,
+		     "control message id %u event %u (%s) value %u used len "
+		     "%u, want %s with used len 8",
 		     m.id, m.event, evname(m.event), m.value, m.len, what);
 }
 
@@ -570,7 +620,8 @@ ctrl_send_len(struct fe *fe, uint32_t id, uint16_t ev, uint16_t val,
 	sg = (struct seg){ ctx_gpa(fe, s), len, false };
 	vq_add(fe, q, &sg, 1, false, TK_CTX, s);
 	vq_publish(fe, q, false);
-	snprintf(what, sizeof what, "sending %s(%u,%u) in %u bytes", evname(ev), id, val, len);
+	snprintf(what, sizeof what, "sending %s(%u,%u) in %u bytes", evname(ev),
+		 id, val, len);
 	wait_q_idle(fe, VIRTIO_CONSOLE_CTRL_TXQ, what);
 }
 
@@ -589,54 +640,68 @@ negotiate(struct fe *fe, bool want_proto, bool want_reply_ack)
 	uint64_t f;
 	fe->neg.features_offered = vu_get_u64(fe, VU_GET_FEATURES);
 	f = fe->neg.features_offered;
-	if (!(f & BIT(VIRTIO_F_VERSION_1)) || !(f & BIT(VIRTIO_CONSOLE_F_MULTIPORT)))
-		fail(fe, "GET_FEATURES 0x%" PRIx64 " lacks VERSION_1 or MULTIPORT", f);
+	if (!(f & BIT(VIRTIO_F_VERSION_1)) ||
+	    !(f & BIT(VIRTIO_CONSOLE_F_MULTIPORT)))
+		fail(fe,
+		     "GET_FEATURES 0x%" PRIx64 " lacks VERSION_1 or MULTIPORT",
+		     f);
 	fe->neg.proto = want_proto && (f & BIT(VU_F_PROTOCOL_FEATURES));
 	if (fe->neg.proto) {
 		uint64_t want = WANT_PFEATURES;
 		if (!want_reply_ack)
 			want &= ~BIT(PF_REPLY_ACK);
-		fe->neg.pfeatures_offered = vu_get_u64(fe, VU_GET_PROTOCOL_FEATURES);
+		fe->neg.pfeatures_offered =
+			vu_get_u64(fe, VU_GET_PROTOCOL_FEATURES);
 		fe->neg.pfeatures = fe->neg.pfeatures_offered & want;
 		fe->neg.reply_ack = fe->neg.pfeatures & BIT(PF_REPLY_ACK);
-		vu_u64(fe, true, VU_SET_PROTOCOL_FEATURES, fe->neg.pfeatures, NULL, 0, "SET_PROTOCOL_FEATURES");
+		vu_u64(fe, true, VU_SET_PROTOCOL_FEATURES, fe->neg.pfeatures,
+		       NULL, 0, "SET_PROTOCOL_FEATURES");
 		if (fe->neg.pfeatures & BIT(PF_MQ)) {
 			uint64_t n = vu_get_u64(fe, VU_GET_QUEUE_NUM);
 			if (n < NQ)
-				fail(fe, "GET_QUEUE_NUM %" PRIu64 " < %d", n, NQ);
+				fail(fe, "GET_QUEUE_NUM %" PRIu64 " < %d", n,
+				     NQ);
 		}
 		if (fe->neg.pfeatures & BIT(PF_CONFIGURE_MEM_SLOTS)) {
 			uint64_t n = vu_get_u64(fe, VU_GET_MAX_MEM_SLOTS);
 			if (n < 2)
-				fail(fe, "GET_MAX_MEM_SLOTS %" PRIu64 " < 2", n);
+				fail(fe, "GET_MAX_MEM_SLOTS %" PRIu64 " < 2",
+				     n);
 		}
 		if (fe->neg.pfeatures & BIT(PF_BACKEND_REQ)) {
 			int sp[2];
-			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+			if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				       sp) < 0)
 				fail(fe, "socketpair: %s", strerror(errno));
 			if (fe->backend_fd >= 0)
 				close(fe->backend_fd);
 			fe->backend_fd = sp[0];
-			vu_ok(fe, VU_SET_BACKEND_REQ_FD, NULL, 0, &sp[1], 1, "SET_BACKEND_REQ_FD");
+			vu_ok(fe, VU_SET_BACKEND_REQ_FD, NULL, 0, &sp[1], 1,
+			      "SET_BACKEND_REQ_FD");
 			close(sp[1]);
 		}
 	}
 	vu_ok(fe, VU_SET_OWNER, NULL, 0, NULL, 0, "SET_OWNER");
 	f = vu_get_u64(fe, VU_GET_FEATURES);
 	if (f != fe->neg.features_offered)
-		fail(fe, "second GET_FEATURES 0x%" PRIx64 " differs from the first 0x%" PRIx64, f,
-		     fe->neg.features_offered);
+		fail(fe,
+		     "second GET_FEATURES 0x%" PRIx64
+		     " differs from the first 0x%" PRIx64,
+		     f, fe->neg.features_offered);
 	if (fe->neg.pfeatures & BIT(PF_CONFIG)) {
 		uint8_t b[24] = { 0 };
 		struct vu_msg m;
 		put32(b + 4, VIRTIO_CONSOLE_CONFIG_SIZE);
 		vu_send(fe, VU_GET_CONFIG, VU_VERSION, b, sizeof b, NULL, 0);
 		recv_reply(fe, &m, "GET_CONFIG");
-		if (m.h.request != VU_GET_CONFIG || m.h.flags != 5 || m.h.size != 24 ||
-		    le32toh(get32(m.p + 12 + VIRTIO_CONSOLE_CONFIG_MAX_NR_PORTS)) !=
-		    (fe->iopt.ports ? fe->iopt.ports : 1))
-			fail(fe, "GET_CONFIG reply {%u, 0x%x, %u} [%s]", m.h.request, m.h.flags,
-			     m.h.size, hex(m.p, m.h.size));
+		if (m.h.request != VU_GET_CONFIG || m.h.flags != 5 ||
+		    m.h.size != 24 ||
+		    le32toh(get32(m.p + 12 +
+				  VIRTIO_CONSOLE_CONFIG_MAX_NR_PORTS)) !=
+			    (fe->iopt.ports ? fe->iopt.ports : 1))
+			fail(fe, "GET_CONFIG reply {%u, 0x%x, %u} [%s]",
+			     m.h.request, m.h.flags, m.h.size,
+			     hex(m.p, m.h.size));
 	}
 }
 
@@ -657,7 +722,8 @@ set_features(struct fe *fe)
 	fe->neg.features = fe->neg.features_offered & want;
 	fe->neg.event_idx = fe->neg.features & BIT(VIRTIO_RING_F_EVENT_IDX);
 	fe->neg.indirect = fe->neg.features & BIT(VIRTIO_RING_F_INDIRECT_DESC);
-	vu_u64(fe, true, VU_SET_FEATURES, fe->neg.features, NULL, 0, "SET_FEATURES");
+	vu_u64(fe, true, VU_SET_FEATURES, fe->neg.features, NULL, 0,
+	       "SET_FEATURES");
 }
 
 void
@@ -677,7 +743,8 @@ set_memory(struct fe *fe, bool add_mem_reg)
 		for (r = 0; r < 2; r++) {
 			uint8_t b[40] = { 0 };
 			region_bytes(b + 8, r);
-			vu_ok(fe, VU_ADD_MEM_REG, b, sizeof b, &fe->memfd, 1, "ADD_MEM_REG");
+			vu_ok(fe, VU_ADD_MEM_REG, b, sizeof b, &fe->memfd, 1,
+			      "ADD_MEM_REG");
 		}
 	} else {
 		uint8_t b[8 + 64] = { 0 };
@@ -685,7 +752,8 @@ set_memory(struct fe *fe, bool add_mem_reg)
 		put32(b, 2);
 		region_bytes(b + 8, 0);
 		region_bytes(b + 40, 1);
-		vu_ok(fe, VU_SET_MEM_TABLE, b, sizeof b, fds, 2, "SET_MEM_TABLE");
+		vu_ok(fe, VU_SET_MEM_TABLE, b, sizeof b, fds, 2,
+		      "SET_MEM_TABLE");
 	}
 }
 
@@ -695,15 +763,19 @@ ring_start(struct fe *fe, int qi, uint16_t base)
 {
 	struct vq *q = &fe->vq[qi];
 	uint8_t a[40] = { 0 };
-	vu_state(fe, true, VU_SET_VRING_NUM, (uint32_t)qi, q->num, "SET_VRING_NUM");
-	vu_state(fe, true, VU_SET_VRING_BASE, (uint32_t)qi, base, "SET_VRING_BASE");
+	vu_state(fe, true, VU_SET_VRING_NUM, (uint32_t)qi, q->num,
+		 "SET_VRING_NUM");
+	vu_state(fe, true, VU_SET_VRING_BASE, (uint32_t)qi, base,
+		 "SET_VRING_BASE");
 	put32(a, (uint32_t)qi);
 	put64(a + 8, gpa2uaddr(q->desc));
 	put64(a + 16, gpa2uaddr(q->used));
 	put64(a + 24, gpa2uaddr(q->avail));
 	vu_ok(fe, VU_SET_VRING_ADDR, a, sizeof a, NULL, 0, "SET_VRING_ADDR");
-	vu_u64(fe, true, VU_SET_VRING_KICK, (uint64_t)qi, &q->kick_r, 1, "SET_VRING_KICK");
-	vu_u64(fe, true, VU_SET_VRING_CALL, (uint64_t)qi, &q->call_w, 1, "SET_VRING_CALL");
+	vu_u64(fe, true, VU_SET_VRING_KICK, (uint64_t)qi, &q->kick_r, 1,
+	       "SET_VRING_KICK");
+	vu_u64(fe, true, VU_SET_VRING_CALL, (uint64_t)qi, &q->call_w, 1,
+	       "SET_VRING_CALL");
 	q->active = true;
 }
 
@@ -711,7 +783,8 @@ void
 ring_enable(struct fe *fe, int qi, uint32_t on)
 {
 	if (fe->neg.proto)
-		vu_state(fe, true, VU_SET_VRING_ENABLE, (uint32_t)qi, on, "SET_VRING_ENABLE");
+		vu_state(fe, true, VU_SET_VRING_ENABLE, (uint32_t)qi, on,
+			 "SET_VRING_ENABLE");
 }
 
 void

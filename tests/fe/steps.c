@@ -122,7 +122,8 @@ unescape(struct fe *fe, const char *s, size_t *len)
 		case '\\': o[n++] = '\\'; s++; break;
 		case 'x':
 			if (hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-				o[n++] = (uint8_t)(hexval(s[1]) * 16 + hexval(s[2]));
+				o[n++] = (uint8_t)(hexval(s[1]) * 16 +
+						   hexval(s[2]));
 				s += 3;
 				break;
 			}
@@ -172,7 +173,8 @@ step_init(struct fe *fe)
 		else if (!strcmp(o, "--no-multiport"))
 			fe->iopt.no_multiport = true;
 		else if ((v = opt_value(fe, o, "--queue-size")))
-			fe->iopt.qsize = (unsigned)parse_ull(fe, v, "queue size");
+			fe->iopt.qsize =
+				(unsigned)parse_ull(fe, v, "queue size");
 		else if ((v = opt_value(fe, o, "--base")))
 			fe->iopt.base = (uint16_t)parse_ull(fe, v, "base");
 		else if ((v = opt_value(fe, o, "--ports")))
@@ -180,18 +182,23 @@ step_init(struct fe *fe)
 		else
 			fail(fe, "unknown init option %s", o);
 	}
-	if (!fe->iopt.qsize || fe->iopt.qsize > MAX_QSIZE || (fe->iopt.qsize & (fe->iopt.qsize - 1)))
-		fail(fe, "--queue-size must be a power of two <= %u", MAX_QSIZE);
+	if (!fe->iopt.qsize || fe->iopt.qsize > MAX_QSIZE ||
+	    (fe->iopt.qsize & (fe->iopt.qsize - 1)))
+		fail(fe, "--queue-size must be a power of two <= %u",
+		     MAX_QSIZE);
 	if (fe->iopt.add_mem_reg && fe->iopt.no_proto)
 		fail(fe, "--add-mem-reg needs protocol features");
 	negotiate(fe, !fe->iopt.no_proto, !fe->iopt.no_reply_ack);
-	if (fe->iopt.add_mem_reg && !(fe->neg.pfeatures & BIT(PF_CONFIGURE_MEM_SLOTS)))
+	if (fe->iopt.add_mem_reg &&
+	    !(fe->neg.pfeatures & BIT(PF_CONFIGURE_MEM_SLOTS)))
 		fail(fe, "--add-mem-reg: CONFIGURE_MEM_SLOTS not offered");
 	set_features(fe);
 	set_memory(fe, fe->iopt.add_mem_reg);
 	rings_setup(fe, true);
-	note(fe, "init: features 0x%" PRIx64 " protocol 0x%" PRIx64 " queue size %u", fe->neg.features,
-	     fe->neg.pfeatures, fe->iopt.qsize);
+	note(fe,
+	     "init: features 0x%" PRIx64 " protocol 0x%" PRIx64
+	     " queue size %u",
+	     fe->neg.features, fe->neg.pfeatures, fe->iopt.qsize);
 }
 
 void
@@ -245,7 +252,8 @@ step_handshake(struct fe *fe)
 static bool
 cond_tx_slot(struct fe *fe, void *arg)
 {
-	return !fe->tx0_busy[fe->tx0_next % TX0_SLOTS] && fe->vq[1].nfree >= *(unsigned *)arg;
+	return !fe->tx0_busy[fe->tx0_next % TX0_SLOTS] &&
+	       fe->vq[1].nfree >= *(unsigned *)arg;
 }
 
 /* One transmit buffer: mode 0 one descriptor, 1 a chain, 2 indirect. */
@@ -267,8 +275,10 @@ tx_submit(struct fe *fe, const uint8_t *data, size_t len, int mode)
 			n = (int)q->num;
 	}
 	need = mode == 1 ? (unsigned)n : 1;
-	if (!service(fe, deadline_in(fe->timeout_s), cond_tx_slot, &need, false))
-		fail(fe, "port0 transmitq: no buffer came back within %g s", fe->timeout_s);
+	if (!service(fe, deadline_in(fe->timeout_s), cond_tx_slot, &need,
+		     false))
+		fail(fe, "port0 transmitq: no buffer came back within %g s",
+		     fe->timeout_s);
 	s = (int)(fe->tx0_next++ % TX0_SLOTS);
 	fe->tx0_busy[s] = true;
 	if (!fe->tx_repeat || fe->tx0_repeat_len[s] != len)
@@ -276,7 +286,8 @@ tx_submit(struct fe *fe, const uint8_t *data, size_t len, int mode)
 	fe->tx0_repeat_len[s] = fe->tx_repeat ? len : 0;
 	for (i = 0; i < n; i++) {
 		size_t l = i == n - 1 ? len - off : len / (size_t)n;
-		sg[i] = (struct seg){ tx0_gpa(fe, s) + off, (uint32_t)l, false };
+		sg[i] = (struct seg){ tx0_gpa(fe, s) + off, (uint32_t)l,
+				      false };
 		off += l;
 	}
 	vq_add(fe, q, sg, n, mode == 2, TK_TX0, s);
@@ -289,7 +300,8 @@ void
 step_write_burst(struct fe *fe)
 {
 	struct vq *q = &fe->vq[VIRTIO_CONSOLE_PORT0_TXQ];
-	unsigned long long n = parse_ull(fe, arg_next(fe, "N"), "buffer count"), i;
+	unsigned long long n = parse_ull(fe, arg_next(fe, "N"), "buffer count"),
+			   i;
 	unsigned need = 1;
 	size_t len;
 	uint8_t *t = unescape(fe, arg_next(fe, "TEXT"), &len);
@@ -298,10 +310,13 @@ step_write_burst(struct fe *fe)
 	need_rings(fe);
 	if (len == 0 || len > BUF_SIZE)
 		fail(fe, "write-burst: TEXT must be 1..%u bytes", BUF_SIZE);
-	if (!service(fe, deadline_in(fe->timeout_s), cond_tx_slot, &need, false))
-		fail(fe, "port0 transmitq: no buffer came back within %g s", fe->timeout_s);
+	if (!service(fe, deadline_in(fe->timeout_s), cond_tx_slot, &need,
+		     false))
+		fail(fe, "port0 transmitq: no buffer came back within %g s",
+		     fe->timeout_s);
 	if (n > q->nfree)
-		fail(fe, "write-burst: %llu buffers, the queue has %u free", n, q->nfree);
+		fail(fe, "write-burst: %llu buffers, the queue has %u free", n,
+		     q->nfree);
 	s = (int)(fe->tx0_next++ % TX0_SLOTS);
 	fe->tx0_busy[s] = true;
 	gw(fe, tx0_gpa(fe, s), t, len);
@@ -355,7 +370,8 @@ cond_inflight(struct fe *fe, void *arg)
 void
 step_write_bytes(struct fe *fe)
 {
-	unsigned long long n = parse_ull(fe, arg_next(fe, "N"), "byte count"), k = 0;
+	unsigned long long n = parse_ull(fe, arg_next(fe, "N"), "byte count"),
+			   k = 0;
 	struct inflight_arg ia = { 8 };
 	const char *o, *v;
 	uint8_t b[BUF_SIZE];
@@ -382,8 +398,12 @@ step_write_bytes(struct fe *fe)
 		uint32_t x = (uint32_t)(repeat ? 0 : k) * 2654435761u;
 		for (i = 0; i < l && (!repeat || k == 0); i++, x += 2654435761u)
 			b[i] = (uint8_t)((x >> 24) ^ (x >> 13));
-		if (!service(fe, deadline_in(fe->timeout_s), cond_inflight, &ia, false))
-			fail(fe, "write-bytes: port0 transmitq stalled after %llu bytes", k);
+		if (!service(fe, deadline_in(fe->timeout_s), cond_inflight, &ia,
+			     false))
+			fail(fe,
+			     "write-bytes: port0 transmitq stalled after %llu "
+			     "bytes",
+			     k);
 		fe->tx_repeat = repeat;
 		tx_submit(fe, b, l, 0);
 		fe->tx_repeat = false;
@@ -435,14 +455,17 @@ step_read_bytes(struct fe *fe)
 	fe->rx_total -= fe->rxd_len;
 	rxd_consume(fe, fe->rxd_len);
 	if (!service(fe, deadline_in(secs), cond_sink, &n, false))
-		fail(fe, "read-bytes: got %" PRIu64 " of %" PRIu64 " bytes within %g s",
+		fail(fe,
+		     "read-bytes: got %" PRIu64 " of %" PRIu64
+		     " bytes within %g s",
 		     fe->rx_sink.got, n, secs);
-	printf("read-bytes: %" PRIu64 " bytes in %" PRId64 " ns\n", fe->rx_sink.got,
-	       now_ns() - fe->rx_sink.first);
+	printf("read-bytes: %" PRIu64 " bytes in %" PRId64 " ns\n",
+	       fe->rx_sink.got, now_ns() - fe->rx_sink.first);
 	fflush(stdout);
 	fe->rx_sink.on = false;
 	if (fe->rx_sink.got > n)
-		fail(fe, "read-bytes: %" PRIu64 " bytes, more than %" PRIu64, fe->rx_sink.got, n);
+		fail(fe, "read-bytes: %" PRIu64 " bytes, more than %" PRIu64,
+		     fe->rx_sink.got, n);
 }
 
 static bool
@@ -464,7 +487,9 @@ step_echo_loop(struct fe *fe)
 	while (done < n) {
 		size_t l;
 		if (!service(fe, deadline_in(secs), cond_rx_any, NULL, false))
-			fail(fe, "echo-loop: nothing received within %g s after %" PRIu64 " bytes",
+			fail(fe,
+			     "echo-loop: nothing received within %g s after "
+			     "%" PRIu64 " bytes",
 			     secs, done);
 		l = fe->rxd_len < BUF_SIZE ? fe->rxd_len : BUF_SIZE;
 		tx_submit(fe, fe->rxd, l, 0);
@@ -480,25 +505,39 @@ static bool
 cond_find(struct fe *fe, void *arg)
 {
 	struct find_arg *f = arg;
-	return f->len == 0 || (fe->rxd_len && memmem(fe->rxd, fe->rxd_len, f->t, f->len));
+	return f->len == 0 ||
+	       (fe->rxd_len && memmem(fe->rxd, fe->rxd_len, f->t, f->len));
 }
 
+/* The bytes P..P+N as printable text in B (escapes for the rest, "..."
+ * when cut).  The caller owns B: a message that shows two texts (wanted and
+ * received) needs two buffers, which one static buffer would not give. */
+struct shown { char b[200]; };
+
 static const char *
-printable(const uint8_t *p, size_t n)
+printable(struct shown *s, const uint8_t *p, size_t n)
 {
-	static char b[200];
 	size_t i, o = 0;
-	for (i = 0; i < n && o < sizeof b - 8; i++) {
+	for (i = 0; i < n && o < sizeof s->b - 8; i++) {
 		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\')
-			b[o++] = (char)p[i];
+			s->b[o++] = (char)p[i];
 		else
-			o += (size_t)sprintf(b + o, "\\x%02x", p[i]);
+			o += (size_t)sprintf(s->b + o, "\\x%02x", p[i]);
 	}
 	if (i < n)
-		strcpy(b + o, "...");
+		strcpy(s->b + o, "...");
 	else
-		b[o] = 0;
-	return b;
+		s->b[o] = 0;
+	return s->b;
+}
+
+/* The last (up to) 120 received bytes, not yet consumed, for a diagnostic. */
+static const char *
+printable_tail(struct shown *s, const struct fe *fe)
+{
+	size_t n = fe->rxd_len > 120 ? 120 : fe->rxd_len;
+	/* nothing received may mean no buffer yet: no arithmetic on NULL */
+	return printable(s, n ? fe->rxd + fe->rxd_len - n : fe->rxd, n);
 }
 
 void
@@ -508,12 +547,14 @@ step_expect(struct fe *fe)
 	uint8_t *t = unescape(fe, arg_next(fe, "TEXT"), &len);
 	double secs = opt_seconds(fe, fe->timeout_s);
 	struct find_arg f = { t, len };
+	struct shown want, got;
 	uint8_t *at;
 	need_rings(fe);
 	if (!service(fe, deadline_in(secs), cond_find, &f, false))
-		fail(fe, "expected \"%s\" within %g s; received (unconsumed, %zu bytes): \"%s\"",
-		     printable(t, len), secs, fe->rxd_len,
-		     printable(fe->rxd_len > 120 ? fe->rxd + fe->rxd_len - 120 : fe->rxd, fe->rxd_len > 120 ? 120 : fe->rxd_len));
+		fail(fe, "expected \"%s\" within %g s; "
+		     "received (unconsumed, %zu bytes): \"%s\"",
+		     printable(&want, t, len), secs, fe->rxd_len,
+		     printable_tail(&got, fe));
 	at = len && fe->rxd_len ? memmem(fe->rxd, fe->rxd_len, t, len) : NULL;
 	if (at)
 		rxd_consume(fe, (size_t)(at - fe->rxd) + len);
@@ -528,7 +569,8 @@ cond_all(struct fe *fe, void *arg)
 	struct all_arg *a = arg;
 	int i;
 	for (i = 0; i < a->n; i++)
-		if (!fe->rxd_len || !memmem(fe->rxd, fe->rxd_len, a->t[i], a->len[i]))
+		if (!fe->rxd_len ||
+		    !memmem(fe->rxd, fe->rxd_len, a->t[i], a->len[i]))
 			return false;
 	return true;
 }
@@ -553,10 +595,13 @@ step_expect_all(struct fe *fe)
 	secs = opt_seconds(fe, fe->timeout_s);
 	need_rings(fe);
 	if (!service(fe, deadline_in(secs), cond_all, &a, false)) {
-		for (i = 0; i < a.n && fe->rxd_len && memmem(fe->rxd, fe->rxd_len, a.t[i], a.len[i]); i++)
+		struct shown want, got;
+		for (i = 0; i < a.n && fe->rxd_len &&
+		     memmem(fe->rxd, fe->rxd_len, a.t[i], a.len[i]); i++)
 			;
-		fail(fe, "expect-all: \"%s\" not received within %g s; received: \"%s\"",
-		     printable(a.t[i], a.len[i]), secs, printable(fe->rxd, fe->rxd_len));
+		fail(fe, "expect-all: \"%s\" not received within %g s; "
+		     "received: \"%s\"", printable(&want, a.t[i], a.len[i]),
+		     secs, printable_tail(&got, fe));
 	}
 	for (i = 0; i < a.n; i++) {
 		uint8_t *at = memmem(fe->rxd, fe->rxd_len, a.t[i], a.len[i]);
@@ -583,11 +628,15 @@ step_expect_bytes(struct fe *fe)
 	double secs = opt_seconds(fe, fe->timeout_s);
 	need_rings(fe);
 	if (!service(fe, deadline_in(secs), cond_rxlen, &n, false))
-		fail(fe, "expect-bytes: got %zu of %zu bytes within %g s", fe->rxd_len, n, secs);
+		fail(fe, "expect-bytes: got %zu of %zu bytes within %g s",
+		     fe->rxd_len, n, secs);
 	for (i = 0; i < n; i++)
 		if (fe->rxd[i] != data_pat(i))
-			fail(fe, "expect-bytes: byte %zu is 0x%02x, want 0x%02x (got [%s])", i, fe->rxd[i],
-			     data_pat(i), hex(fe->rxd + i, n - i < 16 ? n - i : 16));
+			fail(fe,
+			     "expect-bytes: byte %zu is 0x%02x, want 0x%02x "
+			     "(got [%s])",
+			     i, fe->rxd[i], data_pat(i),
+			     hex(fe->rxd + i, n - i < 16 ? n - i : 16));
 	rxd_consume(fe, n);
 }
 
@@ -604,10 +653,13 @@ step_check_memory(struct fe *fe)
 			first = i;
 	}
 	if (bad)
-		fail(fe, "check-memory: %zu byte(s) changed outside device-writable buffers, first at gpa 0x%" PRIx64
+		fail(fe,
+		     "check-memory: %zu byte(s) changed outside "
+		     "device-writable buffers, first at gpa 0x%" PRIx64
 		     " (0x%02x, want 0x%02x): [%s]",
 		     bad, GPA_BASE + first, fe->mem[first], fe->shadow[first],
-		     hex(fe->mem + first, MEM_SIZE - first < 16 ? MEM_SIZE - first : 16));
+		     hex(fe->mem + first,
+			 MEM_SIZE - first < 16 ? MEM_SIZE - first : 16));
 	note(fe, "check-memory: ok (%zu bytes device-writable)", writable);
 }
 
@@ -626,18 +678,26 @@ stop_rings_and_check(struct fe *fe)
 		put32(b + 4, 0);
 		vu_send(fe, VU_GET_VRING_BASE, VU_VERSION, b, 8, NULL, 0);
 		recv_reply(fe, &m, "GET_VRING_BASE");
-		if (m.h.request != VU_GET_VRING_BASE || m.h.flags != 5 || m.h.size != 8 ||
-		    get32(m.p) != (uint32_t)q)
-			fail(fe, "GET_VRING_BASE(%d): reply {%u, 0x%x, %u} [%s], want {11, 0x5, 8} index %d",
-			     q, m.h.request, m.h.flags, m.h.size, hex(m.p, m.h.size), q);
+		if (m.h.request != VU_GET_VRING_BASE || m.h.flags != 5 ||
+		    m.h.size != 8 || get32(m.p) != (uint32_t)q)
+			fail(fe,
+			     "GET_VRING_BASE(%d): reply {%u, 0x%x, %u} [%s], "
+			     "want {11, 0x5, 8} index %d",
+			     q, m.h.request, m.h.flags, m.h.size,
+			     hex(m.p, m.h.size), q);
 		last = get32(m.p + 4);
 		uidx = gload16(fe, fe->vq[q].used + 2);
-		if (last > 0xffff || (uint16_t)(fe->vq[q].avail_idx - last) > fe->vq[q].num ||
+		if (last > 0xffff ||
+		    (uint16_t)(fe->vq[q].avail_idx - last) > fe->vq[q].num ||
 		    (uint16_t)(last - uidx) > fe->vq[q].num)
-			fail(fe, "GET_VRING_BASE(%d): last_avail %u inconsistent with avail idx %u, used idx %u",
+			fail(fe,
+			     "GET_VRING_BASE(%d): last_avail %u inconsistent "
+			     "with avail idx %u, used idx %u",
 			     q, last, fe->vq[q].avail_idx, uidx);
 		if ((q == 1 || q == 3) && last != fe->vq[q].avail_idx)
-			fail(fe, "GET_VRING_BASE(%d): last_avail %u, but every transmit buffer up to %u was used",
+			fail(fe,
+			     "GET_VRING_BASE(%d): last_avail %u, but every "
+			     "transmit buffer up to %u was used",
 			     q, last, fe->vq[q].avail_idx);
 		fe->vq[q].active = false;
 	}
@@ -705,7 +765,8 @@ step_expect_eof(struct fe *fe)
 	if (fe->sock < 0)
 		fail(fe, "not connected");
 	if (!service(fe, deadline_in(secs), cond_eof, NULL, true))
-		fail(fe, "the daemon did not close the connection within %g s", secs);
+		fail(fe, "the daemon did not close the connection within %g s",
+		     secs);
 }
 
 static bool
