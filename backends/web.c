@@ -645,33 +645,31 @@ has_token(const char *list, const char *token)
 	return 0;
 }
 
-/* The line at *p, NUL-terminated, *p moved past it; NULL when no line
- * ends there.  A line ends at LF, with the CR before it dropped: HTTP's
- * CR LF, and the bare LF that RFC 9112 lets a server accept. */
+/* The line at text ends at CR LF: cut it there and return what follows;
+ * NULL when it does not.  Only CR LF ends a line: a bare LF is a byte of
+ * the line (and the request is malformed), never a line of its own, so
+ * no header can hide behind one. */
 static char *
-next_line(char **p)
+crlf_line(char *text)
 {
-	char *line = *p, *lf = strchr(line, '\n');
+	char *crlf = strstr(text, "\r\n");
 
-	if (!lf)
+	if (!crlf)
 		return NULL;
-	*p = lf + 1;
-	if (lf > line && lf[-1] == '\r')
-		lf--;
-	*lf = '\0';
-	return line;
+	*crlf = '\0';
+	return crlf + 2;
 }
 
 /* Split the request (NUL-terminated, CRLF lines) into rq; -1: malformed. */
 static int
 parse_request(char *text, struct request *rq)
 {
-	char *line, *next = text, *colon, *v, *end;
+	char *line, *next, *colon, *v, *end;
 
 	memset(rq, 0, sizeof *rq);
-	if (!(rq->method = next_line(&next)))
+	if (!(next = crlf_line(text)))
 		return -1;
-	text = rq->method;
+	rq->method = text;
 	if (!(rq->target = strchr(text, ' ')))
 		return -1;
 	*rq->target++ = '\0';
@@ -681,7 +679,9 @@ parse_request(char *text, struct request *rq)
 	if (!*rq->method || rq->target[0] != '/' ||
 	    (strcmp(rq->version, "HTTP/1.1") && strcmp(rq->version, "HTTP/1.0")))
 		return -1;
-	while ((line = next_line(&next)) && *line) {
+	for (line = next; strncmp(line, "\r\n", 2) != 0; line = next) {
+		if (!(next = crlf_line(line)))
+			return -1;
 		if (!(colon = strchr(line, ':')) || colon == line)
 			return -1;
 		*colon = '\0';
@@ -704,8 +704,6 @@ parse_request(char *text, struct request *rq)
 		HEADER(authorization, "Authorization")
 #undef HEADER
 	}
-	if (!line)
-		return -1;
 	rq->path = rq->target;
 	if ((rq->query = strchr(rq->target, '?')))
 		*rq->query++ = '\0';
@@ -1067,14 +1065,16 @@ handle_request(struct web_conn *c, size_t len)
 		        sizeof WEB_PAGE - 1);
 }
 
-/* Just past the empty line that ends the headers (CR LF CR LF, or bare
- * LFs), or NULL (memmem() is not POSIX). */
+/* Just past the empty line that ends the headers, or NULL (memmem() is
+ * not POSIX).  A sender that ends its lines with bare LFs is answered
+ * too (400, parse_request() wants CR LF), not left waiting: LF LF and LF
+ * CR LF end a request as well. */
 static char *
 blank_line(char *buf, size_t len)
 {
 	size_t i;
 
-	/* An empty line: LF, then LF or CR LF (see next_line()). */
+	/* An empty line: LF, then LF or CR LF (CR LF CR LF among them). */
 	for (i = 0; i + 2 <= len; i++) {
 		if (buf[i] != '\n')
 			continue;
