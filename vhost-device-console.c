@@ -1149,9 +1149,9 @@ static void
 describe_port(const struct options *o, const struct port *pt,
               struct served_device *sd)
 {
-	/* Room for every way in and the log path: nothing is cut here (what
+	/* Room for every way in, the log and recording paths: nothing is cut here (what
 	 * is over logmsg()'s line is cut there, and says so). */
-	char desc[PATH_MAX + 160], where[6 * sizeof desc] = "", log[PATH_MAX];
+	char desc[PATH_MAX + 160], where[(MAX_BACKENDS + 2) * sizeof desc] = "", log[PATH_MAX];
 	unsigned e;
 
 	for (e = 0; e < sd->nep; e++) {
@@ -1164,6 +1164,11 @@ describe_port(const struct options *o, const struct port *pt,
 	if (o->log_file) {
 		snprintf(log, sizeof log, "%s%u", o->log_file, pt->k);
 		append(where, sizeof where, where[0] ? "; log " : "log ");
+		append(where, sizeof where, log);
+	}
+	if (o->record) {
+		snprintf(log, sizeof log, "%s%u", o->record, pt->k);
+		append(where, sizeof where, where[0] ? "; recording " : "recording ");
 		append(where, sizeof where, log);
 	}
 	logmsg("console %u: device %u port %u%s%s%s: %s", pt->k, pt->vc->index,
