@@ -288,11 +288,10 @@ static const char usage_tail[] =
 "Frontends need 2 * (P + 1) virtqueues and a 12-byte config space: with one\n"
 "port, QEMU 10.2: -device vhost-user-test-device-pci,chardev=c0,virtio-id=3,\n"
 "num_vqs=4,config_size=12 (num_vqs=6 with one --port, and so on).\n"
-"SIGTERM or SIGINT stops the daemon; SIGHUP reopens the log files and\n"
-"starts new recordings (with\n"
-"the nested backend it stops the daemon: its terminal is gone); SIGUSR1\n"
-"prints what is served, with byte counts.  Exit status 2: a bad command\n"
-"line; 1: could not start, or failed while running.\n";
+"SIGTERM or SIGINT stops the daemon; SIGHUP reopens the log files (with\n"
+"the nested backend it stops the daemon: its terminal is gone) and starts\n"
+"new recordings; SIGUSR1 prints what is served, with byte counts.  Exit\n"
+"status 2: a bad command line; 1: could not start, or failed while running.\n";
 
 #define HELP_COLUMN 29   /* where the help lines start */
 
