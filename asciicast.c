@@ -172,7 +172,14 @@ json_ascii(char *out, size_t *len, unsigned char b)
 	}
 }
 
-size_t
+/*
+ * Append s (n bytes) to out as the inside of a JSON string: valid UTF-8
+ * only, the longest invalid start of a sequence as one U+FFFD.  A
+ * character cut at the end is not written: returns how many of the n
+ * bytes were taken (n - 0..3).  out needs room for JSON_MAX_PER_BYTE * n;
+ * *len grows by what was written.
+ */
+static size_t
 cast_json_utf8(char *out, size_t *len, const unsigned char *s, size_t n)
 {
 	unsigned char lo, hi;

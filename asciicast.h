@@ -56,12 +56,4 @@ void cast_resize(struct asciicast *c, unsigned cols, unsigned rows);
 void cast_reopen(struct asciicast *c);
 void cast_close(struct asciicast *c);
 
-/* Helpers, exposed for the unit test: append s (n bytes) to out as the
- * inside of a JSON string, valid UTF-8 only, invalid bytes as U+FFFD;
- * an incomplete character at the end is not written: returns how many of
- * the n bytes were taken (n - 0..3).  out needs room for 6 * n bytes;
- * *len grows by what was written. */
-size_t cast_json_utf8(char *out, size_t *len, const unsigned char *s,
-                      size_t n);
-
 #endif
