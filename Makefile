@@ -19,8 +19,8 @@ VC_CFLAGS   = -std=c11 -Wall -Wextra -Werror $(VC_CPPFLAGS) $(CFLAGS)
 TEST_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -O2 -g
 
 BIN  = vhost-device-console
-SRC  = vhost-device-console.c console.c vhu.c trace.c util.c backends/network.c backends/unix.c backends/pty.c backends/clients.c backends/telnet.c backends/nested.c session.c replay.c backends/web.c backends/websocket.c
-HDR  = console.h le.h vhu.h trace.h util.h virtio.h virtio_console.h backends/backend.h session.h replay.h backends/clients.h backends/telnet.h backends/websocket.h backends/web-page.h
+SRC  = vhost-device-console.c console.c vhu.c trace.c util.c backends/network.c backends/unix.c backends/pty.c backends/clients.c backends/telnet.c backends/nested.c session.c replay.c asciicast.c backends/web.c backends/websocket.c
+HDR  = console.h le.h vhu.h trace.h util.h virtio.h virtio_console.h backends/backend.h session.h replay.h asciicast.h backends/clients.h backends/telnet.h backends/websocket.h backends/web-page.h
 TESTBIN = tests/frontend tests/ptyrun tests/clients tests/fdrun tests/wsunit tests/wsclient tests/sessunit
 
 # Where `make run` puts the vhost-user socket (device 0 is $(RUN_SOCKET)0).

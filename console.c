@@ -694,5 +694,6 @@ port_set_size(struct port *p, unsigned cols, unsigned rows)
 		return;
 	vc->cols = cols;
 	vc->rows = rows;
+	sess_resize(&p->sess, cols, rows);
 	vc_send_size(vc);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "replay.h"
@@ -108,15 +109,21 @@ sess_reopen_log(struct sess *s)
 		logmsg("console %u: cannot reopen log file %s: %s; not logging "
 		       "until the next SIGHUP", s->index, s->log_path, why);
 	s->log_failed = 0;
+	s->log_midline = 0;      /* the new file's first line gets its time */
 }
 
-/* Every byte goes to the log; an error is said once until writes work
- * again, and never stops the console. */
-static void
-log_bytes(struct sess *s, const void *p, size_t n)
+void
+sess_resize(struct sess *s, unsigned cols, unsigned rows)
 {
-	if (s->log_fd < 0)
-		return;
+	if (s->tap)
+		s->tap->resize(s->tap_arg, cols, rows);
+}
+
+/* A log write; an error is said once until writes work again, and never
+ * stops the console. */
+static void
+log_write(struct sess *s, const void *p, size_t n)
+{
 	if (write_all(s->log_fd, p, n) < 0) {
 		if (!s->log_failed)
 			logmsg("console %u: log file %s: %s; output is not logged "
@@ -125,6 +132,83 @@ log_bytes(struct sess *s, const void *p, size_t n)
 		return;
 	}
 	s->log_failed = 0;
+}
+
+/* "2026-12-03T14:20:01.123Z ": UTC, ISO 8601, milliseconds.  The wall
+ * clock, not the monotonic one: the point is to read the log against
+ * other logs. */
+#define STAMP_LEN 25
+static void
+log_stamp(char out[STAMP_LEN + 1])
+{
+	struct timespec now;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	/* 19 bytes until year 9999; the milliseconds are 3 digits */
+	strftime(out, STAMP_LEN + 1, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + 19, STAMP_LEN + 1 - 19, ".%03uZ ",
+	         (unsigned)(now.tv_nsec / 1000000) % 1000);
+}
+
+/*
+ * The bytes with a time before each line: a line gets its prefix when its
+ * first byte is logged (a partial line has the time it started; the rest
+ * of it, however much later, gets none) and ends at LF, so CR LF keeps
+ * its CR and a lone CR (a progress bar redrawing) is not a new line.
+ * Staged in a buffer: one write per STAGE bytes, not two per line.
+ */
+#define STAGE 4096
+static void
+log_stamped(struct sess *s, const char *p, size_t n)
+{
+	char stage[STAGE], stamp[STAMP_LEN + 1];
+	const char *lf;
+	size_t len = 0, take;
+
+	stamp[0] = '\0';
+	while (n) {
+		if (!s->log_midline) {
+			if (!stamp[0])
+				log_stamp(stamp);    /* one time for the whole burst */
+			if (len + STAMP_LEN >= sizeof stage) {
+				log_write(s, stage, len);
+				len = 0;
+			}
+			memcpy(stage + len, stamp, STAMP_LEN);
+			len += STAMP_LEN;
+			s->log_midline = 1;
+		}
+		lf = memchr(p, '\n', n);
+		take = lf ? (size_t)(lf - p) + 1 : n;
+		if (take > sizeof stage - len)
+			take = sizeof stage - len;
+		memcpy(stage + len, p, take);
+		len += take;
+		if (p[take - 1] == '\n')
+			s->log_midline = 0;
+		p += take;
+		n -= take;
+		if (len == sizeof stage) {
+			log_write(s, stage, len);
+			len = 0;
+		}
+	}
+	if (len)
+		log_write(s, stage, len);
+}
+
+/* Every byte goes to the log. */
+static void
+log_bytes(struct sess *s, const void *p, size_t n)
+{
+	if (s->log_fd < 0 || !n)
+		return;
+	if (s->log_timestamps)
+		log_stamped(s, p, n);
+	else
+		log_write(s, p, n);
 }
 
 /* Readers that the new bytes overtake skip to the oldest byte kept. */
@@ -154,6 +238,8 @@ sess_write(struct sess *s, const void *p, size_t n)
 	size_t at, first;
 
 	log_bytes(s, p, n);
+	if (s->tap)
+		s->tap->output(s->tap_arg, p, n);
 	if (n > s->cap) {           /* only the newest cap bytes can stay */
 		src += n - s->cap;
 		s->wpos += n - s->cap;

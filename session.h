@@ -43,6 +43,13 @@
 
 struct sess;
 struct reader;
+/* Who else sees the session as it happens (a recording): the guest's
+ * output as sess_write() gets it, and the console's size as it changes.
+ * The session keeps nothing of it. */
+struct sess_tap {
+	void (*output)(void *arg, const void *p, size_t n);
+	void (*resize)(void *arg, unsigned cols, unsigned rows);
+};
 /* How a reader's bytes reach its fd when they are not sent as they are
  * (telnet doubles IAC): send the skip notice and up to budget stream
  * bytes, with reader_notice()/reader_peek()/reader_advance().  Returns as
@@ -84,6 +91,10 @@ struct sess {
 	int log_fd;
 	char *log_path;
 	int log_failed;               /* a write error was reported */
+	int log_timestamps;           /* each log line starts with its UTC time */
+	int log_midline;              /* the last byte logged was not LF */
+	const struct sess_tap *tap;   /* NULL: none */
+	void *tap_arg;
 };
 
 /* history: bytes a new reader replays (0: none); log_path may be NULL.
@@ -94,8 +105,11 @@ int sess_init(struct sess *s, unsigned index, size_t history,
 void sess_free(struct sess *s);
 /* The guest wrote these bytes: keep them, log them. */
 void sess_write(struct sess *s, const void *p, size_t n);
-/* Reopen the log file (SIGHUP, for logrotate). */
+/* Reopen the log file (SIGHUP, for logrotate).  With log_timestamps the
+ * new file starts with a prefix, mid-line or not. */
 void sess_reopen_log(struct sess *s);
+/* The console's size changed: tell the tap. */
+void sess_resize(struct sess *s, unsigned cols, unsigned rows);
 
 /* A new reader starts with the replay of the history (replay.h: from a
  * line start or the last full-screen reset, without the questions a

@@ -34,6 +34,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "asciicast.h"
 #include "backends/backend.h"
 #include "console.h"
 #include "trace.h"
@@ -70,6 +71,8 @@ struct options {
 	const char *names[MAX_PORTS];  /* port p's name, or NULL (dev.names) */
 	unsigned history;
 	const char *log_file;        /* prefix; NULL: no log */
+	int log_timestamps;          /* each log line starts with its UTC time */
+	const char *record;          /* prefix of the recordings; NULL: none */
 	/* --tcp-address and --web-address as resolved: numeric, what
 	 * tcp_listen() binds (be.tcp_address and be.web_address point here). */
 	char tcp_numeric[NI_MAXHOST], web_numeric[NI_MAXHOST];
@@ -81,6 +84,7 @@ struct options {
  * port, that every walk over them takes. */
 struct served_device {
 	struct vc_device vc;
+	struct asciicast rec[MAX_PORTS];  /* port p's recording (--record) */
 	struct endpoint ep[MAX_PORTS * MAX_BACKENDS];
 	unsigned nep;
 };
@@ -239,6 +243,12 @@ static const struct option_row option_table[] = {
 	  parse_bytes, AT(history), 0, MAX_HISTORY },
 	{ "log-file", 0, "PATH", "append console k's output to PATHk",
 	  parse_path, AT(log_file), 0, 0 },
+	{ "log-timestamps", 0, NULL, "start each line of the log files with its UTC\n"
+	  "time (ISO 8601, milliseconds)",
+	  parse_flag, AT(log_timestamps), 0, 0 },
+	{ "record", 0, "PATH", "record console k's session to PATHk, an asciicast\n"
+	  "v2 file (asciinema play/cat)",
+	  parse_path, AT(record), 0, 0 },
 	{ "size", 0, "COLSxROWS", "terminal size told to the guest (default\n"
 	  XSTR(DEFAULT_COLS) "x" XSTR(DEFAULT_ROWS) "); the nested terminal, a telnet\n"
 	  "client or the web page replaces it",
@@ -284,9 +294,9 @@ static const char usage_tail[] =
 "port, QEMU 10.2: -device vhost-user-test-device-pci,chardev=c0,virtio-id=3,\n"
 "num_vqs=4,config_size=12 (num_vqs=6 with one --port, and so on).\n"
 "SIGTERM or SIGINT stops the daemon; SIGHUP reopens the log files (with\n"
-"the nested backend it stops the daemon: its terminal is gone); SIGUSR1\n"
-"prints what is served, with byte counts.  Exit status 2: a bad command\n"
-"line; 1: could not start, or failed while running.\n";
+"the nested backend it stops the daemon: its terminal is gone) and starts\n"
+"new recordings; SIGUSR1 prints what is served, with byte counts.  Exit\n"
+"status 2: a bad command line; 1: could not start, or failed while running.\n";
 
 #define HELP_COLUMN 29   /* where the help lines start */
 
@@ -938,6 +948,9 @@ check_options(struct options *o)
 	check_prefix("unix-path", o->be.unix_path, nconsoles - 1,
 	             sizeof ((struct sockaddr_un *)0)->sun_path - 1);
 	check_prefix("log-file", o->log_file, nconsoles - 1, PATH_MAX - 1);
+	check_prefix("record", o->record, nconsoles - 1, PATH_MAX - 1);
+	if (o->log_timestamps && !o->log_file)
+		usage_error("--log-timestamps needs --log-file");
 	/* backends/pty.c keeps the link's path in 128 bytes */
 	check_prefix("pty-link", o->be.pty_link, nconsoles - 1, 127);
 	if (!group_is_ours(o->socket_gid))
@@ -1053,8 +1066,10 @@ cleanup(void *arg)
 			sd->ep[e].be->close(&sd->ep[e]);
 		sd->nep = 0;
 		for (p = 0; p < sd->vc.nports; p++)
-			if (sd->vc.ports[p].sess.ring)
+			if (sd->vc.ports[p].sess.ring) {
 				sess_free(&sd->vc.ports[p].sess);
+				cast_close(&sd->rec[p]);
+			}
 		vc_device_close(&sd->vc);
 	}
 	for (d = 0; d < dm->opt.nbackends; d++)
@@ -1076,6 +1091,42 @@ append(char *buf, size_t size, const char *s)
 	buf[len + n] = '\0';
 }
 
+/* The session's tap, for a recording. */
+static void
+record_output(void *arg, const void *p, size_t n)
+{
+	cast_output(arg, p, n);
+}
+
+static void
+record_resize(void *arg, unsigned cols, unsigned rows)
+{
+	cast_resize(arg, cols, rows);
+}
+
+static const struct sess_tap record_tap = { record_output, record_resize };
+
+/* --record: console k's session to PATHk, from its size at start. */
+static void
+start_recording(const struct options *o, struct served_device *sd,
+                unsigned p)
+{
+	struct port *pt = &sd->vc.ports[p];
+	char err[PATH_MAX + 64], path[PATH_MAX];
+
+	cast_init(&sd->rec[p], pt->k);
+	if (!o->record)
+		return;
+	if (snprintf(path, sizeof path, "%s%u", o->record, pt->k) >=
+	    (int)sizeof path)
+		die(EXIT_RUNTIME, "recording path too long: %s%u", o->record, pt->k);
+	if (cast_open(&sd->rec[p], path, sd->vc.cols, sd->vc.rows, err,
+	              sizeof err) < 0)
+		die(EXIT_RUNTIME, "%s", err);
+	pt->sess.tap = &record_tap;
+	pt->sess.tap_arg = &sd->rec[p];
+}
+
 /* Console k (port p of sd): its session, and one endpoint per backend
  * that serves it. */
 static void
@@ -1093,6 +1144,8 @@ start_port(const struct daemon *dm, struct served_device *sd, unsigned p)
 	if (sess_init(&pt->sess, pt->k, port_replay(pt, o->history),
 	              o->log_file ? log : NULL, err, sizeof err) < 0)
 		die(EXIT_RUNTIME, "%s", err);
+	pt->sess.log_timestamps = o->log_timestamps;
+	start_recording(o, sd, p);
 	for (b = 0; b < o->nbackends; b++) {
 		struct endpoint *ep = &sd->ep[sd->nep];
 
@@ -1118,9 +1171,9 @@ static void
 describe_port(const struct options *o, const struct port *pt,
               struct served_device *sd)
 {
-	/* Room for every way in and the log path: nothing is cut here (what
+	/* Room for every way in, the log and recording paths: nothing is cut here (what
 	 * is over logmsg()'s line is cut there, and says so). */
-	char desc[PATH_MAX + 160], where[6 * sizeof desc] = "", log[PATH_MAX];
+	char desc[PATH_MAX + 160], where[(MAX_BACKENDS + 2) * sizeof desc] = "", log[PATH_MAX];
 	unsigned e;
 
 	for (e = 0; e < sd->nep; e++) {
@@ -1133,6 +1186,11 @@ describe_port(const struct options *o, const struct port *pt,
 	if (o->log_file) {
 		snprintf(log, sizeof log, "%s%u", o->log_file, pt->k);
 		append(where, sizeof where, where[0] ? "; log " : "log ");
+		append(where, sizeof where, log);
+	}
+	if (o->record) {
+		snprintf(log, sizeof log, "%s%u", o->record, pt->k);
+		append(where, sizeof where, where[0] ? "; recording " : "recording ");
 		append(where, sizeof where, log);
 	}
 	logmsg("console %u: device %u port %u%s%s%s: %s", pt->k, pt->vc->index,
@@ -1315,10 +1373,14 @@ handle_signals(struct daemon *dm)
 			return;
 		}
 		for (d = 0; d < dm->ndevs; d++)
-			for (p = 0; p < dm->devs[d].vc.nports; p++)
+			for (p = 0; p < dm->devs[d].vc.nports; p++) {
 				sess_reopen_log(&dm->devs[d].vc.ports[p].sess);
+				cast_reopen(&dm->devs[d].rec[p]);
+			}
 		if (dm->opt.log_file)
 			logmsg("SIGHUP: log files reopened");
+		if (dm->opt.record)
+			logmsg("SIGHUP: recordings started anew");
 	}
 	if (got_winch) {
 		got_winch = 0;

@@ -4,7 +4,7 @@
 # browser test's node packages come from npm: make web-assets browser-deps.)
 # Arguments: further packages, e.g. a cross compiler and qemu-user for
 # `make check-arch`; with --only first, just those (`make demo`).
-PKGS="bats socat user-mode-linux busybox-static telnet jq chromium picocom tmux
+PKGS="bats socat user-mode-linux busybox-static telnet jq chromium picocom tmux asciinema
       nginx openssl curl"
 [ "${1:-}" = --only ] && { shift; PKGS=; }
 PKGS="$PKGS $*"

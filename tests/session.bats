@@ -280,3 +280,42 @@ fsize_daemon() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
+
+# The prefix --log-timestamps puts before each log line.
+STAMP='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z '
+
+@test "--log-timestamps: each line of the log starts with its UTC time, ISO 8601 with milliseconds" {
+	local before after t
+	before=$(date -u +%s)
+	start_net --log-file="$T/log" --log-timestamps
+	fe "$T/s0" init handshake write 'one\ntwo\n' write 'three\n'
+	wait_until 5 grep -q 'three' "$T/log0"
+	after=$(date -u +%s)
+	[ "$(wc -l <"$T/log0")" -eq 3 ]
+	[ "$(grep -cE "^${STAMP}(one|two|three)\$" "$T/log0")" -eq 3 ] || { cat -A "$T/log0"; return 1; }
+	t=$(date -u -d "$(head -c 23 "$T/log0")" +%s)
+	[ "$t" -ge "$before" ] && [ "$t" -le "$after" ]
+}
+
+@test "--log-timestamps: a line written in two parts gets one prefix" {
+	start_net --log-file="$T/log" --log-timestamps
+	fe "$T/s0" init handshake write 'par' write 'tial\n' write 'next\n'
+	wait_until 5 grep -q 'next' "$T/log0"
+	grep -qE "^${STAMP}partial\$" "$T/log0" || { cat -A "$T/log0"; return 1; }
+	[ "$(wc -l <"$T/log0")" -eq 2 ]
+}
+
+@test "--log-timestamps: CR LF keeps its CR with the prefix after the LF; a lone CR is no new line" {
+	start_net --log-file="$T/log" --log-timestamps
+	fe "$T/s0" init handshake write 'boot\r\n10%\r50%\r100%\r\n' write 'done\n'
+	wait_until 5 grep -q 'done' "$T/log0"
+	[ "$(wc -l <"$T/log0")" -eq 3 ]
+	cmp <(sed -E "s/^${STAMP}/T /" "$T/log0") <(printf 'T boot\r\nT 10%%\r50%%\r100%%\r\nT done\n') ||
+		{ cat -A "$T/log0"; return 1; }
+}
+
+@test "--log-timestamps without --log-file is a usage error (status 2)" {
+	run "$DAEMON" --socket-path="$T/s" --log-timestamps
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--log-timestamps needs --log-file"* ]]
+}
