@@ -210,21 +210,107 @@ int
 reader_pending(const struct sess *s, const struct reader *r)
 {
 	return r->pos < s->wpos || r->notice_off || r->skipped != r->told ||
-	       r->owed;
+	       r->owed || r->nev;
 }
 
-/* The skip notice a reader owes, "[...: N bytes of output skipped]": a new
- * one is started when none is under way. */
+/* ---- events (sess_notice) ---------------------------------------------- */
+
+static const char *
+event_text(enum sess_event what)
+{
+	switch (what) {
+	case SESS_FRONTEND_CONNECTED:    return "frontend connected";
+	case SESS_FRONTEND_DISCONNECTED: return "frontend disconnected";
+	case SESS_GUEST_OPENED:          return "the guest opened the console";
+	case SESS_GUEST_CLOSED:          return "the guest closed the console";
+	case SESS_STOPPING:              return "stopping";
+	}
+	return "?";
+}
+
+/* Queue one event for r at pos.  Full: the newest is replaced, so that a
+ * frontend flapping faster than r reads costs nothing, and the last thing
+ * r hears is the state now. */
+static void
+event_queue(struct reader *r, uint64_t pos, enum sess_event what)
+{
+	unsigned last = r->nev - 1;
+
+	if (r->nev && r->ev[last].pos == pos && r->ev[last].what == what)
+		return;
+	/* ev[0] may be under way (notice_off): never the one replaced. */
+	if (r->nev == READER_EVENTS_MAX)
+		r->nev--;
+	r->ev[r->nev].pos = pos;
+	r->ev[r->nev].what = what;
+	r->nev++;
+}
+
+void
+sess_notice(struct sess *s, enum sess_event what)
+{
+	struct reader *r;
+
+	for (r = s->readers; r; r = r->next)
+		if (!r->no_events)
+			event_queue(r, s->wpos, what);
+}
+
+int
+sess_notice_pending(const struct sess *s)
+{
+	const struct reader *r;
+
+	for (r = s->readers; r; r = r->next)
+		if (r->nev)
+			return 1;
+	return 0;
+}
+
+/* The oldest event is to be told now: the reader has reached its place
+ * (or skipped past it). */
+static int
+event_due(const struct reader *r)
+{
+	return r->nev && r->ev[0].pos <= r->pos;
+}
+
+static void
+event_told(struct reader *r)
+{
+	memmove(&r->ev[0], &r->ev[1], --r->nev * sizeof r->ev[0]);
+}
+
+/* len stream bytes from the reader's place, or fewer: up to the next
+ * event's place, where its notice goes. */
+static size_t
+stop_at_event(const struct reader *r, size_t len)
+{
+	if (r->nev && r->ev[0].pos > r->pos && r->ev[0].pos - r->pos < len)
+		return (size_t)(r->ev[0].pos - r->pos);
+	return len;
+}
+
+/* The notice a reader owes, started when none is under way: the skip
+ * notice "[...: N bytes of output skipped]" first (it marks the gap), else
+ * the oldest event's, once the reader has reached its place. */
 const char *
 reader_notice(struct reader *r, size_t *len)
 {
-	if (!r->notice_off && r->skipped == r->told)
-		return NULL;
 	if (r->notice_off == 0) {
-		r->notice_n = r->skipped - r->told;
-		r->notice_len = snprintf(r->notice, sizeof r->notice,
-		        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n",
-		        r->notice_n);
+		if (r->skipped != r->told) {
+			r->notice_event = 0;
+			r->notice_n = r->skipped - r->told;
+			r->notice_len = snprintf(r->notice, sizeof r->notice,
+			        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n",
+			        r->notice_n);
+		} else if (event_due(r)) {
+			r->notice_event = 1;
+			r->notice_len = snprintf(r->notice, sizeof r->notice,
+			        "\r\n[" PROGNAME ": %s]\r\n", event_text(r->ev[0].what));
+		} else {
+			return NULL;
+		}
 	}
 	*len = r->notice_len - r->notice_off;
 	return r->notice + r->notice_off;
@@ -234,10 +320,13 @@ void
 reader_notice_sent(struct reader *r, size_t n)
 {
 	r->notice_off += n;
-	if (r->notice_off == r->notice_len) {
+	if (r->notice_off < r->notice_len)
+		return;
+	r->notice_off = 0;
+	if (r->notice_event)
+		event_told(r);
+	else
 		r->told += r->notice_n;
-		r->notice_off = 0;
-	}
 }
 
 /* The reader has all there is: say how much it skipped, if it did. */
@@ -260,6 +349,7 @@ reader_peek(const struct sess *s, const struct reader *r, size_t max,
 
 	if (len > max)
 		len = max;
+	len = stop_at_event(r, len);
 	span[0].iov_base = s->ring + at;
 	span[0].iov_len = s->cap - at < len ? s->cap - at : len;
 	span[1].iov_base = s->ring;
@@ -306,15 +396,17 @@ send_plain(struct sess *s, struct reader *r, int fd, size_t budget)
 	ssize_t n;
 	int cnt;
 
-	if ((cnt = send_notice(r, fd)) <= 0)
-		return cnt;
-	while (budget && (len = reader_peek(s, r, budget, span, &cnt))) {
+	for (;;) {
+		/* Notices first, each time: the peek stops at an event. */
+		if ((cnt = send_notice(r, fd)) <= 0)
+			return cnt;
+		if (!budget || !(len = reader_peek(s, r, budget, span, &cnt)))
+			return 1;
 		if ((n = writev_some(fd, span, cnt)) <= 0)
 			return (int)n;
 		reader_advance(s, r, (size_t)n);
 		budget -= (size_t)n;
 	}
-	return 1;
 }
 
 int
@@ -333,6 +425,14 @@ reader_serve(struct sess *s, struct reader *r, int fd, int writable)
 	if (!reader_pending(s, r) || (r->blocked && !writable))
 		return 0;
 	return reader_flush(s, r, fd);
+}
+
+int
+sess_byte_before(const struct sess *s, uint64_t pos)
+{
+	if (pos == 0 || pos > s->wpos || pos - 1 < oldest_kept(s))
+		return -1;
+	return (unsigned char)s->ring[(pos - 1) % s->cap];
 }
 
 size_t
@@ -368,21 +468,24 @@ reader_take(struct sess *s, struct reader *r, void *buf, size_t max)
 	size_t n = 0, len;
 	int cnt, i;
 
-	/* The notice goes first, as in send_plain(): it marks the gap. */
-	while (n < max && (notice = reader_notice(r, &len))) {
-		if (len > max - n)
-			len = max - n;
-		memcpy(out + n, notice, len);
-		n += len;
-		reader_notice_sent(r, len);
+	/* Notices go first, as in send_plain(): one marks the gap, and
+	 * the peek stops at an event's place. */
+	for (;;) {
+		while (n < max && (notice = reader_notice(r, &len))) {
+			if (len > max - n)
+				len = max - n;
+			memcpy(out + n, notice, len);
+			n += len;
+			reader_notice_sent(r, len);
+		}
+		if (reader_notice(r, &len))
+			return n;                     /* buf is full */
+		if (!(len = reader_peek(s, r, max - n, span, &cnt)))
+			return n;
+		for (i = 0; i < cnt; i++) {
+			memcpy(out + n, span[i].iov_base, span[i].iov_len);
+			n += span[i].iov_len;
+		}
+		reader_advance(s, r, len);
 	}
-	if (reader_notice(r, &len))
-		return n;                     /* buf is full */
-	len = reader_peek(s, r, max - n, span, &cnt);
-	for (i = 0; i < cnt; i++) {
-		memcpy(out + n, span[i].iov_base, span[i].iov_len);
-		n += span[i].iov_len;
-	}
-	reader_advance(s, r, len);
-	return n;
 }

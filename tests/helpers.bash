@@ -171,9 +171,33 @@ read_until_line() {
 	return 1
 }
 
+# A line the daemon adds to a console client's stream, not the guest's: a
+# notice ("\r\n[vhost-device-console: frontend connected]\r\n"), or the
+# "\r" its "\r\n" ends a line with.  read_line passes over them unless
+# they are what it waits for.
+is_notice_line() {
+	[[ "$1" == $'\r' || "$1" =~ ^\[vhost-device-console:\ [^]]*\]$'\r'$ ]]
+}
+
+# read_notices FD TEXT...: the next lines on FD are the daemon's notices
+# "[vhost-device-console: TEXT]", one per TEXT, in order (10 s).
+read_notices() {
+	local fd=$1 line; shift
+	while [ $# -gt 0 ]; do
+		read -t 10 -r line <&"$fd" || true
+		[ "$line" = $'\r' ] && read -t 10 -r line <&"$fd"
+		[ "$line" = "[vhost-device-console: $1]"$'\r' ] ||
+			{ echo "read '$line' on fd $fd, want the notice '$1'"; show_logs; return 1; }
+		shift
+	done
+}
+
 read_line() {
 	local line=
-	read -t 10 -r line <&"$1" || true
+	while read -t 10 -r line <&"$1" && [ "$line" != "$2" ] &&
+		is_notice_line "$line"; do
+		:
+	done
 	[ "$line" = "$2" ] && return 0
 	echo "read '$line' on fd $1, want '$2'"
 	show_logs
