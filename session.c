@@ -291,6 +291,15 @@ stop_at_event(const struct reader *r, size_t len)
 	return len;
 }
 
+/* What a notice starts with: "\r\n" to end the line the reader is in,
+ * nothing at a line's start (a blank line would split the guest's
+ * output, or stand between two notices). */
+static const char *
+line_end(const struct reader *r)
+{
+	return r->mid_line ? "\r\n" : "";
+}
+
 /* The notice a reader owes, started when none is under way: the skip
  * notice "[...: N bytes of output skipped]" first (it marks the gap), else
  * the oldest event's, once the reader has reached its place. */
@@ -302,12 +311,13 @@ reader_notice(struct reader *r, size_t *len)
 			r->notice_event = 0;
 			r->notice_n = r->skipped - r->told;
 			r->notice_len = snprintf(r->notice, sizeof r->notice,
-			        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n",
-			        r->notice_n);
+			        "%s[" PROGNAME ": %llu bytes of output skipped]\r\n",
+			        line_end(r), r->notice_n);
 		} else if (event_due(r)) {
 			r->notice_event = 1;
 			r->notice_len = snprintf(r->notice, sizeof r->notice,
-			        "\r\n[" PROGNAME ": %s]\r\n", event_text(r->ev[0].what));
+			        "%s[" PROGNAME ": %s]\r\n", line_end(r),
+			        event_text(r->ev[0].what));
 		} else {
 			return NULL;
 		}
@@ -323,6 +333,7 @@ reader_notice_sent(struct reader *r, size_t n)
 	if (r->notice_off < r->notice_len)
 		return;
 	r->notice_off = 0;
+	r->mid_line = 0;                 /* a notice ends with "\r\n" */
 	if (r->notice_event)
 		event_told(r);
 	else
@@ -361,6 +372,9 @@ reader_peek(const struct sess *s, const struct reader *r, size_t max,
 void
 reader_advance(struct sess *s, struct reader *r, size_t n)
 {
+	/* The bytes were just peeked: the last is still in the ring. */
+	if (n)
+		r->mid_line = s->ring[(r->pos + n - 1) % s->cap] != '\n';
 	r->pos += n;
 	if (r->pos > s->seen)
 		s->seen = r->pos;
@@ -425,14 +439,6 @@ reader_serve(struct sess *s, struct reader *r, int fd, int writable)
 	if (!reader_pending(s, r) || (r->blocked && !writable))
 		return 0;
 	return reader_flush(s, r, fd);
-}
-
-int
-sess_byte_before(const struct sess *s, uint64_t pos)
-{
-	if (pos == 0 || pos > s->wpos || pos - 1 < oldest_kept(s))
-		return -1;
-	return (unsigned char)s->ring[(pos - 1) % s->cap];
 }
 
 size_t

@@ -80,6 +80,9 @@ struct reader {
 	unsigned owed;                /* bytes the encoding owes for stream
 	                               * bytes already counted as sent */
 	int blocked;                  /* its fd said EAGAIN: wait for select() */
+	int mid_line;                 /* what it got so far ends inside a line
+	                               * (not after "\n"): a notice ends
+	                               * that line first */
 	struct {                      /* events not yet told, oldest first */
 		uint64_t pos;         /* told once the reader is here */
 		enum sess_event what;
@@ -156,9 +159,6 @@ size_t reader_peek(const struct sess *s, const struct reader *r, size_t max,
                    struct iovec span[2], int *cnt);
 /* n of them went out: move the reader on. */
 void reader_advance(struct sess *s, struct reader *r, size_t n);
-/* The stream byte just before pos (what a reader at pos got last), or -1
- * when there is none or it has left the ring. */
-int sess_byte_before(const struct sess *s, uint64_t pos);
 /* Bytes the guest may write before the slowest reader would have to skip
  * (for ports that hold the guest back instead of dropping). */
 size_t sess_room(const struct sess *s);

@@ -266,14 +266,10 @@ read_stdin(struct endpoint *ep, struct nested *n)
  * (util.h).  After a bare "\r" the log line would overwrite the guest's
  * line: only "\n" ends one. */
 static void
-track_line(struct endpoint *ep, struct nested *n, uint64_t before)
+track_line(struct nested *n, uint64_t before)
 {
-	int last;
-
-	if (!n->tty || n->rd.pos == before)
-		return;
-	last = sess_byte_before(ep->sess, n->rd.pos);
-	log_set_mid_line(last >= 0 && last != '\n');
+	if (n->tty && n->rd.pos != before)
+		log_set_mid_line(n->rd.mid_line);
 }
 
 static void
@@ -288,7 +284,7 @@ nested_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 		       ep->index, strerror(errno));
 		n->out_failed = 1;
 	}
-	track_line(ep, n, before);
+	track_line(n, before);
 	if (FD_ISSET(n->in_fd, rd))
 		read_stdin(ep, n);
 	/* Every pass, not only when stdin was readable: the guest may have

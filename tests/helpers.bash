@@ -172,11 +172,11 @@ read_until_line() {
 }
 
 # A line the daemon adds to a console client's stream, not the guest's: a
-# notice ("\r\n[vhost-device-console: frontend connected]\r\n"), or the
-# "\r" its "\r\n" ends a line with.  read_line passes over them unless
-# they are what it waits for.
+# notice, "[vhost-device-console: frontend connected]\r\n" (its line of its
+# own: "\r\n" goes before it only to end an unfinished line of the
+# guest's).  read_line passes over them unless they are what it waits for.
 is_notice_line() {
-	[[ "$1" == $'\r' || "$1" =~ ^\[vhost-device-console:\ [^]]*\]$'\r'$ ]]
+	[[ "$1" =~ ^\[vhost-device-console:\ [^]]*\]$'\r'$ ]]
 }
 
 # read_notices FD TEXT...: the next lines on FD are the daemon's notices
@@ -185,11 +185,29 @@ read_notices() {
 	local fd=$1 line; shift
 	while [ $# -gt 0 ]; do
 		read -t 10 -r line <&"$fd" || true
-		[ "$line" = $'\r' ] && read -t 10 -r line <&"$fd"
 		[ "$line" = "[vhost-device-console: $1]"$'\r' ] ||
 			{ echo "read '$line' on fd $fd, want the notice '$1'"; show_logs; return 1; }
 		shift
 	done
+}
+
+# notices TEXT...: the bytes of the daemon's notices, one per TEXT, as a
+# console client gets them at the start of a line.
+notices() {
+	local text
+	for text; do
+		printf '[vhost-device-console: %s]\r\n' "$text"
+	done
+}
+
+# cut_after_line TEXT FILE: FILE ends with its first line TEXT.  A reader
+# that stops there (clients --until) may have got more in its last read:
+# the notices of the frontend leaving.
+cut_after_line() {
+	local off
+	off=$(grep -a -b -o -x -F -- "$1" "$2" | head -n 1 | cut -d: -f1)
+	[ -n "$off" ] || { echo "no line '$1' in $2"; return 1; }
+	truncate -s $((off + ${#1} + 1)) "$2"
 }
 
 read_line() {

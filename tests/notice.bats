@@ -69,7 +69,39 @@ END
 	capture "$PORT" "$T/c.out"
 	stop_daemon
 	wait_gone "$CAP_PID" 10
-	[ "$(tail -c 100 "$T/c.out")" = "last words"$'\n\r\n'"[vhost-device-console: stopping]"$'\r' ]
+	[ "$(tail -c 100 "$T/c.out")" = "last words"$'\n'"[vhost-device-console: stopping]"$'\r' ]
+}
+
+# expect FILE: FILE holds exactly the bytes printf makes of the rest.
+expect_bytes() {
+	local file=$1; shift
+	# shellcheck disable=SC2059
+	cmp "$file" <(printf "$@") || { od -c "$file" | head -20; return 1; }
+}
+
+@test "a notice ends the guest's unfinished line first, and adds no blank line after a finished one" {
+	start_one
+	capture "$PORT" "$T/c.out"
+	fe "$T/s0" init handshake write 'whole\n' ctrl-send 0 6 0 write 'part' \
+		ctrl-send 0 6 1 write 'end\n'
+	wait_until 10 has_notice "$T/c.out" 'frontend disconnected'
+	expect_bytes "$T/c.out" '%b\r\n' '[vhost-device-console: frontend connected]' \
+		'[vhost-device-console: the guest opened the console]' \
+		'whole\n[vhost-device-console: the guest closed the console]' \
+		'part\r\n[vhost-device-console: the guest opened the console]' \
+		'end\n[vhost-device-console: the guest closed the console]' \
+		'[vhost-device-console: frontend disconnected]'
+}
+
+@test "notices in a row have no blank line between them" {
+	start_one
+	capture "$PORT" "$T/c.out"
+	fe "$T/s0" init handshake
+	wait_until 10 has_notice "$T/c.out" 'frontend disconnected'
+	expect_bytes "$T/c.out" '%b\r\n' '[vhost-device-console: frontend connected]' \
+		'[vhost-device-console: the guest opened the console]' \
+		'[vhost-device-console: the guest closed the console]' \
+		'[vhost-device-console: frontend disconnected]'
 }
 
 @test "a generic port's client never gets a notice: its stream stays byte-exact" {

@@ -180,7 +180,11 @@ fsize_daemon() {
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	wait_log "$T/daemon.log" "client .* connected"
 	fe "$T/s0" init emerg-write A emerg-write --whole B handshake write 'C\n'
-	read_line 5 ABC
+	# the handshake opens the console: its notice ends the line "AB"
+	read_notices 5 'frontend connected'
+	read_line 5 $'AB\r'
+	read_notices 5 'the guest opened the console'
+	read_line 5 C
 }
 
 @test "--size: RESIZE after the handshake and cols/rows in config" {
@@ -203,10 +207,12 @@ fsize_daemon() {
 @test "SIGUSR1 prints what is served: frontend, driver, port state, clients, bytes" {
 	start_net
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	wait_log "$T/daemon.log" "client .* connected"
 	"$FRONTEND" "$T/s0" init handshake write 'twelve bytes' expect 'typed' \
 		write '\nok\n' hold "$T/go" 2>"$T/fe.err" 3>&- &
 	local f=$!
 	BG_PIDS+=("$f")
+	read_notices 5 'frontend connected' 'the guest opened the console'
 	read -r -N 12 -t 10 got <&5
 	[ "$got" = "twelve bytes" ]
 	printf typed >&5

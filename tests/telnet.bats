@@ -27,6 +27,7 @@ hex() { od -An -v -tx1 "$1" | tr -d ' \n'; }
 		write 'seen\n' expect-resize 100 30 write 'done\n' 2>"$T/fe.err" 3>&- &
 	local f=$!
 	BG_PIDS+=("$f")
+	read_notices 5 'frontend connected' 'the guest opened the console'
 	timeout 5 dd bs=5 count=1 iflag=fullblock status=none <&5 >"$T/out"
 	[ "$(hex "$T/out")" = 61ffff620a ] || { hex "$T/out"; return 1; }
 	# DO ECHO (an answer), x IAC IAC y, CR NUL, |
