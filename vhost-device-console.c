@@ -1152,7 +1152,7 @@ handle_signals(struct daemon *dm)
 			for (p = 0; p < dm->devs[d].vc.nports; p++)
 				sess_reopen_log(&dm->devs[d].vc.ports[p].sess);
 		if (dm->opt.log_file)
-			logmsg("SIGHUP: log files reopened");
+			loginfo("SIGHUP: log files reopened");
 	}
 	if (got_winch) {
 		got_winch = 0;

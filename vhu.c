@@ -273,8 +273,11 @@ conn_close(struct vhu_dev *d, enum vhu_end how, const char *why)
 {
 	unsigned i;
 
+	/* An orderly end is routine (--quiet leaves it out); an error is not. */
 	if (why && d->adopted)
 		logmsg("%s: frontend %s", d->name, why);
+	else if (why && how == VHU_END_ORDERLY)
+		loginfo("%s: frontend %s; waiting for a new one", d->name, why);
 	else if (why)
 		logmsg("%s: frontend %s; waiting for a new one", d->name, why);
 	/* The only frontend there will be: an orderly end or not. */
