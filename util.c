@@ -39,6 +39,12 @@ log_set_mid_line(int mid)
 	log_mid_line = mid;
 }
 
+int
+log_in_mid_line(void)
+{
+	return log_mid_line;
+}
+
 void
 log_set_quiet(int quiet)
 {

@@ -39,6 +39,8 @@ void log_set_raw(int raw);
 /* The raw terminal's cursor is not at the start of a line (the guest
  * wrote part of one): the next message ends it first. */
 void log_set_mid_line(int mid);
+/* Whether it is, for a line of one's own on that terminal. */
+int log_in_mid_line(void);
 
 /*
  * Bytes a client, the guest or the frontend sent, fit for a log line: each

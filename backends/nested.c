@@ -45,8 +45,8 @@ struct nested {
 /* Said on the terminal when the escape key quits, on a line of its own. */
 #define QUIT_LINE "\r\n[" PROGNAME ": quit]\r\n"
 
-
 static void nested_winch(struct endpoint *ep);
+static void track_line(struct nested *n, uint64_t before);
 
 /*
  * What must be put back on the way out.  File-static because a fatal
@@ -142,19 +142,24 @@ static void
 nested_close(struct endpoint *ep)
 {
 	struct nested *n = ep->priv;
+	uint64_t before;
 
 	if (!n)
 		return;
 	/* Last output first, while the terminal is still ours: all it
 	 * takes now, not one pass's share. */
+	before = n->rd.pos;
 	while (!n->out_failed && reader_pending(ep->sess, &n->rd) &&
 	       reader_flush(ep->sess, &n->rd, n->out_fd) == 0 && !n->rd.blocked)
 		;
+	track_line(n, before);
 	/* The escape key quit: the shell's prompt must not land on the
-	 * guest's last line.  One try: a stopped terminal (^S) must not
-	 * hold up the exit. */
+	 * guest's last line.  Its "\r\n" only ends an unfinished line (no
+	 * blank line after a finished one).  One try: a stopped terminal
+	 * (^S) must not hold up the exit. */
 	if (ep->quit && !n->out_failed) {
-		struct iovec iov = { QUIT_LINE, sizeof QUIT_LINE - 1 };
+		size_t skip = log_in_mid_line() ? 0 : 2;
+		struct iovec iov = { QUIT_LINE + skip, sizeof QUIT_LINE - 1 - skip };
 
 		(void)writev_some(n->out_fd, &iov, 1);
 		log_set_mid_line(0);

@@ -172,11 +172,12 @@ read_until_line() {
 }
 
 # A line the daemon adds to a console client's stream, not the guest's: a
-# notice, "[vhost-device-console: frontend connected]\r\n" (its line of its
-# own: "\r\n" goes before it only to end an unfinished line of the
-# guest's).  read_line passes over them unless they are what it waits for.
+# notice, "[vhost-device-console: frontend connected]\r\n", or the "\r"
+# left of the "\r\n" that goes before it to end the guest's unfinished
+# line when the rest of that line was read already.  read_line passes over
+# them unless they are what it waits for.
 is_notice_line() {
-	[[ "$1" =~ ^\[vhost-device-console:\ [^]]*\]$'\r'$ ]]
+	[[ "$1" == $'\r' || "$1" =~ ^\[vhost-device-console:\ [^]]*\]$'\r'$ ]]
 }
 
 # read_notices FD TEXT...: the next lines on FD are the daemon's notices

@@ -291,6 +291,18 @@ boot_nested_guest() {
 		<(printf 'prompt$ \r\n[vhost-device-console: quit]\r\n')
 }
 
+@test "nested: ^] q after a finished line adds no blank line before the quit line" {
+	start_nested
+	"$FRONTEND" "$T/vc.sock0" init handshake write 'bye\n' hold "$T/done" \
+		2>"$T/fe.err" 3>&- &
+	BG_PIDS+=("$!")
+	wait_until 10 grep -q 'bye' "$T/tty.out"
+	type_in '\035q'
+	expect_exit 0
+	cmp <(tail -c 34 "$T/tty.out") \
+		<(printf 'bye\n[vhost-device-console: quit]\r\n')
+}
+
 @test "nested,network: a log line while the guest's line is unfinished starts a line of its own" {
 	PORT=$(free_port)
 	mkfifo "$T/in"
