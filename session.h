@@ -18,11 +18,15 @@
  * when there is one).  Both counts are summed up on exit.
  *
  * Events are told the same way, not kept: "frontend disconnected", "the
- * guest's console closed", "stopping" (sess_notice()).  Each is a line of
- * its own, "\r\n[vhost-device-console: ...]\r\n", for the readers
+ * guest's console closed", "stopping" (sess_notice()), to the readers
  * there at the time, at the place in the stream where it happened (after
  * what the guest wrote before).  It is in no history and no log file: it
  * is news for whoever is watching, not the guest's output.
+ *
+ * Every notice is a line of its own, "[vhost-device-console: ...]\r\n",
+ * with "\r\n" before it only when what the reader got so far ends inside
+ * a line (mid_line): a blank line would split the guest's output, or
+ * stand between two notices.
  */
 #ifndef SESSION_H
 #define SESSION_H
