@@ -159,7 +159,7 @@ nested_close(struct endpoint *ep)
 	 * (^S) must not hold up the exit. */
 	if (ep->quit && !n->out_failed) {
 		size_t skip = log_in_mid_line() ? 0 : 2;
-		struct iovec iov = { QUIT_LINE + skip, sizeof QUIT_LINE - 1 - skip };
+		struct iovec iov = { &QUIT_LINE[skip], sizeof QUIT_LINE - 1 - skip };
 
 		(void)writev_some(n->out_fd, &iov, 1);
 		log_set_mid_line(0);
