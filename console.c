@@ -32,6 +32,8 @@ static int vc_set_config(void *opaque, const uint8_t *buf, uint32_t off,
                          uint32_t len);
 static void vc_queue_event(void *opaque, unsigned q);
 static void vc_reset(void *opaque, int q);
+static void vc_connected(void *opaque, int up);
+static void port_set_guest_open(struct port *p, int open);
 static struct port *port_of_queue(struct vc_device *vc, unsigned q);
 static void ctrl_owe(struct port *p, unsigned what);
 static void ctrl_receiveq_fill(struct vc_device *vc);
@@ -57,6 +59,7 @@ static const struct vhu_ops vc_ops = {
 	.set_config = vc_set_config,
 	.queue_event = vc_queue_event,
 	.reset = vc_reset,
+	.connected = vc_connected,
 };
 
 /* ---- set-up and tear-down ---------------------------------------------- */
@@ -187,7 +190,7 @@ ports_forget_guest(struct vc_device *vc)
 
 	for (p = 0; p < vc->nports; p++) {
 		vc->ports[p].added = 0;
-		vc->ports[p].guest_open = 0;
+		port_set_guest_open(&vc->ports[p], 0);
 		vc->ports[p].host_open = -1;
 		vc->ports[p].owed = 0;
 		vc->ports[p].tx_held = 0;
@@ -208,6 +211,27 @@ vc_reset(void *opaque, int q)
 	} else if ((p = port_of_queue(vc, (unsigned)q))) {
 		p->tx_held = 0;
 	}
+}
+
+/* The console's readers are told when the frontend comes and goes (a
+ * generic port's stream is data: it is never told anything). */
+static void
+vc_connected(void *opaque, int up)
+{
+	struct vc_device *vc = opaque;
+
+	sess_notice(&vc->ports[0].sess, up ? SESS_FRONTEND_CONNECTED :
+	            SESS_FRONTEND_DISCONNECTED);
+}
+
+/* The guest opened or closed the port (PORT_OPEN, or a reset closes it);
+ * the console's readers are told of a change. */
+static void
+port_set_guest_open(struct port *p, int open)
+{
+	if (p->id == 0 && p->guest_open != open)
+		sess_notice(&p->sess, open ? SESS_GUEST_OPENED : SESS_GUEST_CLOSED);
+	p->guest_open = open;
 }
 
 /* The port owes the guest these messages (OWE_*); they leave when a
@@ -408,7 +432,7 @@ ctrl_handle(struct vc_device *vc, const struct ctrl_msg *m)
 			ctrl_ignore(vc, "PORT_OPEN for unknown port %u", m->id);
 			return;
 		}
-		vc->ports[m->id].guest_open = m->value != 0;
+		port_set_guest_open(&vc->ports[m->id], m->value != 0);
 		return;
 	default:
 		ctrl_ignore(vc, "unexpected control event %u from the guest", m->event);
@@ -424,10 +448,10 @@ ctrl_port_ready(struct vc_device *vc, struct port *p)
 
 	p->added = 1;
 	if (p->id == 0) {
-		logmsg("device %u: the guest's console port is ready", vc->index);
+		loginfo("device %u: the guest's console port is ready", vc->index);
 		owe |= OWE_CONSOLE_PORT;
 	} else {
-		logmsg("console %u: the guest's port %u%s%s%s is ready", p->k, p->id,
+		loginfo("console %u: the guest's port %u%s%s%s is ready", p->k, p->id,
 		       p->name ? " \"" : "", p->name ? p->name : "",
 		       p->name ? "\"" : "");
 	}

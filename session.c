@@ -356,22 +356,121 @@ int
 reader_pending(const struct sess *s, const struct reader *r)
 {
 	return r->replay || r->pos < s->wpos || r->notice_off ||
-	       r->skipped != r->told || r->owed;
+	       r->skipped != r->told || r->owed || r->nev;
 }
 
-/* The skip notice a reader owes, "[...: N bytes of output skipped]": a new
- * one is started when none is under way. */
+/* ---- events (sess_notice) ---------------------------------------------- */
+
+static const char *
+event_text(enum sess_event what)
+{
+	switch (what) {
+	case SESS_FRONTEND_CONNECTED:    return "frontend connected";
+	case SESS_FRONTEND_DISCONNECTED: return "frontend disconnected";
+	case SESS_GUEST_OPENED:          return "the guest opened the console";
+	case SESS_GUEST_CLOSED:          return "the guest closed the console";
+	case SESS_STOPPING:              return "stopping";
+	}
+	return "?";
+}
+
+/* Queue one event for r at pos.  Full: the newest is replaced, so that a
+ * frontend flapping faster than r reads costs nothing, and the last thing
+ * r hears is the state now. */
+static void
+event_queue(struct reader *r, uint64_t pos, enum sess_event what)
+{
+	unsigned last = r->nev - 1;
+
+	if (r->nev && r->ev[last].pos == pos && r->ev[last].what == what)
+		return;
+	/* ev[0] may be under way (notice_off): never the one replaced. */
+	if (r->nev == READER_EVENTS_MAX)
+		r->nev--;
+	r->ev[r->nev].pos = pos;
+	r->ev[r->nev].what = what;
+	r->nev++;
+}
+
+void
+sess_notice(struct sess *s, enum sess_event what)
+{
+	struct reader *r;
+
+	for (r = s->readers; r; r = r->next)
+		if (!r->no_events)
+			event_queue(r, s->wpos, what);
+}
+
+int
+sess_notice_pending(const struct sess *s)
+{
+	const struct reader *r;
+
+	for (r = s->readers; r; r = r->next)
+		if (r->nev)
+			return 1;
+	return 0;
+}
+
+/* The oldest event is to be told now: the reader has reached its place
+ * (or skipped past it). */
+static int
+event_due(const struct reader *r)
+{
+	return r->nev && r->ev[0].pos <= r->pos;
+}
+
+static void
+event_told(struct reader *r)
+{
+	memmove(&r->ev[0], &r->ev[1], --r->nev * sizeof r->ev[0]);
+}
+
+/* len stream bytes from the reader's place, or fewer: up to the next
+ * event's place, where its notice goes. */
+static size_t
+stop_at_event(const struct reader *r, size_t len)
+{
+	if (r->nev && r->ev[0].pos > r->pos && r->ev[0].pos - r->pos < len)
+		return (size_t)(r->ev[0].pos - r->pos);
+	return len;
+}
+
+/* What a notice starts with: "\r\n" to end the line the reader is in,
+ * nothing at a line's start (a blank line would split the guest's
+ * output, or stand between two notices). */
+static const char *
+line_end(const struct reader *r)
+{
+	return r->mid_line ? "\r\n" : "";
+}
+
+/* The notice a reader owes, started when none is under way: the skip
+ * notice "[...: N bytes of output skipped]" first (it marks the gap), else
+ * the oldest event's, once the reader has reached its place. */
 const char *
 reader_notice(struct reader *r, size_t *len)
 {
-	/* The gap is in what came after the replay. */
-	if (r->replay || (!r->notice_off && r->skipped == r->told))
+	/* Nothing is told in the middle of the replay: the gap and the
+	 * events are in what comes after it. */
+	if (r->replay)
 		return NULL;
 	if (r->notice_off == 0) {
-		r->notice_n = r->skipped - r->told;
-		r->notice_len = snprintf(r->notice, sizeof r->notice,
-		        "\r\n[" PROGNAME ": %llu bytes of output skipped]\r\n",
-		        r->notice_n);
+		if (r->skipped != r->told) {
+			r->notice_event = 0;
+			r->notice_n = r->skipped - r->told;
+			r->notice_len = snprintf(r->notice, sizeof r->notice,
+			        "%s[" PROGNAME ": %llu bytes of output skipped]\r\n",
+			        line_end(r), r->notice_n);
+		} else if (event_due(r)) {
+			r->notice_event = 1;
+			r->notice_len = snprintf(r->notice, sizeof r->notice,
+			        "%s[" PROGNAME ": %s]\r\n", line_end(r),
+			        event_text(r->ev[0].what));
+		} else {
+			return NULL;
+		}
 	}
 	*len = r->notice_len - r->notice_off;
 	return r->notice + r->notice_off;
@@ -381,10 +480,14 @@ void
 reader_notice_sent(struct reader *r, size_t n)
 {
 	r->notice_off += n;
-	if (r->notice_off == r->notice_len) {
+	if (r->notice_off < r->notice_len)
+		return;
+	r->notice_off = 0;
+	r->mid_line = 0;                 /* a notice ends with "\r\n" */
+	if (r->notice_event)
+		event_told(r);
+	else
 		r->told += r->notice_n;
-		r->notice_off = 0;
-	}
 }
 
 /* The reader has all there is: say how much it skipped, if it did. */
@@ -419,6 +522,7 @@ reader_peek(const struct sess *s, const struct reader *r, size_t max,
 	len = s->wpos - r->pos;
 	if (len > max)
 		len = max;
+	len = stop_at_event(r, len);
 	*cnt = ring_spans(s, r->pos, len, span);
 	return len;
 }
@@ -427,9 +531,14 @@ void
 reader_advance(struct sess *s, struct reader *r, size_t n)
 {
 	if (r->replay) {
+		if (n)
+			r->mid_line = r->replay[r->replay_off + n - 1] != '\n';
 		replay_sent(s, r, n);
 		return;
 	}
+	/* The bytes were just peeked: the last is still in the ring. */
+	if (n)
+		r->mid_line = s->ring[(r->pos + n - 1) % s->cap] != '\n';
 	r->pos += n;
 	if (r->pos > s->seen)
 		s->seen = r->pos;
@@ -466,7 +575,8 @@ send_plain(struct sess *s, struct reader *r, int fd, size_t budget)
 	int cnt;
 
 	for (;;) {
-		/* a notice comes due once the replay is out */
+		/* Notices first, each time: the peek stops at an event, and
+		 * none comes due before the replay is out. */
 		if ((cnt = send_notice(r, fd)) <= 0)
 			return cnt;
 		if (!budget || !(len = reader_peek(s, r, budget, span, &cnt)))
@@ -529,21 +639,24 @@ reader_take(struct sess *s, struct reader *r, void *buf, size_t max)
 	size_t n = 0, len;
 	int cnt, i;
 
-	/* The notice goes first, as in send_plain(): it marks the gap. */
-	while (n < max && (notice = reader_notice(r, &len))) {
-		if (len > max - n)
-			len = max - n;
-		memcpy(out + n, notice, len);
-		n += len;
-		reader_notice_sent(r, len);
+	/* Notices go first, as in send_plain(): one marks the gap, and
+	 * the peek stops at an event's place. */
+	for (;;) {
+		while (n < max && (notice = reader_notice(r, &len))) {
+			if (len > max - n)
+				len = max - n;
+			memcpy(out + n, notice, len);
+			n += len;
+			reader_notice_sent(r, len);
+		}
+		if (reader_notice(r, &len))
+			return n;                     /* buf is full */
+		if (!(len = reader_peek(s, r, max - n, span, &cnt)))
+			return n;
+		for (i = 0; i < cnt; i++) {
+			memcpy(out + n, span[i].iov_base, span[i].iov_len);
+			n += span[i].iov_len;
+		}
+		reader_advance(s, r, len);
 	}
-	if (reader_notice(r, &len))
-		return n;                     /* buf is full */
-	len = reader_peek(s, r, max - n, span, &cnt);
-	for (i = 0; i < cnt; i++) {
-		memcpy(out + n, span[i].iov_base, span[i].iov_len);
-		n += span[i].iov_len;
-	}
-	reader_advance(s, r, len);
-	return n;
 }

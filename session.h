@@ -19,6 +19,17 @@
  * it starts and how much once the reader catches up.  Bytes that leave the
  * ring before any reader saw them are counted too (and are in the log file
  * when there is one).  Both counts are summed up on exit.
+ *
+ * Events are told the same way, not kept: "frontend disconnected", "the
+ * guest's console closed", "stopping" (sess_notice()), to the readers
+ * there at the time, at the place in the stream where it happened (after
+ * what the guest wrote before).  It is in no history and no log file: it
+ * is news for whoever is watching, not the guest's output.
+ *
+ * Every notice is a line of its own, "[vhost-device-console: ...]\r\n",
+ * with "\r\n" before it only when what the reader got so far ends inside
+ * a line (mid_line): a blank line would split the guest's output, or
+ * stand between two notices.
  */
 #ifndef SESSION_H
 #define SESSION_H
@@ -50,6 +61,18 @@ struct sess_tap {
 	void (*output)(void *arg, const void *p, size_t n);
 	void (*resize)(void *arg, unsigned cols, unsigned rows);
 };
+
+/* What a reader is told between the guest's bytes (sess_notice()). */
+enum sess_event {
+	SESS_FRONTEND_CONNECTED,
+	SESS_FRONTEND_DISCONNECTED,
+	SESS_GUEST_OPENED,             /* the guest opened its console port */
+	SESS_GUEST_CLOSED,             /* ... closed it, or the device reset */
+	SESS_STOPPING                  /* the daemon is exiting */
+};
+/* Events a reader can have waiting: a frontend that comes and goes faster
+ * than the reader reads replaces the newest, and never grows the queue. */
+#define READER_EVENTS_MAX 4
 /* How a reader's bytes reach its fd when they are not sent as they are
  * (telnet doubles IAC): send the skip notice and up to budget stream
  * bytes, with reader_notice()/reader_peek()/reader_advance().  Returns as
@@ -74,6 +97,16 @@ struct reader {
 	char *replay;                 /* the history, as replay.h makes it,
 	                               * sent before pos; NULL: none left */
 	size_t replay_len, replay_off;
+	int mid_line;                 /* what it got so far ends inside a line
+	                               * (not after "\n"): a notice ends
+	                               * that line first */
+	struct {                      /* events not yet told, oldest first */
+		uint64_t pos;         /* told once the reader is here */
+		enum sess_event what;
+	} ev[READER_EVENTS_MAX];
+	unsigned nev;
+	int notice_event;             /* the notice under way is ev[0]'s */
+	int no_events;                /* not told (the terminal has the log) */
 };
 
 struct sess {
@@ -111,6 +144,14 @@ void sess_reopen_log(struct sess *s);
 /* The console's size changed: tell the tap. */
 void sess_resize(struct sess *s, unsigned cols, unsigned rows);
 
+/* Tell every reader that wants events (not no_events) of this one, at the
+ * end of what the guest has written so far: the same event twice at one
+ * place is told once. */
+void sess_notice(struct sess *s, enum sess_event what);
+/* Whether some reader has an event not yet told (the last flush on exit
+ * waits for these, a little). */
+int sess_notice_pending(const struct sess *s);
+
 /* A new reader starts with the replay of the history (replay.h: from a
  * line start or the last full-screen reset, without the questions a
  * terminal would answer), a copy taken now, then live output. */
@@ -130,9 +171,12 @@ int reader_flush(struct sess *s, struct reader *r, int fd);
 int reader_serve(struct sess *s, struct reader *r, int fd, int writable);
 
 /* For an encoding (reader_send_fn).  The skip notice owed, if any, goes
- * before the stream: what is left of it to send, *len bytes, or NULL;
+ * before the stream, and an event's notice once the reader reached its
+ * place: what is left of it to send, *len bytes, or NULL;
  * reader_notice_sent() says how much went out.  The notice is text, the
- * same in every encoding. */
+ * same in every encoding.  reader_peek() stops at the next event's place,
+ * so an encoding that asks for a notice before each peek gets them in
+ * order. */
 const char *reader_notice(struct reader *r, size_t *len);
 void reader_notice_sent(struct reader *r, size_t n);
 /* The reader's pending stream bytes, at most max, as one or two spans of

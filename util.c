@@ -18,7 +18,10 @@
 
 #include "util.h"
 
+/* Logging is process-wide, as stderr is. */
 static int log_raw;
+static int log_mid_line;     /* raw: the terminal's line is unfinished */
+static int log_quiet;        /* loginfo() says nothing */
 static struct timespec accept_resume;   /* zero: not paused */
 static void (*cleanup_fn)(void *);
 static void *cleanup_arg;
@@ -30,6 +33,24 @@ log_set_raw(int raw)
 	log_raw = raw && isatty(STDERR_FILENO);
 }
 
+void
+log_set_mid_line(int mid)
+{
+	log_mid_line = mid;
+}
+
+int
+log_in_mid_line(void)
+{
+	return log_mid_line;
+}
+
+void
+log_set_quiet(int quiet)
+{
+	log_quiet = quiet;
+}
+
 /* The mark a cut line or field ends with; CUT_MARK_MAX bytes at most. */
 #define CUT_MARK     "...(+%zu bytes)"
 #define CUT_MARK_MAX 32
@@ -37,12 +58,20 @@ log_set_raw(int raw)
 static void
 vlogmsg(const char *fmt, va_list ap)
 {
-	char line[LOG_LINE_MAX + 3];
-	size_t n, limit = LOG_LINE_MAX;
+	char line[LOG_LINE_MAX + 5];
+	size_t n = 0, limit = LOG_LINE_MAX;
 	int m;
 
+	/* Not in the middle of the guest's line on a shared raw terminal:
+	 * the message starts a line of its own (and ends it). */
+	if (log_raw && log_mid_line) {
+		line[n++] = '\r';
+		line[n++] = '\n';
+		limit += 2;
+		log_mid_line = 0;
+	}
 	/* One write per message so lines from a dying process stay whole. */
-	n = snprintf(line, sizeof line, PROGNAME ": ");
+	n += snprintf(line + n, sizeof line - n, PROGNAME ": ");
 	m = vsnprintf(line + n, sizeof line - n, fmt, ap);
 	n += m > 0 ? (size_t)m : 0;
 	if (n > limit) {
@@ -97,6 +126,18 @@ logmsg(const char *fmt, ...)
 {
 	va_list ap;
 
+	va_start(ap, fmt);
+	vlogmsg(fmt, ap);
+	va_end(ap);
+}
+
+void
+loginfo(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (log_quiet)
+		return;
 	va_start(ap, fmt);
 	vlogmsg(fmt, ap);
 	va_end(ap);

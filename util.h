@@ -4,7 +4,14 @@
  *
  * Messages go to stderr as "vhost-device-console: ...".  While the nested
  * backend holds the terminal in raw mode a bare "\n" would not return the
- * carriage, so log_set_raw() switches line endings to "\r\n".
+ * carriage, so log_set_raw() switches line endings to "\r\n"; and since
+ * the guest's output shares that terminal, a message starts on a line of
+ * its own: "\r\n" first when the guest's last line is unfinished
+ * (log_set_mid_line()).
+ *
+ * Routine messages (loginfo(): a client or frontend came or went, the
+ * guest's port is ready) are left out with log_set_quiet(1) (--quiet);
+ * warnings and errors (logmsg()) never are.
  */
 #ifndef UTIL_H
 #define UTIL_H
@@ -26,7 +33,14 @@
  * says so: "...(+N bytes)". */
 #define LOG_LINE_MAX 4096
 void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void loginfo(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_set_quiet(int quiet);
 void log_set_raw(int raw);
+/* The raw terminal's cursor is not at the start of a line (the guest
+ * wrote part of one): the next message ends it first. */
+void log_set_mid_line(int mid);
+/* Whether it is, for a line of one's own on that terminal. */
+int log_in_mid_line(void);
 
 /*
  * Bytes a client, the guest or the frontend sent, fit for a log line: each

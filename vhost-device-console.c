@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "asciicast.h"
@@ -50,6 +51,7 @@
 #define DEFAULT_COLS     80      /* the size a guest is told until a */
 #define DEFAULT_ROWS     24      /* terminal, telnet or the web says */
 #define MAX_OPTIONS      40      /* rows of the option table, at most */
+#define STOP_FLUSH_MS    500     /* the last notice's time to go out */
 
 /* A number in --help, from its #define. */
 #define STR(x)  #x
@@ -76,6 +78,7 @@ struct options {
 	/* --tcp-address and --web-address as resolved: numeric, what
 	 * tcp_listen() binds (be.tcp_address and be.web_address point here). */
 	char tcp_numeric[NI_MAXHOST], web_numeric[NI_MAXHOST];
+	int quiet;                   /* --quiet: no routine messages */
 	unsigned char given[MAX_OPTIONS];  /* option table row i was used */
 };
 
@@ -268,6 +271,9 @@ static const struct option_row option_table[] = {
 	  "say: 1 (the default) every vhost-user and\n"
 	  "control message, 2 also ring events",
 	  parse_trace, AT(dev.trace), TRACE_MSG, TRACE_MAX },
+	{ "quiet", 0, NULL, "leave out routine messages (clients and the\n"
+	  "frontend coming and going); warnings stay",
+	  parse_flag, AT(quiet), 0, 0 },
 	{ "help", 'h', NULL, "show this help", print_help, 0, 0, 0 },
 	{ "version", 'V', NULL, "show the version", print_version, 0, 0, 0 },
 };
@@ -1378,9 +1384,9 @@ handle_signals(struct daemon *dm)
 				cast_reopen(&dm->devs[d].rec[p]);
 			}
 		if (dm->opt.log_file)
-			logmsg("SIGHUP: log files reopened");
+			loginfo("SIGHUP: log files reopened");
 		if (dm->opt.record)
-			logmsg("SIGHUP: recordings started anew");
+			loginfo("SIGHUP: recordings started anew");
 	}
 	if (got_winch) {
 		got_winch = 0;
@@ -1388,8 +1394,21 @@ handle_signals(struct daemon *dm)
 	}
 }
 
+/* A user asked to quit (the terminal's escape key). */
+static int
+quit_asked(const struct daemon *dm)
+{
+	unsigned d, e;
+
+	for (d = 0; d < dm->ndevs; d++)
+		for (e = 0; e < dm->devs[d].nep; e++)
+			if (dm->devs[d].ep[e].quit)
+				return 1;
+	return 0;
+}
+
 /* Every fd the next wait watches, vhost-user's and every way in's; *busy:
- * a device has chains left from the last pass.  -2: a user asked to quit. */
+ * a device has chains left from the last pass. */
 static int
 watch_fds(struct daemon *dm, fd_set *rd, fd_set *wr, int *busy)
 {
@@ -1404,11 +1423,8 @@ watch_fds(struct daemon *dm, fd_set *rd, fd_set *wr, int *busy)
 
 		*busy |= vhu_has_work(&sd->vc.vhu);
 		maxfd = vhu_add_fds(&sd->vc.vhu, rd, maxfd);
-		for (e = 0; e < sd->nep; e++) {
-			if (sd->ep[e].quit)
-				return -2;
+		for (e = 0; e < sd->nep; e++)
 			maxfd = sd->ep[e].be->add_fds(&sd->ep[e], rd, wr, maxfd);
-		}
 	}
 	for (d = 0; d < dm->opt.nbackends; d++)
 		if (dm->shared[d])
@@ -1462,8 +1478,9 @@ run(struct daemon *dm, const sigset_t *waitmask)
 		handle_signals(dm);
 		if (got_term)
 			return 0;
-		if ((maxfd = watch_fds(dm, &rd, &wr, &busy)) == -2)
+		if (quit_asked(dm))
 			return 0;
+		maxfd = watch_fds(dm, &rd, &wr, &busy);
 		/* Block, unless a device has chains left from the last pass
 		 * (fairness, see vhu.h); wake in time to end an accept pause. */
 		if (busy)
@@ -1481,6 +1498,66 @@ run(struct daemon *dm, const sigset_t *waitmask)
 	}
 }
 
+/* Whether a console's reader still has an event to be told. */
+static int
+notices_pending(const struct daemon *dm)
+{
+	unsigned d;
+
+	for (d = 0; d < dm->ndevs; d++)
+		if (sess_notice_pending(&dm->devs[d].vc.ports[0].sess))
+			return 1;
+	return 0;
+}
+
+static long
+ms_until(const struct timespec *end)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (end->tv_sec - now.tv_sec) * 1000 +
+	       (end->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+/*
+ * On the way out every console's readers are told "stopping", after the
+ * output they have not had yet: a client of socat or nc sees why the
+ * connection ends.  Best effort and bounded: passes that only write
+ * (nothing is read, nobody new is taken), for STOP_FLUSH_MS at most; a
+ * reader that does not take its bytes by then is closed without them.
+ */
+static void
+tell_stopping(struct daemon *dm)
+{
+	struct timespec end, wait;
+	fd_set rd, wr;
+	int maxfd, busy;
+	long ms;
+	unsigned d;
+
+	for (d = 0; d < dm->ndevs; d++)
+		sess_notice(&dm->devs[d].vc.ports[0].sess, SESS_STOPPING);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += STOP_FLUSH_MS / 1000;
+	end.tv_nsec += STOP_FLUSH_MS % 1000 * 1000000L;
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
+	}
+	while (notices_pending(dm) && (ms = ms_until(&end)) > 0) {
+		maxfd = watch_fds(dm, &rd, &wr, &busy);
+		FD_ZERO(&rd);
+		wait.tv_sec = ms / 1000;
+		wait.tv_nsec = ms % 1000 * 1000000L;
+		/* Signals stay blocked: a second SIGTERM waits for the end. */
+		if (pselect(maxfd + 1, NULL, &wr, NULL, &wait, NULL) < 0 &&
+		    errno != EINTR)
+			return;
+		(void)serve_ready(dm, &rd, &wr);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1490,6 +1567,7 @@ main(int argc, char **argv)
 
 	memset(&dm, 0, sizeof dm);
 	parse_options(argc, argv, &dm.opt);
+	log_set_quiet(dm.opt.quiet);
 	/* Sockets and log files are ours alone until opened up on purpose. */
 	umask(077);
 	raise_fd_limit();
@@ -1499,6 +1577,7 @@ main(int argc, char **argv)
 	if (got_term)
 		logmsg("%s: shutting down", strsignal(got_term));
 	notify_service_manager("STOPPING=1");
+	tell_stopping(&dm);
 	cleanup(&dm);
 	free(dm.devs);
 	return status;

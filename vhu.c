@@ -259,7 +259,9 @@ conn_accept(struct vhu_dev *d)
 	}
 	d->conn_fd = fd;
 	d->rx_have = 0;
-	logmsg("%s: frontend connected on %s", d->name, d->path);
+	loginfo("%s: frontend connected on %s", d->name, d->path);
+	if (d->ops->connected)
+		d->ops->connected(d->opaque, 1);
 }
 
 /*
@@ -271,8 +273,11 @@ conn_close(struct vhu_dev *d, enum vhu_end how, const char *why)
 {
 	unsigned i;
 
+	/* An orderly end is routine (--quiet leaves it out); an error is not. */
 	if (why && d->adopted)
 		logmsg("%s: frontend %s", d->name, why);
+	else if (why && how == VHU_END_ORDERLY)
+		loginfo("%s: frontend %s; waiting for a new one", d->name, why);
 	else if (why)
 		logmsg("%s: frontend %s; waiting for a new one", d->name, why);
 	/* The only frontend there will be: an orderly end or not. */
@@ -286,6 +291,8 @@ conn_close(struct vhu_dev *d, enum vhu_end how, const char *why)
 	d->rx_have = 0;
 	device_reset(d);
 	memory_unmap_all(d);
+	if (why && d->ops->connected)
+		d->ops->connected(d->opaque, 0);
 	for (i = 0; i < VHU_MAX_QUEUES; i++) {
 		vring_stop(&d->vq[i]);
 		close_fd(&d->vq[i].call_fd);

@@ -186,6 +186,9 @@ struct vhu_ops {
 	/* Back to power-on state: frontend gone, RESET_OWNER/RESET_DEVICE, or
 	 * a ring was stopped by GET_VRING_BASE (q; -1 for the whole device). */
 	void (*reset)(void *opaque, int q);
+	/* A frontend connected (up 1) or left (up 0, after reset), for the
+	 * device to tell its users; may be NULL.  Not called at vhu_close(). */
+	void (*connected)(void *opaque, int up);
 };
 
 struct vhu_msg {

@@ -28,7 +28,7 @@ client_close(struct endpoint *ep, struct clients *cs, struct client *cl,
 		logmsg("console %u: %s %s; %zu bytes of its input never reached "
 		       "the guest", ep->index, cl->name, why, cl->hold.len);
 	else if (why)
-		logmsg("console %u: %s %s", ep->index, cl->name, why);
+		loginfo("console %u: %s %s", ep->index, cl->name, why);
 	reader_detach(ep->sess, &cl->rd);
 	close(cl->fd);
 	for (i = 0; cs->c[i] != cl; i++)
@@ -113,7 +113,7 @@ client_accept(struct endpoint *ep, struct clients *cs)
 		cl->rd.send = telnet_send;
 		telnet_hello(fd);
 	}
-	logmsg("console %u: %s connected", ep->index, cl->name);
+	loginfo("console %u: %s connected", ep->index, cl->name);
 }
 
 /*

@@ -42,7 +42,11 @@ struct nested {
 	int out_failed;         /* stdout is gone: output is not written */
 };
 
+/* Said on the terminal when the escape key quits, on a line of its own. */
+#define QUIT_LINE "\r\n[" PROGNAME ": quit]\r\n"
+
 static void nested_winch(struct endpoint *ep);
+static void track_line(struct nested *n, uint64_t before);
 
 /*
  * What must be put back on the way out.  File-static because a fatal
@@ -126,6 +130,9 @@ nested_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 		log_set_raw(1);
 	}
 	reader_attach(ep->sess, &n->rd, "the terminal");
+	/* Events (frontend gone, ...) are on this terminal already: the
+	 * log lines say them. */
+	n->rd.no_events = 1;
 	ep->priv = n;
 	nested_winch(ep);
 	return 0;
@@ -135,14 +142,28 @@ static void
 nested_close(struct endpoint *ep)
 {
 	struct nested *n = ep->priv;
+	uint64_t before;
 
 	if (!n)
 		return;
 	/* Last output first, while the terminal is still ours: all it
 	 * takes now, not one pass's share. */
+	before = n->rd.pos;
 	while (!n->out_failed && reader_pending(ep->sess, &n->rd) &&
 	       reader_flush(ep->sess, &n->rd, n->out_fd) == 0 && !n->rd.blocked)
 		;
+	track_line(n, before);
+	/* The escape key quit: the shell's prompt must not land on the
+	 * guest's last line.  Its "\r\n" only ends an unfinished line (no
+	 * blank line after a finished one).  One try: a stopped terminal
+	 * (^S) must not hold up the exit. */
+	if (ep->quit && !n->out_failed) {
+		size_t skip = log_in_mid_line() ? 0 : 2;
+		struct iovec iov = { &QUIT_LINE[skip], sizeof QUIT_LINE - 1 - skip };
+
+		(void)writev_some(n->out_fd, &iov, 1);
+		log_set_mid_line(0);
+	}
 	nested_restore();
 	saved_tty_fd = saved_out_fd = -1;
 	log_set_raw(0);
@@ -245,10 +266,22 @@ read_stdin(struct endpoint *ep, struct nested *n)
 	}
 }
 
+/* The guest's bytes went to the terminal: whether they left its line
+ * unfinished, so that a log line on the same terminal starts a new one
+ * (util.h).  After a bare "\r" the log line would overwrite the guest's
+ * line: only "\n" ends one. */
+static void
+track_line(struct nested *n, uint64_t before)
+{
+	if (n->tty && n->rd.pos != before)
+		log_set_mid_line(n->rd.mid_line);
+}
+
 static void
 nested_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 {
 	struct nested *n = ep->priv;
+	uint64_t before = n->rd.pos;
 
 	if (!n->out_failed &&
 	    reader_serve(ep->sess, &n->rd, n->out_fd, FD_ISSET(n->out_fd, wr)) < 0) {
@@ -256,6 +289,7 @@ nested_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 		       ep->index, strerror(errno));
 		n->out_failed = 1;
 	}
+	track_line(n, before);
 	if (FD_ISSET(n->in_fd, rd))
 		read_stdin(ep, n);
 	/* Every pass, not only when stdin was readable: the guest may have

@@ -361,10 +361,13 @@ conn_free(struct web_conn *c, const char *why)
 	unsigned i;
 
 	if (c->state == C_WEBSOCKET) {
-		if (why)
-			logmsg("console %u: %s %s%s", c->ep->index, c->name, why,
-			       c->hold.len ? "; some of its input never reached the "
-			       "guest" : "");
+		/* Lost input is worth a warning; a browser leaving is
+		 * routine (--quiet). */
+		if (why && c->hold.len)
+			logmsg("console %u: %s %s; some of its input never "
+			       "reached the guest", c->ep->index, c->name, why);
+		else if (why)
+			loginfo("console %u: %s %s", c->ep->index, c->name, why);
 		reader_detach(c->ep->sess, &c->rd);
 	}
 	close(c->fd);
@@ -979,7 +982,7 @@ upgrade(struct web_conn *c, const struct request *rq, struct endpoint *ep,
 	memcpy(c->rx, c->req + c->req_len - extra, extra);
 	c->rx_len = extra;
 	reader_attach(ep->sess, &c->rd, c->name);
-	logmsg("console %u: %s connected", ep->index, c->name);
+	loginfo("console %u: %s connected", ep->index, c->name);
 }
 
 /*
@@ -1201,11 +1204,11 @@ ws_frame(struct web_conn *c, const struct ws_frame *f, unsigned char *payload)
 		if (f->len >= 2)
 			memcpy(code, payload, 2);
 		if (f->len > 2)       /* the reason is the client's text */
-			logmsg("console %u: %s disconnected (close %u '%s')",
+			loginfo("console %u: %s disconnected (close %u '%s')",
 			       c->ep->index, c->name, code[0] << 8 | code[1],
 			       esc(why, sizeof why, payload + 2, f->len - 2));
 		else
-			logmsg("console %u: %s disconnected", c->ep->index, c->name);
+			loginfo("console %u: %s disconnected", c->ep->index, c->name);
 		frame_append(c, WS_CLOSE, code, 2);
 		conn_closing(c);
 		return -1;

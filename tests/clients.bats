@@ -41,26 +41,39 @@ cmp_range() {
 		{ echo "$1 at $2 differs from $3 at $4 ($5 bytes)"; return 1; }
 }
 
+# byte_at FILE OFF: the byte at OFF, in hex.
+byte_at() { od -An -tx1 -j "$2" -N 1 "$1" | tr -d ' \n'; }
+
 # check_gapped FILE STREAM: FILE is STREAM with gaps, each gap replaced by
-# "\r\n[vhost-device-console: N bytes of output skipped]\r\n", N its size
-# (N > 0).  Sets NOTICES (how many) and SKIPPED (the sum of the N).
+# "[vhost-device-console: N bytes of output skipped]\r\n", N its size
+# (N > 0), on a line of its own: after "\r\n" when the byte before the gap
+# was not "\n" (session.h).  Sets NOTICES (how many) and SKIPPED (the sum
+# of the N).
 check_gapped() {
-	local file=$1 stream=$2 size total pos=0 spos=0 off text n start len notice
+	local file=$1 stream=$2 size total pos=0 spos=0 off text n len notice
 	size=$(stat -c %s "$file")
 	total=$(stat -c %s "$stream")
 	NOTICES=0 SKIPPED=0
 	while IFS=: read -r off text; do
 		n=${text//[^0-9]/}
 		[ "$n" -gt 0 ] || { echo "notice with N=$n at $off"; return 1; }
-		start=$((off - 2))
-		len=$((start - pos))
-		[ "$len" -ge 0 ] || { echo "notices overlap at $off"; return 1; }
-		cmp_range "$file" "$pos" "$stream" "$spos" "$len"
-		notice=$(printf '\r\n[vhost-device-console: %s bytes of output skipped]\r\n' "$n"; echo .)
+		# at a line's start: after the stream's "\n", or after the
+		# "\r\n" that ends the stream's unfinished line (no blank line)
+		len=$((off - pos))
+		if [ "$len" -gt 0 ] && ! { [ "$(byte_at "$file" $((off - 1)))" = 0a ] &&
+		     cmp_range "$file" "$pos" "$stream" "$spos" "$len" >/dev/null 2>&1; }; then
+			[ "$len" -gt 2 ] && [ "$(byte_at "$file" $((off - 2)))" = 0d ] &&
+			[ "$(byte_at "$file" $((off - 1)))" = 0a ] &&
+			[ "$(byte_at "$file" $((off - 3)))" != 0a ] ||
+				{ echo "the notice at $off is not on a line of its own"; return 1; }
+			len=$((len - 2))
+			cmp_range "$file" "$pos" "$stream" "$spos" "$len"
+		fi
+		notice=$(printf '[vhost-device-console: %s bytes of output skipped]\r\n' "$n"; echo .)
 		notice=${notice%.}
-		cmp <(tail -c +$((start + 1)) "$file" | head -c ${#notice}) <(printf '%s' "$notice") ||
-			{ echo "the notice at $start is not '\\r\\n[...]\\r\\n'"; return 1; }
-		pos=$((start + ${#notice}))
+		cmp <(tail -c +$((off + 1)) "$file" | head -c ${#notice}) <(printf '%s' "$notice") ||
+			{ echo "the notice at $off is not '[...]\\r\\n'"; return 1; }
+		pos=$((off + ${#notice}))
 		spos=$((spos + len + n))
 		NOTICES=$((NOTICES + 1))
 		SKIPPED=$((SKIPPED + n))
@@ -128,9 +141,12 @@ limited_daemon() {
 	# the guest writes 8 MiB and is never held up (each wait in the
 	# frontend is bounded by its 10 s timeout)
 	fe "$T/s0" init handshake write-bytes 8388608 write '\nEND-OF-OUTPUT\n'
-	{ "$FRONTEND" --pattern 8388608; printf '\nEND-OF-OUTPUT\n'; } >"$T/stream"
-	# the reading client got every byte, in order, and no notice
+	# what a client gets: the notices of the frontend's arrival first
+	{ notices 'frontend connected' 'the guest opened the console'
+	  "$FRONTEND" --pattern 8388608; printf '\nEND-OF-OUTPUT\n'; } >"$T/stream"
+	# the reading client got every byte, in order, and no skip notice
 	wait "$normal" || { echo "reader: $(cat "$T/normal.err")"; show_logs; return 1; }
+	cut_after_line END-OF-OUTPUT "$T/normal"
 	cmp "$T/stream" "$T/normal"
 	if grep -q "client $reader is not reading" "$T/daemon.log"; then
 		echo "the reading client skipped output"; show_logs; return 1
@@ -142,6 +158,7 @@ limited_daemon() {
 	# the newest output up to the end
 	kill -USR1 "$stall"
 	wait "$stall" || { echo "stalled client: $(cat "$T/stall.err")"; show_logs; return 1; }
+	cut_after_line END-OF-OUTPUT "$T/stalled"
 	check_gapped "$T/stalled" "$T/stream"
 	echo "stalled client: $(stat -c %s "$T/stalled") bytes, $NOTICES notice(s), $SKIPPED bytes skipped"
 	[ "$NOTICES" -ge 1 ] || { echo "no '[... bytes of output skipped]' notice"; return 1; }

@@ -77,6 +77,7 @@ both_ways() {
 	# GO reaching the guest proves the daemon accepted this client first
 	printf GO >&5
 	fe_bg init handshake expect GO write-bytes 1048576 --inflight=16
+	read_notices 5 'frontend connected' 'the guest opened the console'
 	timeout 30 head -c 1048576 <&5 >"$T/got"
 	fe_wait
 	[ "$(stat -c %s "$T/got")" -eq 1048576 ]
@@ -266,6 +267,8 @@ log_count() {
 	read_line 5 READY
 	printf 'after reset' >&5
 	read_line 5 after
+	read_notices 5 'the guest closed the console' 'the guest opened the console' \
+		'the guest closed the console' 'the guest opened the console'
 	timeout 10 head -c 100000 <&5 >"$T/got"
 	fe_wait
 	"$FRONTEND" --pattern 100000 | cmp - "$T/got"

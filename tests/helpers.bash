@@ -171,9 +171,52 @@ read_until_line() {
 	return 1
 }
 
+# A line the daemon adds to a console client's stream, not the guest's: a
+# notice, "[vhost-device-console: frontend connected]\r\n", or the "\r"
+# left of the "\r\n" that goes before it to end the guest's unfinished
+# line when the rest of that line was read already.  read_line passes over
+# them unless they are what it waits for.
+is_notice_line() {
+	[[ "$1" == $'\r' || "$1" =~ ^\[vhost-device-console:\ [^]]*\]$'\r'$ ]]
+}
+
+# read_notices FD TEXT...: the next lines on FD are the daemon's notices
+# "[vhost-device-console: TEXT]", one per TEXT, in order (10 s).
+read_notices() {
+	local fd=$1 line; shift
+	while [ $# -gt 0 ]; do
+		read -t 10 -r line <&"$fd" || true
+		[ "$line" = "[vhost-device-console: $1]"$'\r' ] ||
+			{ echo "read '$line' on fd $fd, want the notice '$1'"; show_logs; return 1; }
+		shift
+	done
+}
+
+# notices TEXT...: the bytes of the daemon's notices, one per TEXT, as a
+# console client gets them at the start of a line.
+notices() {
+	local text
+	for text; do
+		printf '[vhost-device-console: %s]\r\n' "$text"
+	done
+}
+
+# cut_after_line TEXT FILE: FILE ends with its first line TEXT.  A reader
+# that stops there (clients --until) may have got more in its last read:
+# the notices of the frontend leaving.
+cut_after_line() {
+	local off
+	off=$(grep -a -b -o -x -F -- "$1" "$2" | head -n 1 | cut -d: -f1)
+	[ -n "$off" ] || { echo "no line '$1' in $2"; return 1; }
+	truncate -s $((off + ${#1} + 1)) "$2"
+}
+
 read_line() {
 	local line=
-	read -t 10 -r line <&"$1" || true
+	while read -t 10 -r line <&"$1" && [ "$line" != "$2" ] &&
+		is_notice_line "$line"; do
+		:
+	done
 	[ "$line" = "$2" ] && return 0
 	echo "read '$line' on fd $1, want '$2'"
 	show_logs

@@ -278,3 +278,49 @@ boot_nested_guest() {
 	type_in 'stty size\n'
 	wait_log "$T/tty.out" '^24 132' 20
 }
+
+@test "nested: ^] q ends the terminal's output with a newline and a quit line" {
+	start_nested
+	"$FRONTEND" "$T/vc.sock0" init handshake write 'prompt$ ' hold "$T/done" \
+		2>"$T/fe.err" 3>&- &
+	BG_PIDS+=("$!")
+	wait_until 10 grep -q 'prompt\$ ' "$T/tty.out"
+	type_in '\035q'
+	expect_exit 0
+	cmp <(tail -c 40 "$T/tty.out") \
+		<(printf 'prompt$ \r\n[vhost-device-console: quit]\r\n')
+}
+
+@test "nested: ^] q after a finished line adds no blank line before the quit line" {
+	start_nested
+	"$FRONTEND" "$T/vc.sock0" init handshake write 'bye\n' hold "$T/done" \
+		2>"$T/fe.err" 3>&- &
+	BG_PIDS+=("$!")
+	wait_until 10 grep -q 'bye' "$T/tty.out"
+	type_in '\035q'
+	expect_exit 0
+	cmp <(tail -c 34 "$T/tty.out") \
+		<(printf 'bye\n[vhost-device-console: quit]\r\n')
+}
+
+@test "nested,network: a log line while the guest's line is unfinished starts a line of its own" {
+	PORT=$(free_port)
+	mkfifo "$T/in"
+	# stderr on the terminal too, as for a user
+	"$PTYRUN" -i "$T/in" -o "$T/tty.out" -p "$T/daemon.pid" -s "$T/stty" \
+		-t "$T/tty" -- "$DAEMON" --socket-path="$T/vc.sock" \
+		--backend=nested,network --tcp-port="$PORT" \
+		</dev/null >"$T/ptyrun.out" 2>"$T/ptyrun.err" 3>&- &
+	PTY_PID=$!
+	BG_PIDS+=("$PTY_PID")
+	wait_log "$T/tty.out" 'ready: ' 10
+	"$FRONTEND" "$T/vc.sock0" init handshake write 'login: ' hold "$T/done" \
+		2>"$T/fe.err" 3>&- &
+	BG_PIDS+=("$!")
+	wait_until 10 grep -q 'login: ' "$T/tty.out"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	wait_log "$T/tty.out" 'client .* connected' 10
+	grep -q "login: "$'\r'"\$" "$T/tty.out"
+	grep -q "^vhost-device-console: console 0: client .* connected"$'\r'"\$" "$T/tty.out"
+	touch "$T/done"
+}

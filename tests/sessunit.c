@@ -144,7 +144,8 @@ static void
 replay_notice(void)
 {
 	static const char line[] = "prompt$ \x1b[6nls\n";
-	static const char notice[] = "\r\n[vhost-device-console: ";
+	/* The replay ends a line: the notice starts at a line start. */
+	static const char notice[] = "[vhost-device-console: ";
 	struct sess s;
 	struct reader r;
 	char err[128], *got;

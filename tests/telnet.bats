@@ -33,6 +33,7 @@ telnet_client() {
 @test "telnet: IAC in the guest's output is doubled" {
 	telnet_client
 	fe "$T/s0" init handshake write 'a\xffb\n'
+	read_notices 5 'frontend connected' 'the guest opened the console'
 	timeout 5 dd bs=5 count=1 iflag=fullblock status=none <&5 >"$T/out"
 	[ "$(hex "$T/out")" = 61ffff620a ] || { hex "$T/out"; return 1; }
 }

@@ -345,7 +345,9 @@ start_web_four() {
 	wait_log "$T/daemon.log" "console 0: web .* connected"
 	fe "$T/s0" init handshake write-bytes 8388608 write '\nEND-OF-OUTPUT\n'
 	wait "$reader" || { cat "$T/ws.err"; show_logs; return 1; }
-	{ "$FRONTEND" --pattern 8388608; printf '\nEND-OF-OUTPUT\n'; } >"$T/stream"
+	# the notices of the frontend's arrival first
+	{ notices 'frontend connected' 'the guest opened the console'
+	  "$FRONTEND" --pattern 8388608; printf '\nEND-OF-OUTPUT\n'; } >"$T/stream"
 	cmp "$T/stream" "$T/got"
 	run grep -q 'is not reading' "$T/daemon.log"
 	[ "$status" -eq 1 ]
