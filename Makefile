@@ -65,10 +65,12 @@ $(BIN).asan: $(SRC) $(HDR)
 # "Portability", gives its size).
 static: $(BIN).static
 # Small: -Os, stripped, every function in its own section so the linker
-# drops what nothing calls, and no unwind tables (C, no exceptions; a
-# debugger uses the unstripped build).
+# drops what nothing calls, no unwind tables (C, no exceptions; a
+# debugger uses the unstripped build), and no page-aligned padding
+# between code and data, no RELRO page, no build id.
 STATIC_CFLAGS = -Os -s -static -ffunction-sections -fdata-sections \
-	-fno-asynchronous-unwind-tables -Wl,--gc-sections
+	-fno-asynchronous-unwind-tables -Wl,--gc-sections \
+	-Wl,-z,noseparate-code -Wl,-z,norelro -Wl,--build-id=none
 $(BIN).static: $(SRC) $(HDR)
 	musl-gcc $(VC_CFLAGS) $(STATIC_CFLAGS) -o $@ $(SRC)
 	@ls -l $@ | awk '{print "static binary: " $$5 " bytes"}'
