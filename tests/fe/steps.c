@@ -483,6 +483,7 @@ step_echo_loop(struct fe *fe)
 {
 	uint64_t n = parse_ull(fe, arg_next(fe, "N"), "byte count"), done = 0;
 	double secs = opt_seconds(fe, fe->timeout_s);
+	static uint8_t chunk[BUF_SIZE];
 	need_rings(fe);
 	while (done < n) {
 		size_t l;
@@ -491,9 +492,12 @@ step_echo_loop(struct fe *fe)
 			     "echo-loop: nothing received within %g s after "
 			     "%" PRIu64 " bytes",
 			     secs, done);
+		/* Copied out first: tx_submit() serves the rings while it waits
+		 * for room, and what arrives then may move fe->rxd. */
 		l = fe->rxd_len < BUF_SIZE ? fe->rxd_len : BUF_SIZE;
-		tx_submit(fe, fe->rxd, l, 0);
+		memcpy(chunk, fe->rxd, l);
 		rxd_consume(fe, l);
+		tx_submit(fe, chunk, l, 0);
 		done += l;
 	}
 	wait_q_idle(fe, VIRTIO_CONSOLE_PORT0_TXQ, "echo-loop");
