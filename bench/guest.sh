@@ -22,15 +22,9 @@ command -v linux.uml >/dev/null || { echo "guest.sh: no linux.uml (package user-
 
 T=$(mktemp -d /tmp/vc-bench-guest.XXXXXX)
 BG_PIDS=()
-# tests/uml.bash needs wait_until and $T, as in the bats suite.
-wait_until() {
-	local end=$(( $(date +%s%N) + $1 * 1000000000 ))
-	shift
-	until "$@"; do
-		[ "$(date +%s%N)" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
+# tests/uml.bash needs wait_until and $T, as in the bats suite: the suite's
+# own helpers (its free_port, which replaces bench/lib.sh's, is as good).
+. tests/wait.sh
 . tests/uml.bash
 cleanup() {
 	uml_stop >/dev/null 2>&1 || true
