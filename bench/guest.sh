@@ -13,14 +13,12 @@
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-MIB=${1:-32}
-RUNS=${2:-3}
-SIZE=$((MIB * 1048576))
+bench_size 32 3 "$@"
 BS=65536
 need "$DAEMON" bench/conread
 command -v linux.uml >/dev/null || { echo "guest.sh: no linux.uml (package user-mode-linux): skipped" >&2; exit 0; }
 
-T=$(mktemp -d /tmp/vc-bench-guest.XXXXXX)
+bench_tmp guest
 BG_PIDS=()
 # tests/uml.bash needs wait_until and $T, as in the bats suite: the suite's
 # own helpers (its free_port, which replaces bench/lib.sh's, is as good).

@@ -20,9 +20,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-MIB=${1:-16}
-RUNS=${2:-7}
-SIZE=$((MIB * 1048576))
+bench_size 16 7 "$@"
 BS=65536
 LAB=${LAB_DIR:-/var/tmp/qemu-lab}
 BOOT=${LAB_BOOT:-$(cd .. && pwd)/shared/qemu-lab/boot.sh}
@@ -32,7 +30,7 @@ if [ ! -x "$BOOT" ] || [ ! -x "$LAB/qemu-build/qemu-system-x86_64" ]; then
 	exit 1
 fi
 
-T=$(mktemp -d /tmp/vc-bench-qemu.XXXXXX)
+bench_tmp qemu
 PIDS=()
 cleanup() {
 	[ ${#PIDS[@]} -gt 0 ] && kill "${PIDS[@]}" 2>/dev/null

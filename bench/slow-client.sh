@@ -13,12 +13,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-MIB=${1:-32}
-RUNS=${2:-5}
-SIZE=$((MIB * 1048576))
-TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
-T=$(mktemp -d /tmp/vc-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+bench_size 32 5 "$@"
+bench_tmp
 need "$DAEMON" "$FRONTEND" tests/clients "$TCPBENCH"
 
 # one_run STALLED(0|1): MiB/s the fast client saw.

@@ -22,13 +22,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-MIB=${1:-64}
-RUNS=${2:-7}
-SIZE=$((MIB * 1048576))
-TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
+bench_size 64 7 "$@"
 need "$DAEMON" "$FRONTEND" "$TCPBENCH"
-T=$(mktemp -d /tmp/vc-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+bench_tmp
 
 # start_daemon: one device on a free TCP port ($port), a WARM history.
 start_daemon() {

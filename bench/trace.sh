@@ -16,13 +16,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-MIB=${1:-32}
-RUNS=${2:-5}
-SIZE=$((MIB * 1048576))
-TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
+bench_size 32 5 "$@"
 need "$DAEMON" "$FRONTEND" "$TCPBENCH"
-T=$(mktemp -d /tmp/vc-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+bench_tmp
 
 # listening: the daemon's vhost-user socket and TCP port are both there
 # (what its "ready" line says, for a daemon whose stderr is /dev/null).
