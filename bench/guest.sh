@@ -53,6 +53,6 @@ for _ in $(seq "$RUNS"); do
 done
 d=$(median <"$T/daemon.runs")
 echo "user-mode-linux guest: dd $MIB MiB to /dev/hvc0, read by a TCP client, median of $RUNS:"
-echo "  through the daemon: $d MiB/s   [$(tr '\n' ' ' <"$T/daemon.runs")]"
+echo "  through the daemon: $d MiB/s   [$(runs "$T/daemon.runs")]"
 echo "  (no baseline here: the QEMU lab's builtin virtconsole is the comparison, make bench-qemu)"
 row "UML guest hvc0 -> TCP" "$d" MiB/s - - -

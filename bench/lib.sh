@@ -54,6 +54,19 @@ wait_for() {
 # median: of the numbers on stdin, one per line.
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
+# medians NAME...: for each NAME, the median of the series in $T/NAME
+# (one figure a line, as the runs appended them) into the variable NAME.
+medians() {
+	local name
+	for name; do
+		printf -v "$name" '%s' "$(median <"$T/$name")"
+	done
+}
+
+# runs FILE: the figures of FILE (one a line) on one line, for the reader
+# to see the spread behind a median.
+runs() { tr '\n' ' ' <"$1"; }
+
 # free_port: a TCP port below the ephemeral range that nobody listens on.
 free_port() {
 	local p

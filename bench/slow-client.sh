@@ -48,11 +48,10 @@ for _ in $(seq "$RUNS"); do
 	one_run 0 >>"$T/alone"
 	one_run 1 >>"$T/with"
 done
-alone=$(median <"$T/alone")
-with=$(median <"$T/with")
+medians alone with
 echo "guest -> fast TCP client, $MIB MiB, median of $RUNS runs each (alternating):"
-echo "  fast client alone (baseline):        $alone MiB/s   [$(tr '\n' ' ' <"$T/alone")]"
-echo "  with a client that never reads:      $with MiB/s   [$(tr '\n' ' ' <"$T/with")]"
+echo "  fast client alone (baseline):        $alone MiB/s   [$(runs "$T/alone")]"
+echo "  with a client that never reads:      $with MiB/s   [$(runs "$T/with")]"
 r=$(ratio "$with" "$alone")
 echo "  ratio with/alone: $r (1.00 = not slowed at all)"
 row "guest->host beside a stalled client" "$with" MiB/s "$alone" "$r" "~1.0x"
