@@ -25,19 +25,7 @@ setup() {
 	uml_rootfs "$T/root"
 }
 
-teardown() {
-	local rc=0
-	uml_con_close
-	uml_stop || rc=1
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon.log:" >&2
-		cat "$T/daemon.log" >&2 2>/dev/null
-		echo "--- uml.log (guest lines):" >&2
-		grep -aE 'UML-|hvc|Kernel panic' "$T/uml.log" >&2 2>/dev/null
-	fi
-	common_teardown || rc=1
-	return $rc
-}
+teardown() { uml_teardown 'guest lines' 'UML-|hvc|Kernel panic'; }
 
 @test "browser: type into a UML guest's console in chromium, see the product, resize, share" {
 	WPORT=$(free_port) PORT=$(free_port)
