@@ -12,16 +12,11 @@ load uml
 ASSETS=$TOP/web/node_modules/@xterm/xterm
 DRIVER=$TOP/tests/browser/console.mjs
 PLAIN=$TOP/tests/browser/plain.mjs
-ARTEFACTS=${VC_ARTEFACTS:-$TOP/tests/artefacts}
 
 setup() {
 	common_setup
 	command -v "$UML_BIN" >/dev/null || skip "no $UML_BIN (package user-mode-linux)"
-	command -v node >/dev/null || skip "no node (nodejs)"
-	[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || skip "no chromium (package chromium)"
-	[ -f "$ASSETS/lib/xterm.js" ] || skip "no xterm.js (make web-assets)"
-	[ -d "$TOP/tests/browser/node_modules/playwright-core" ] ||
-		skip "no playwright-core (make browser-deps)"
+	need_browser "$ASSETS"
 	uml_rootfs "$T/root"
 }
 
@@ -36,12 +31,8 @@ teardown() { uml_teardown 'guest lines' 'UML-|hvc|Kernel panic'; }
 	# a TCP client on the same console, all along
 	uml_con_open "$PORT"
 	local x=$(( RANDOM % 90000 + 10000 )) y=$(( RANDOM % 90000 + 10000 ))
-	mkdir -p "$ARTEFACTS"
-	run timeout 180 node "$DRIVER" "http://127.0.0.1:$WPORT/console/0" \
+	run_page 180 "$DRIVER" "http://127.0.0.1:$WPORT/console/0" \
 		"$ARTEFACTS/web-console.png" "$x" "$y"
-	echo "$output"
-	echo "$output" | sed 's/^/# /' >&3
-	[ "$status" -eq 0 ]
 	[ -s "$ARTEFACTS/web-console.png" ]
 	echo "screenshot: $ARTEFACTS/web-console.png" >&3
 	# the TCP client saw the browser's command and its answer
@@ -52,18 +43,12 @@ teardown() { uml_teardown 'guest lines' 'UML-|hvc|Kernel panic'; }
 @test "browser: without xterm.js the page says what to install and works as plain text" {
 	WPORT=$(free_port)
 	start_daemon --socket-path="$T/vc.sock" --backend=web --web-port="$WPORT"
-	"$FRONTEND" --timeout=60 "$T/vc.sock0" init handshake \
+	guest_start --timeout=60 "$T/vc.sock0" init handshake \
 		write '\x1b[1mBOLD\x1b[0m plain\r\n' expect 'typed-in-plain\r' \
-		write 'plain-ok\r\n' 2>"$T/fe.err" 3>&- &
-	local guest=$!
-	BG_PIDS+=("$guest")
-	mkdir -p "$ARTEFACTS"
-	run timeout 120 node "$PLAIN" "http://127.0.0.1:$WPORT/console/0" \
+		write 'plain-ok\r\n'
+	run_page 120 "$PLAIN" "http://127.0.0.1:$WPORT/console/0" \
 		"$ARTEFACTS/web-plain.png"
-	echo "$output"
-	echo "$output" | sed 's/^/# /' >&3
-	[ "$status" -eq 0 ]
-	wait "$guest" || { cat "$T/fe.err"; return 1; }
+	guest_passed
 }
 
 @test "browser: an xterm.js viewer attaching to a history full of queries sends the guest not one byte" {
@@ -72,10 +57,7 @@ teardown() { uml_teardown 'guest lines' 'UML-|hvc|Kernel panic'; }
 		--web-port="$WPORT" --web-assets="$ASSETS"
 	fe "$T/vc.sock0" init handshake write 'prompt$ \x1b[6n\x1b[c\x1b[>c\x1b[5n\x1b]11;?\x07\x1b]10;?\x1b\\\x1b[?6n\x1b[14t\x1bP$qm\x1b\\\x05\r\nreplayed$ \x1b[6n'
 	# the guest echoes what it gets: its first bytes must be what is typed
-	"$FRONTEND" --timeout=60 "$T/vc.sock0" init handshake echo-loop 4 \
-		2>"$T/fe.err" 3>&- &
-	local guest=$!
-	BG_PIDS+=("$guest")
+	guest_start --timeout=60 "$T/vc.sock0" init handshake echo-loop 4
 	# a TCP client reads along: its replay, then the guest's echo
 	socat -u "TCP:127.0.0.1:$PORT" "CREATE:$T/got" 3>&- &
 	BG_PIDS+=("$!")
@@ -84,7 +66,7 @@ teardown() { uml_teardown 'guest lines' 'UML-|hvc|Kernel panic'; }
 		"http://127.0.0.1:$WPORT/console/0" 'replayed$' TYPD
 	echo "$output"
 	[ "$status" -eq 0 ]
-	wait "$guest" || { cat "$T/fe.err"; return 1; }
+	guest_passed
 	# the guest echoed TYPD and nothing else
 	printf 'prompt$ \r\nreplayed$ TYPD' >"$T/want"
 	wait_until 20 cmp -s "$T/got" "$T/want" || { od -c "$T/got"; return 1; }

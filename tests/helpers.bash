@@ -146,3 +146,45 @@ read_line() {
 	show_logs
 	return 1
 }
+
+# ---- with a browser (tests/browser: node, playwright-core, chromium) ----
+
+# Where the browser tests keep their screenshots.
+ARTEFACTS=${VC_ARTEFACTS:-$TOP/tests/artefacts}
+
+# need_browser ASSETS: skip the test unless node, chromium, xterm.js (in
+# ASSETS) and playwright-core are all there.
+need_browser() {
+	command -v node >/dev/null || skip "no node (nodejs)"
+	[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || skip "no chromium (package chromium)"
+	[ -f "$1/lib/xterm.js" ] || skip "no xterm.js (make web-assets)"
+	[ -d "$TOP/tests/browser/node_modules/playwright-core" ] ||
+		skip "no playwright-core (make browser-deps)"
+}
+
+# guest_start ARG...: the harness with ARGs in the background, as the
+# guest a browser talks to; its stderr in $T/fe.err.  Sets GUEST_PID.
+guest_start() {
+	"$FRONTEND" "$@" 2>"$T/fe.err" 3>&- &
+	GUEST_PID=$!
+	BG_PIDS+=("$GUEST_PID")
+}
+
+# guest_passed: the guest_start guest exited 0; else its stderr is shown.
+guest_passed() {
+	wait "$GUEST_PID" || { cat "$T/fe.err"; return 1; }
+}
+
+# run_page SECONDS SCRIPT ARG...: node runs the page driver SCRIPT with
+# ARGs, bounded by SECONDS, once $ARTEFACTS exists for its screenshot; its
+# output goes to the test's log and to the TAP stream (the reader sees what
+# the page did), and the test fails unless it exited 0.
+run_page() {
+	local secs=$1
+	shift
+	mkdir -p "$ARTEFACTS"
+	run timeout "$secs" node "$@"
+	echo "$output"
+	echo "$output" | sed 's/^/# /' >&3
+	[ "$status" -eq 0 ]
+}
