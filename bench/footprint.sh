@@ -11,9 +11,8 @@ set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 COUNTS=${*:-1 16 32 64}
-TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
 need "$DAEMON" "$FRONTEND" "$TCPBENCH"
-T=$(mktemp -d /tmp/vc-bench.XXXXXX)
+bench_tmp
 trap 'touch "$T/done"; kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 
 private_kib() { awk '/^Private_(Clean|Dirty):/ { n += $2 } END { print n }' "/proc/$1/smaps_rollup"; }

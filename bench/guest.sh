@@ -13,24 +13,16 @@
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-MIB=${1:-32}
-RUNS=${2:-3}
-SIZE=$((MIB * 1048576))
+bench_size 32 3 "$@"
 BS=65536
 need "$DAEMON" bench/conread
 command -v linux.uml >/dev/null || { echo "guest.sh: no linux.uml (package user-mode-linux): skipped" >&2; exit 0; }
 
-T=$(mktemp -d /tmp/vc-bench-guest.XXXXXX)
+bench_tmp guest
 BG_PIDS=()
-# tests/uml.bash needs wait_until and $T, as in the bats suite.
-wait_until() {
-	local end=$(( $(date +%s%N) + $1 * 1000000000 ))
-	shift
-	until "$@"; do
-		[ "$(date +%s%N)" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
+# tests/uml.bash needs wait_until and $T, as in the bats suite: the suite's
+# own helpers (its free_port, which replaces bench/lib.sh's, is as good).
+. tests/wait.sh
 . tests/uml.bash
 cleanup() {
 	uml_stop >/dev/null 2>&1 || true
@@ -61,6 +53,6 @@ for _ in $(seq "$RUNS"); do
 done
 d=$(median <"$T/daemon.runs")
 echo "user-mode-linux guest: dd $MIB MiB to /dev/hvc0, read by a TCP client, median of $RUNS:"
-echo "  through the daemon: $d MiB/s   [$(tr '\n' ' ' <"$T/daemon.runs")]"
+echo "  through the daemon: $d MiB/s   [$(runs "$T/daemon.runs")]"
 echo "  (no baseline here: the QEMU lab's builtin virtconsole is the comparison, make bench-qemu)"
 row "UML guest hvc0 -> TCP" "$d" MiB/s - - -

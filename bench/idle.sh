@@ -10,9 +10,8 @@ set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 SECS=${1:-5}
-TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
 need "$DAEMON" "$FRONTEND" "$TCPBENCH"
-T=$(mktemp -d /tmp/vc-bench.XXXXXX)
+bench_tmp
 trap 'touch "$T/done"; exec 7>&- 2>/dev/null; kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
 
 ctxsw() { awk '/^(non)?voluntary_ctxt_switches/ { n += $2 } END { print n }' "/proc/$1/status"; }

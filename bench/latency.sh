@@ -14,10 +14,8 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 N=${1:-10000}
 RUNS=${2:-5}
-TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
 need "$DAEMON" "$FRONTEND" "$TCPBENCH"
-T=$(mktemp -d /tmp/vc-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+bench_tmp
 
 # daemon_rtt: "p50 p99" in us through the daemon and the echoing guest.
 daemon_rtt() {

@@ -17,6 +17,24 @@
 
 DAEMON=${VC_DAEMON:-./vhost-device-console}
 FRONTEND=${VC_FRONTEND:-tests/frontend}
+TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
+
+# bench_size MIB RUNS [ARG1 [ARG2]]: the run's size and count, from the
+# script's arguments ARG1 and ARG2 or else the defaults MIB and RUNS; sets
+# MIB, RUNS and SIZE (bytes).
+bench_size() {
+	MIB=${3:-$1}
+	RUNS=${4:-$2}
+	SIZE=$((MIB * 1048576))
+}
+
+# bench_tmp [KIND]: a fresh temp dir in $T (/tmp/vc-bench[-KIND].XXXXXX),
+# and an EXIT trap that kills the script's background jobs and removes it.
+# A script with more to undo sets its own trap after this.
+bench_tmp() {
+	T=$(mktemp -d "/tmp/vc-bench${1:+-$1}.XXXXXX")
+	trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+}
 
 # now_ns: the monotonic-enough wall clock, in nanoseconds.
 now_ns() { date +%s%N; }
@@ -35,6 +53,19 @@ wait_for() {
 
 # median: of the numbers on stdin, one per line.
 median() { sort -g | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+# medians NAME...: for each NAME, the median of the series in $T/NAME
+# (one figure a line, as the runs appended them) into the variable NAME.
+medians() {
+	local name
+	for name; do
+		printf -v "$name" '%s' "$(median <"$T/$name")"
+	done
+}
+
+# runs FILE: the figures of FILE (one a line) on one line, for the reader
+# to see the spread behind a median.
+runs() { tr '\n' ' ' <"$1"; }
 
 # free_port: a TCP port below the ephemeral range that nobody listens on.
 free_port() {

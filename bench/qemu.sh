@@ -20,9 +20,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-MIB=${1:-16}
-RUNS=${2:-7}
-SIZE=$((MIB * 1048576))
+bench_size 16 7 "$@"
 BS=65536
 LAB=${LAB_DIR:-/var/tmp/qemu-lab}
 BOOT=${LAB_BOOT:-$(cd .. && pwd)/shared/qemu-lab/boot.sh}
@@ -32,7 +30,7 @@ if [ ! -x "$BOOT" ] || [ ! -x "$LAB/qemu-build/qemu-system-x86_64" ]; then
 	exit 1
 fi
 
-T=$(mktemp -d /tmp/vc-bench-qemu.XXXXXX)
+bench_tmp qemu
 PIDS=()
 cleanup() {
 	[ ${#PIDS[@]} -gt 0 ] && kill "${PIDS[@]}" 2>/dev/null
@@ -75,9 +73,8 @@ for i in $(seq "$RUNS"); do
 	run "$T/builtin.sock" "$((RANDOM + 100000 * i))" >>"$T/builtin"
 	run "$T/con0" "$((RANDOM + 100000 * i))" >>"$T/daemon"
 done
-b=$(median <"$T/builtin")
-d=$(median <"$T/daemon")
+medians builtin daemon
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC'): QEMU lab guest (TCG), dd $MIB MiB to /dev/hvc0, read on a UNIX socket, median of $RUNS (alternating):"
-echo "  QEMU's virtconsole (baseline): $b MiB/s   [$(tr '\n' ' ' <"$T/builtin")]"
-echo "  through the daemon:            $d MiB/s   [$(tr '\n' ' ' <"$T/daemon")]"
-row "QEMU guest hvc0, daemon vs virtconsole" "$d" MiB/s "$b" "$(ratio "$d" "$b")" ">=1.5x"
+echo "  QEMU's virtconsole (baseline): $builtin MiB/s   [$(runs "$T/builtin")]"
+echo "  through the daemon:            $daemon MiB/s   [$(runs "$T/daemon")]"
+row "QEMU guest hvc0, daemon vs virtconsole" "$daemon" MiB/s "$builtin" "$(ratio "$daemon" "$builtin")" ">=1.5x"

@@ -13,12 +13,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-MIB=${1:-32}
-RUNS=${2:-5}
-SIZE=$((MIB * 1048576))
-TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
-T=$(mktemp -d /tmp/vc-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+bench_size 32 5 "$@"
+bench_tmp
 need "$DAEMON" "$FRONTEND" tests/clients "$TCPBENCH"
 
 # one_run STALLED(0|1): MiB/s the fast client saw.
@@ -52,11 +48,10 @@ for _ in $(seq "$RUNS"); do
 	one_run 0 >>"$T/alone"
 	one_run 1 >>"$T/with"
 done
-alone=$(median <"$T/alone")
-with=$(median <"$T/with")
+medians alone with
 echo "guest -> fast TCP client, $MIB MiB, median of $RUNS runs each (alternating):"
-echo "  fast client alone (baseline):        $alone MiB/s   [$(tr '\n' ' ' <"$T/alone")]"
-echo "  with a client that never reads:      $with MiB/s   [$(tr '\n' ' ' <"$T/with")]"
+echo "  fast client alone (baseline):        $alone MiB/s   [$(runs "$T/alone")]"
+echo "  with a client that never reads:      $with MiB/s   [$(runs "$T/with")]"
 r=$(ratio "$with" "$alone")
 echo "  ratio with/alone: $r (1.00 = not slowed at all)"
 row "guest->host beside a stalled client" "$with" MiB/s "$alone" "$r" "~1.0x"

@@ -22,13 +22,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-MIB=${1:-64}
-RUNS=${2:-7}
-SIZE=$((MIB * 1048576))
-TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
+bench_size 64 7 "$@"
 need "$DAEMON" "$FRONTEND" "$TCPBENCH"
-T=$(mktemp -d /tmp/vc-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+bench_tmp
 
 # start_daemon: one device on a free TCP port ($port), a WARM history.
 start_daemon() {
@@ -82,17 +78,13 @@ for _ in $(seq "$RUNS"); do
 	baseline 262144 >>"$T/bb"
 	h2g >>"$T/h"
 done
-b=$(median <"$T/b")
-bb=$(median <"$T/bb")
-g1=$(median <"$T/g1")
-gf=$(median <"$T/gf")
-h=$(median <"$T/h")
+medians b bb g1 gf h
 echo "throughput, $MIB MiB per run, medians of $RUNS alternating runs (MiB/s):"
-echo "  loopback TCP, 4 KiB writes:       $b   [$(tr '\n' ' ' <"$T/b")]"
-echo "  loopback TCP, 256 KiB writes:     $bb   [$(tr '\n' ' ' <"$T/bb")]"
-echo "  guest->host, 1 buffer in flight:  $g1   [$(tr '\n' ' ' <"$T/g1")]"
-echo "  guest->host, ring kept full:      $gf   [$(tr '\n' ' ' <"$T/gf")]"
-echo "  host->guest, 256 rx buffers:      $h   [$(tr '\n' ' ' <"$T/h")]"
+echo "  loopback TCP, 4 KiB writes:       $b   [$(runs "$T/b")]"
+echo "  loopback TCP, 256 KiB writes:     $bb   [$(runs "$T/bb")]"
+echo "  guest->host, 1 buffer in flight:  $g1   [$(runs "$T/g1")]"
+echo "  guest->host, ring kept full:      $gf   [$(runs "$T/gf")]"
+echo "  host->guest, 256 rx buffers:      $h   [$(runs "$T/h")]"
 row "guest->host, 1 in flight (vs 4K)" "$g1" MiB/s "$b" "$(ratio "$g1" "$b")" "-"
 row "guest->host, ring full (vs 4K)" "$gf" MiB/s "$b" "$(ratio "$gf" "$b")" "-"
 row "guest->host, ring full (vs bulk)" "$gf" MiB/s "$bb" "$(ratio "$gf" "$bb")" ">=0.8x"

@@ -16,13 +16,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 . bench/lib.sh
-MIB=${1:-32}
-RUNS=${2:-5}
-SIZE=$((MIB * 1048576))
-TCPBENCH=${VC_TCPBENCH:-bench/tcpbench}
+bench_size 32 5 "$@"
 need "$DAEMON" "$FRONTEND" "$TCPBENCH"
-T=$(mktemp -d /tmp/vc-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+bench_tmp
 
 # listening: the daemon's vhost-user socket and TCP port are both there
 # (what its "ready" line says, for a daemon whose stderr is /dev/null).
@@ -76,13 +72,11 @@ for _ in $(seq "$RUNS"); do
 	g2h 1 >>"$T/t1"
 	g2h 2 >>"$T/t2"
 done
-off=$(median <"$T/off")
-t1=$(median <"$T/t1")
-t2=$(median <"$T/t2")
+medians off t1 t2
 echo "--trace cost, guest->host, 1 buffer in flight, $MIB MiB per run,"
 echo "medians of $RUNS alternating runs (MiB/s):"
-echo "  tracing off:               $off   [$(tr '\n' ' ' <"$T/off")]"
-echo "  --trace=1:                 $t1   [$(tr '\n' ' ' <"$T/t1")]"
-echo "  --trace=2 (to /dev/null):  $t2   [$(tr '\n' ' ' <"$T/t2")]"
+echo "  tracing off:               $off   [$(runs "$T/off")]"
+echo "  --trace=1:                 $t1   [$(runs "$T/t1")]"
+echo "  --trace=2 (to /dev/null):  $t2   [$(runs "$T/t2")]"
 row "--trace=1, guest->host 1 in flight" "$t1" MiB/s "$off" "$(ratio "$t1" "$off")" "~1.0x"
 row "--trace=2 to /dev/null, same" "$t2" MiB/s "$off" "$(ratio "$t2" "$off")" "-"

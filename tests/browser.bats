@@ -12,32 +12,15 @@ load uml
 ASSETS=$TOP/web/node_modules/@xterm/xterm
 DRIVER=$TOP/tests/browser/console.mjs
 PLAIN=$TOP/tests/browser/plain.mjs
-ARTEFACTS=${VC_ARTEFACTS:-$TOP/tests/artefacts}
 
 setup() {
 	common_setup
 	command -v "$UML_BIN" >/dev/null || skip "no $UML_BIN (package user-mode-linux)"
-	command -v node >/dev/null || skip "no node (nodejs)"
-	[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || skip "no chromium (package chromium)"
-	[ -f "$ASSETS/lib/xterm.js" ] || skip "no xterm.js (make web-assets)"
-	[ -d "$TOP/tests/browser/node_modules/playwright-core" ] ||
-		skip "no playwright-core (make browser-deps)"
+	need_browser "$ASSETS"
 	uml_rootfs "$T/root"
 }
 
-teardown() {
-	local rc=0
-	uml_con_close
-	uml_stop || rc=1
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon.log:" >&2
-		cat "$T/daemon.log" >&2 2>/dev/null
-		echo "--- uml.log (guest lines):" >&2
-		grep -aE 'UML-|hvc|Kernel panic' "$T/uml.log" >&2 2>/dev/null
-	fi
-	common_teardown || rc=1
-	return $rc
-}
+teardown() { uml_teardown 'guest lines' 'UML-|hvc|Kernel panic'; }
 
 @test "browser: type into a UML guest's console in chromium, see the product, resize, share" {
 	WPORT=$(free_port) PORT=$(free_port)
@@ -48,12 +31,8 @@ teardown() {
 	# a TCP client on the same console, all along
 	uml_con_open "$PORT"
 	local x=$(( RANDOM % 90000 + 10000 )) y=$(( RANDOM % 90000 + 10000 ))
-	mkdir -p "$ARTEFACTS"
-	run timeout 180 node "$DRIVER" "http://127.0.0.1:$WPORT/console/0" \
+	run_page 180 "$DRIVER" "http://127.0.0.1:$WPORT/console/0" \
 		"$ARTEFACTS/web-console.png" "$x" "$y"
-	echo "$output"
-	echo "$output" | sed 's/^/# /' >&3
-	[ "$status" -eq 0 ]
 	[ -s "$ARTEFACTS/web-console.png" ]
 	echo "screenshot: $ARTEFACTS/web-console.png" >&3
 	# the TCP client saw the browser's command and its answer
@@ -64,18 +43,12 @@ teardown() {
 @test "browser: without xterm.js the page says what to install and works as plain text" {
 	WPORT=$(free_port)
 	start_daemon --socket-path="$T/vc.sock" --backend=web --web-port="$WPORT"
-	"$FRONTEND" --timeout=60 "$T/vc.sock0" init handshake \
+	guest_start --timeout=60 "$T/vc.sock0" init handshake \
 		write '\x1b[1mBOLD\x1b[0m plain\r\n' expect 'typed-in-plain\r' \
-		write 'plain-ok\r\n' 2>"$T/fe.err" 3>&- &
-	local guest=$!
-	BG_PIDS+=("$guest")
-	mkdir -p "$ARTEFACTS"
-	run timeout 120 node "$PLAIN" "http://127.0.0.1:$WPORT/console/0" \
+		write 'plain-ok\r\n'
+	run_page 120 "$PLAIN" "http://127.0.0.1:$WPORT/console/0" \
 		"$ARTEFACTS/web-plain.png"
-	echo "$output"
-	echo "$output" | sed 's/^/# /' >&3
-	[ "$status" -eq 0 ]
-	wait "$guest" || { cat "$T/fe.err"; return 1; }
+	guest_passed
 }
 
 # got_is_want: $T/got without the daemon's notices is $T/want.
@@ -90,10 +63,7 @@ got_is_want() {
 		--web-port="$WPORT" --web-assets="$ASSETS"
 	fe "$T/vc.sock0" init handshake write 'prompt$ \x1b[6n\x1b[c\x1b[>c\x1b[5n\x1b]11;?\x07\x1b]10;?\x1b\\\x1b[?6n\x1b[14t\x1bP$qm\x1b\\\x05\r\nreplayed$ \x1b[6n'
 	# the guest echoes what it gets: its first bytes must be what is typed
-	"$FRONTEND" --timeout=60 "$T/vc.sock0" init handshake echo-loop 4 \
-		2>"$T/fe.err" 3>&- &
-	local guest=$!
-	BG_PIDS+=("$guest")
+	guest_start --timeout=60 "$T/vc.sock0" init handshake echo-loop 4
 	# a TCP client reads along: its replay, then the guest's echo
 	socat -u "TCP:127.0.0.1:$PORT" "CREATE:$T/got" 3>&- &
 	BG_PIDS+=("$!")
@@ -102,7 +72,7 @@ got_is_want() {
 		"http://127.0.0.1:$WPORT/console/0" 'replayed$' TYPD
 	echo "$output"
 	[ "$status" -eq 0 ]
-	wait "$guest" || { cat "$T/fe.err"; return 1; }
+	guest_passed
 	# the guest echoed TYPD and nothing else (the notices of its coming
 	# and going, each with the line end it starts with, left out)
 	printf 'prompt$ \r\nreplayed$ TYPD' >"$T/want"

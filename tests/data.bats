@@ -312,27 +312,27 @@ log_count() {
 	both_ways --pipes
 }
 
-@test "a failed expect names what was received, not the wanted text twice" {
+# typed_instead STEP...: the guest says READY, then waits with STEP (an
+# expect that cannot match) while a client types "typed instead": the
+# harness fails, its complaint in $T/fe.err.
+typed_instead() {
+	local rc=0
 	start_one
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
-	fe_bg init handshake write 'READY\n' expect 'never typed' 0.5
+	fe_bg init handshake write 'READY\n' "$@"
 	read_line 5 READY
 	printf 'typed instead' >&5
-	local rc=0
 	wait "$FE_PID" || rc=$?
 	[ "$rc" -ne 0 ]
+}
+
+@test "a failed expect names what was received, not the wanted text twice" {
+	typed_instead expect 'never typed' 0.5
 	grep -q 'expected "never typed"' "$T/fe.err"
 	grep -q 'received (unconsumed, 13 bytes): "typed instead"' "$T/fe.err"
 }
 
 @test "a failed expect-all names what was received" {
-	start_one
-	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
-	fe_bg init handshake write 'READY\n' expect-all 2 typed never 0.5
-	read_line 5 READY
-	printf 'typed instead' >&5
-	local rc=0
-	wait "$FE_PID" || rc=$?
-	[ "$rc" -ne 0 ]
+	typed_instead expect-all 2 typed never 0.5
 	grep -q '"never" not received within 0.5 s; received: "typed instead"' "$T/fe.err"
 }

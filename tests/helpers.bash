@@ -56,43 +56,10 @@ common_teardown() {
 	rm -rf "$T"
 }
 
-# wait_until SECONDS CMD...: run CMD every 20 ms until it succeeds.
-wait_until() {
-	local limit=$1; shift
-	local end=$(( $(date +%s%N) + limit * 1000000000 ))
-	while ! "$@"; do
-		[ "$(date +%s%N)" -lt "$end" ] || return 1
-		sleep 0.02
-	done
-}
-
-# wait_log FILE REGEX [SECONDS]: until FILE has a line matching REGEX.
-wait_log() {
-	wait_until "${3:-10}" grep -qE -- "$2" "$1" 2>/dev/null
-}
-
-# wait_gone PID [SECONDS]: until PID has exited.
-wait_gone() {
-	wait_until "${2:-5}" eval "! kill -0 $1 2>/dev/null"
-}
-
-# free_port [COUNT]: a TCP port P with P..P+COUNT-1 all free on loopback.
-# Picked below the kernel's ephemeral range: a port that clients used there
-# may sit in TIME_WAIT, and bind() would fail on it although nobody listens.
-free_port() {
-	local n=${1:-1} p i busy low=32768
-	read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
-	[ "$low" -gt 11000 ] || low=32768
-	for _ in $(seq 200); do
-		p=$(( 10000 + RANDOM % (low - 10000 - n) ))
-		busy=0
-		for (( i = 0; i < n; i++ )); do
-			if (exec 9<>/dev/tcp/127.0.0.1/$((p + i))) 2>/dev/null; then busy=1; break; fi
-		done
-		[ $busy = 0 ] && { echo "$p"; return 0; }
-	done
-	return 1
-}
+# wait_until, wait_log, wait_gone, free_port: shared with the scripts that
+# run outside bats (tests/soak.sh, bench/guest.sh).
+# shellcheck source=tests/wait.sh
+. "$TOP/tests/wait.sh"
 
 # start_daemon ARGS...: run the daemon in the background, stderr to
 # $T/daemon.log, and wait for its "ready" line.  Sets DAEMON_PID.
@@ -221,4 +188,46 @@ read_line() {
 	echo "read '$line' on fd $1, want '$2'"
 	show_logs
 	return 1
+}
+
+# ---- with a browser (tests/browser: node, playwright-core, chromium) ----
+
+# Where the browser tests keep their screenshots.
+ARTEFACTS=${VC_ARTEFACTS:-$TOP/tests/artefacts}
+
+# need_browser ASSETS: skip the test unless node, chromium, xterm.js (in
+# ASSETS) and playwright-core are all there.
+need_browser() {
+	command -v node >/dev/null || skip "no node (nodejs)"
+	[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || skip "no chromium (package chromium)"
+	[ -f "$1/lib/xterm.js" ] || skip "no xterm.js (make web-assets)"
+	[ -d "$TOP/tests/browser/node_modules/playwright-core" ] ||
+		skip "no playwright-core (make browser-deps)"
+}
+
+# guest_start ARG...: the harness with ARGs in the background, as the
+# guest a browser talks to; its stderr in $T/fe.err.  Sets GUEST_PID.
+guest_start() {
+	"$FRONTEND" "$@" 2>"$T/fe.err" 3>&- &
+	GUEST_PID=$!
+	BG_PIDS+=("$GUEST_PID")
+}
+
+# guest_passed: the guest_start guest exited 0; else its stderr is shown.
+guest_passed() {
+	wait "$GUEST_PID" || { cat "$T/fe.err"; return 1; }
+}
+
+# run_page SECONDS SCRIPT ARG...: node runs the page driver SCRIPT with
+# ARGs, bounded by SECONDS, once $ARTEFACTS exists for its screenshot; its
+# output goes to the test's log and to the TAP stream (the reader sees what
+# the page did), and the test fails unless it exited 0.
+run_page() {
+	local secs=$1
+	shift
+	mkdir -p "$ARTEFACTS"
+	run timeout "$secs" node "$@"
+	echo "$output"
+	echo "$output" | sed 's/^/# /' >&3
+	[ "$status" -eq 0 ]
 }

@@ -14,60 +14,25 @@ alive() {
 	kill -0 "$DAEMON_PID" || { echo "the daemon died"; cat "$T/daemon.log"; return 1; }
 }
 
-
-@test "GET_FEATURES is exactly 0x170000002; SET_FEATURES refuses bits not offered" {
+# proto_step STEP: the harness runs protocol step STEP (tests/fe, whose
+# expectations are the assertions) against one fresh device, and the
+# daemon outlives it.
+proto_step() {
 	start_one
-	fe "$T/s0" proto-features
+	fe "$T/s0" "$1"
 	alive
 }
 
-@test "GET_PROTOCOL_FEATURES is exactly 0x8229; SET_PROTOCOL_FEATURES refuses unknown bits" {
-	start_one
-	fe "$T/s0" proto-protocol-features
-	alive
-}
 
-@test "GET_QUEUE_NUM 4, GET_MAX_MEM_SLOTS 32, SET_OWNER acked, one reply per GET" {
-	start_one
-	fe "$T/s0" proto-misc
-	alive
-}
-
-@test "GET_CONFIG answers whole and partial reads exactly" {
-	start_one
-	fe "$T/s0" proto-config-read
-	alive
-}
-
-@test "GET_CONFIG of an invalid range gets a header-only reply" {
-	start_one
-	fe "$T/s0" proto-config-invalid
-	alive
-}
-
-@test "an unknown request fails with need_reply, is ignored without it" {
-	start_one
-	fe "$T/s0" proto-unknown
-	alive
-}
-
-@test "SET_MEM_TABLE: two regions, a long payload accepted; bad tables refused, fds closed" {
-	start_one
-	fe "$T/s0" proto-mem-table
-	alive
-}
-
-@test "ADD_MEM_REG and REM_MEM_REG are acked" {
-	start_one
-	fe "$T/s0" proto-mem-reg-acked
-	alive
-}
-
-@test "ADD_MEM_REG with a missing, extra or short fd, or a short payload, is refused" {
-	start_one
-	fe "$T/s0" proto-mem-reg-refused
-	alive
-}
+@test "GET_FEATURES is exactly 0x170000002; SET_FEATURES refuses bits not offered" { proto_step proto-features; }
+@test "GET_PROTOCOL_FEATURES is exactly 0x8229; SET_PROTOCOL_FEATURES refuses unknown bits" { proto_step proto-protocol-features; }
+@test "GET_QUEUE_NUM 4, GET_MAX_MEM_SLOTS 32, SET_OWNER acked, one reply per GET" { proto_step proto-misc; }
+@test "GET_CONFIG answers whole and partial reads exactly" { proto_step proto-config-read; }
+@test "GET_CONFIG of an invalid range gets a header-only reply" { proto_step proto-config-invalid; }
+@test "an unknown request fails with need_reply, is ignored without it" { proto_step proto-unknown; }
+@test "SET_MEM_TABLE: two regions, a long payload accepted; bad tables refused, fds closed" { proto_step proto-mem-table; }
+@test "ADD_MEM_REG and REM_MEM_REG are acked" { proto_step proto-mem-reg-acked; }
+@test "ADD_MEM_REG with a missing, extra or short fd, or a short payload, is refused" { proto_step proto-mem-reg-refused; }
 
 @test "memory given by ADD_MEM_REG carries the console" {
 	start_one
@@ -76,29 +41,10 @@ alive() {
 	read_line 5 "via add_mem_reg"
 }
 
-@test "SET_VRING_NUM takes a power of two up to 32768 on queues 0..3, nothing else" {
-	start_one
-	fe "$T/s0" proto-vring-num
-	alive
-}
-
-@test "SET_VRING_BASE on a queue past the last is refused" {
-	start_one
-	fe "$T/s0" proto-vring-base-index
-	alive
-}
-
-@test "SET_VRING_KICK without an fd is refused" {
-	start_one
-	fe "$T/s0" proto-vring-kick-nofd
-	alive
-}
-
-@test "SET_VRING_KICK on a queue past the last is refused and its fd closed" {
-	start_one
-	fe "$T/s0" proto-vring-kick-bad-queue
-	alive
-}
+@test "SET_VRING_NUM takes a power of two up to 32768 on queues 0..3, nothing else" { proto_step proto-vring-num; }
+@test "SET_VRING_BASE on a queue past the last is refused" { proto_step proto-vring-base-index; }
+@test "SET_VRING_KICK without an fd is refused" { proto_step proto-vring-kick-nofd; }
+@test "SET_VRING_KICK on a queue past the last is refused and its fd closed" { proto_step proto-vring-kick-bad-queue; }
 
 @test "SET_VRING_KICK with an fd that is not an eventfd or a pipe is refused" {
 	start_one
@@ -107,41 +53,12 @@ alive() {
 	alive
 }
 
-@test "SET_VRING_CALL on a queue past the last is refused and its fd closed" {
-	start_one
-	fe "$T/s0" proto-vring-call
-	alive
-}
-
-@test "SET_VRING_ENABLE on a queue past the last is refused" {
-	start_one
-	fe "$T/s0" proto-vring-enable-index
-	alive
-}
-
-@test "GET_VRING_BASE returns the next avail index" {
-	start_one
-	fe "$T/s0" proto-vring-base-values
-	alive
-}
-
-@test "GET_VRING_BASE stops the ring" {
-	start_one
-	fe "$T/s0" proto-vring-base-stop
-	alive
-}
-
-@test "a ring restarted from GET_VRING_BASE's index resumes" {
-	start_one
-	fe "$T/s0" proto-vring-base
-	alive
-}
-
-@test "with PROTOCOL_FEATURES a ring does nothing until SET_VRING_ENABLE(1)" {
-	start_one
-	fe "$T/s0" proto-vring-enable
-	alive
-}
+@test "SET_VRING_CALL on a queue past the last is refused and its fd closed" { proto_step proto-vring-call; }
+@test "SET_VRING_ENABLE on a queue past the last is refused" { proto_step proto-vring-enable-index; }
+@test "GET_VRING_BASE returns the next avail index" { proto_step proto-vring-base-values; }
+@test "GET_VRING_BASE stops the ring" { proto_step proto-vring-base-stop; }
+@test "a ring restarted from GET_VRING_BASE's index resumes" { proto_step proto-vring-base; }
+@test "with PROTOCOL_FEATURES a ring does nothing until SET_VRING_ENABLE(1)" { proto_step proto-vring-enable; }
 
 @test "without PROTOCOL_FEATURES the rings run once their kick fd is set" {
 	start_one
@@ -263,23 +180,9 @@ bad_ctrl() {
 	read_line 6 "device 1"
 }
 
-@test "a payload over 268 bytes drops the connection; a new one works" {
-	start_one
-	fe "$T/s0" proto-oversize
-	alive
-}
-
-@test "a connection closed mid-header or mid-payload is dropped; a new one works" {
-	start_one
-	fe "$T/s0" proto-truncated
-	alive
-}
-
-@test "a second frontend on the same socket is closed; the first keeps working" {
-	start_one
-	fe "$T/s0" proto-second-frontend
-	alive
-}
+@test "a payload over 268 bytes drops the connection; a new one works" { proto_step proto-oversize; }
+@test "a connection closed mid-header or mid-payload is dropped; a new one works" { proto_step proto-truncated; }
+@test "a second frontend on the same socket is closed; the first keeps working" { proto_step proto-second-frontend; }
 
 @test "a second frontend process is refused while the first holds the socket" {
 	start_one
@@ -298,11 +201,7 @@ bad_ctrl() {
 	read_line 5 "first again"
 }
 
-@test "fds attached to requests that take none are closed" {
-	start_one
-	fe "$T/s0" proto-stray-fds
-	alive
-}
+@test "fds attached to requests that take none are closed" { proto_step proto-stray-fds; }
 
 @test "disconnect and reconnect: the new guest gets the console" {
 	start_one
@@ -526,11 +425,7 @@ no_refusal() {
 	alive
 }
 
-@test "need_reply on every handled request gets exactly one reply, a refusal exactly one failure ack" {
-	start_one
-	fe "$T/s0" proto-need-reply-all
-	alive
-}
+@test "need_reply on every handled request gets exactly one reply, a refusal exactly one failure ack" { proto_step proto-need-reply-all; }
 
 @test "every fixed-size request with one byte too many is refused (a GET: the connection closed)" {
 	start_one

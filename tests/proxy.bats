@@ -12,7 +12,6 @@ load helpers
 
 ASSETS=$TOP/web/node_modules/@xterm/xterm
 DRIVER=$TOP/tests/browser/proxy.mjs
-ARTEFACTS=${VC_ARTEFACTS:-$TOP/tests/artefacts}
 NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 
 setup() {
@@ -90,25 +89,15 @@ via_ws() {
 }
 
 @test "proxy: with --web-origin, a page through nginx over TLS types into the guest and shows its output (chromium)" {
-	command -v node >/dev/null || skip "no node (nodejs)"
-	[ -x "${CHROMIUM:-/usr/bin/chromium}" ] || skip "no chromium (package chromium)"
-	[ -f "$ASSETS/lib/xterm.js" ] || skip "no xterm.js (make web-assets)"
-	[ -d "$TOP/tests/browser/node_modules/playwright-core" ] ||
-		skip "no playwright-core (make browser-deps)"
+	need_browser "$ASSETS"
 	start_daemon --socket-path="$T/s" --backend=web --web-port="$WPORT" \
 		--web-assets="$ASSETS" --web-origin="$PUBLIC"
 	start_nginx
-	"$FRONTEND" --timeout=90 "$T/s0" init handshake \
+	guest_start --timeout=90 "$T/s0" init handshake \
 		write 'hello-through-proxy\r\n' expect 'typed-through-proxy\r' \
-		write 'proxy-ok\r\n' 2>"$T/fe.err" 3>&- &
-	local guest=$!
-	BG_PIDS+=("$guest")
-	mkdir -p "$ARTEFACTS"
-	run timeout 120 node "$DRIVER" "$PUBLIC/console/0" "$ARTEFACTS/web-proxy.png"
-	echo "$output"
-	echo "$output" | sed 's/^/# /' >&3
-	[ "$status" -eq 0 ]
-	wait "$guest" || { cat "$T/fe.err"; return 1; }
+		write 'proxy-ok\r\n'
+	run_page 120 "$DRIVER" "$PUBLIC/console/0" "$ARTEFACTS/web-proxy.png"
+	guest_passed
 	# it came through nginx, as the public origin
 	grep -q "console 0: web 127.0.0.1:[0-9]* connected" "$T/daemon.log"
 	grep -q 'GET /console/0/ws HTTP/1.1" 101' "$T/nginx-access.log"

@@ -90,31 +90,9 @@ die() {
 	exit 1
 }
 
-# wait_until SECONDS CMD...: run CMD every 20 ms until it succeeds.
-wait_until() {
-	local limit=$1; shift
-	local end=$(( $(date +%s%N) + limit * 1000000000 ))
-	while ! "$@"; do
-		[ "$(date +%s%N)" -lt "$end" ] || return 1
-		sleep 0.02
-	done
-}
-
-# free_port: a TCP port free on loopback, below the ephemeral range (where
-# client ports in TIME_WAIT would make bind() fail).
-free_port() {
-	local p lo
-	lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
-	[ "${lo:-0}" -gt 12000 ] || lo=32768
-	for _ in $(seq 200); do
-		p=$(( 10000 + RANDOM % (lo - 10000) ))
-		if ! (exec 9<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
+# wait_until, free_port: the bats suite's own (tests/helpers.bash).
+# shellcheck source=tests/wait.sh
+. "$TOP/tests/wait.sh"
 
 count_lines() { grep -c -- "$1" "$T/daemon.log" 2>/dev/null; }
 fd_count() { ls "/proc/$DAEMON_PID/fd" | wc -l; }

@@ -56,6 +56,15 @@
 #                       timeout print what was received and fail.
 #   uml_con_close       Disconnect (stop the reader, close fd 5).
 #
+#   uml_teardown WHAT REGEX
+#                       The teardown of a suite whose tests boot a guest:
+#                       uml_con_close, uml_stop; with UML_KEEP_LOGS=DIR the
+#                       test's logs and received data copied to
+#                       DIR/<test number>/; if the test failed, daemon.log
+#                       and the lines of uml.log matching REGEX (titled
+#                       "uml.log (WHAT)") on stderr; then common_teardown.
+#                       Fails if uml_stop or common_teardown did.
+#
 # Settings (environment): UML_BIN (linux.uml), UML_BUSYBOX (busybox from
 # PATH), UML_MODDIR (/usr/lib/uml/modules), UML_MODULES ("virtio_console"),
 # UML_MEM (64M), UML_PORT_WAIT (seconds the guest waits for its console
@@ -243,4 +252,22 @@ uml_con_close() {
 	fi
 	exec 5>&- 2>/dev/null
 	return 0
+}
+
+uml_teardown() {
+	local rc=0
+	uml_con_close
+	uml_stop || rc=1
+	if [ -n "${UML_KEEP_LOGS:-}" ]; then
+		mkdir -p "$UML_KEEP_LOGS/$BATS_TEST_NUMBER"
+		cp "$T"/*.log "$T"/*.out "$UML_KEEP_LOGS/$BATS_TEST_NUMBER/" 2>/dev/null
+	fi
+	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+		echo "--- daemon.log:" >&2
+		cat "$T/daemon.log" >&2 2>/dev/null
+		echo "--- uml.log ($1):" >&2
+		grep -aE "$2" "$T/uml.log" >&2 2>/dev/null
+	fi
+	common_teardown || rc=1
+	return $rc
 }

@@ -16,23 +16,7 @@ setup() {
 	uml_rootfs "$T/root"
 }
 
-teardown() {
-	local rc=0
-	uml_con_close
-	uml_stop || rc=1
-	if [ -n "${UML_KEEP_LOGS:-}" ]; then
-		mkdir -p "$UML_KEEP_LOGS/$BATS_TEST_NUMBER"
-		cp "$T"/*.log "$T"/*.out "$UML_KEEP_LOGS/$BATS_TEST_NUMBER/" 2>/dev/null
-	fi
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		echo "--- daemon.log:" >&2
-		cat "$T/daemon.log" >&2 2>/dev/null
-		echo "--- uml.log (virtio and guest lines):" >&2
-		grep -aE 'virtio|vhost|hvc|UML-|Kernel panic|BUG|WARNING' "$T/uml.log" >&2 2>/dev/null
-	fi
-	common_teardown || rc=1
-	return $rc
-}
+teardown() { uml_teardown 'virtio and guest lines' 'virtio|vhost|hvc|UML-|Kernel panic|BUG|WARNING'; }
 
 # boot_guest: daemon with the network backend on a free port, UML against
 # it, until the guest's console port is up.  Sets PORT.

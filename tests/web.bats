@@ -34,6 +34,28 @@ get() {
 	http "GET $1 HTTP/1.1\r\nHost: 127.0.0.1:$WPORT\r\n${2:-}\r\n"
 }
 
+# silent_connections N: N connections to $WPORT that never send a byte,
+# their fds in the array SILENT (oldest first); close_silent closes them.
+silent_connections() {
+	local i fd
+	SILENT=()
+	for i in $(seq "$1"); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$WPORT"
+		SILENT+=("$fd")
+	done
+}
+close_silent() {
+	local fd
+	for fd in "${SILENT[@]}"; do exec {fd}>&-; done
+}
+
+# host_answers HOST STATUS: GET / with "Host: HOST" is answered STATUS
+# (e.g. "403 Forbidden").
+host_answers() {
+	http "GET / HTTP/1.1\r\nHost: $1\r\n\r\n"
+	[ "$STATUS" = "HTTP/1.1 $2" ] || { echo "Host: $1 -> $STATUS, not $2"; return 1; }
+}
+
 # ws [--OPTION...] PATH STEP...: run wsclient against $WPORT; show why on
 # failure.
 ws() {
@@ -221,10 +243,8 @@ start_web_four() {
 
 @test "web: a request for another Host name is refused: 403 (DNS rebinding)" {
 	start_web
-	http "GET / HTTP/1.1\r\nHost: attacker.example:$WPORT\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
-	http "GET / HTTP/1.1\r\nHost: localhost:$WPORT\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	host_answers "attacker.example:$WPORT" "403 Forbidden"
+	host_answers "localhost:$WPORT" "200 OK"
 }
 
 @test "web: --web-token: a wrong or missing token is refused: 403" {
@@ -323,17 +343,13 @@ start_web_four() {
 
 @test "web: 40 silent connections cannot keep a request out: the oldest idle ones give way" {
 	start_web
-	local i fd fds=()
-	for i in $(seq 40); do
-		exec {fd}<>"/dev/tcp/127.0.0.1/$WPORT"
-		fds+=("$fd")
-	done
+	silent_connections 40
 	get /
 	[ "$STATUS" = "HTTP/1.1 200 OK" ]
 	# the first ones were closed to make room
-	run timeout 5 cat <&"${fds[0]}"
+	run timeout 5 cat <&"${SILENT[0]}"
 	[ "$status" -eq 0 ]
-	for fd in "${fds[@]}"; do exec {fd}>&-; done
+	close_silent
 }
 
 @test "web: a browser that reads gets all 8 MiB the guest writes, in order, unskipped" {
@@ -425,18 +441,13 @@ start_web_four() {
 	start_daemon --socket-path="$T/s" --backend=web --web-port="$WPORT" --web-address=$WADDR
 	run grep warning: "$T/daemon.log"
 	[ "$status" -eq 1 ]
-	http "GET / HTTP/1.1\r\nHost: attacker.example:$WPORT\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+	host_answers "attacker.example:$WPORT" "403 Forbidden"
 	# the address we listen on is a Host, and so is localhost
-	http "GET / HTTP/1.1\r\nHost: 127.0.0.2:$WPORT\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 200 OK" ]
-	http "GET / HTTP/1.1\r\nHost: localhost:$WPORT\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	host_answers "127.0.0.2:$WPORT" "200 OK"
+	host_answers "localhost:$WPORT" "200 OK"
 	# another port, or none (not port 80), is not this server
-	http "GET / HTTP/1.1\r\nHost: 127.0.0.2\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
-	http "GET / HTTP/1.1\r\nHost: 127.0.0.2:1$WPORT\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+	host_answers "127.0.0.2" "403 Forbidden"
+	host_answers "127.0.0.2:1$WPORT" "403 Forbidden"
 }
 
 @test "web: [::ffff:127.0.0.1] is loopback too, and [::1] a Host there" {
@@ -445,12 +456,9 @@ start_web_four() {
 		--web-address=::ffff:127.0.0.1
 	run grep warning: "$T/daemon.log"
 	[ "$status" -eq 1 ]
-	http "GET / HTTP/1.1\r\nHost: [::ffff:127.0.0.1]:$WPORT\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 200 OK" ]
-	http "GET / HTTP/1.1\r\nHost: [::1]:$WPORT\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 200 OK" ]
-	http "GET / HTTP/1.1\r\nHost: rebind.example:$WPORT\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+	host_answers "[::ffff:127.0.0.1]:$WPORT" "200 OK"
+	host_answers "[::1]:$WPORT" "200 OK"
+	host_answers "rebind.example:$WPORT" "403 Forbidden"
 }
 
 @test "network: --tcp-address=127.0.0.2 is loopback: no warning" {
@@ -473,10 +481,8 @@ start_web_four() {
 	! (exec 9<>/dev/tcp/127.0.0.1/80) 2>/dev/null || skip "port 80 is in use"
 	WPORT=80
 	start_daemon --socket-path="$T/s" --backend=web --web-port=80
-	http "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 200 OK" ]
-	http "GET / HTTP/1.1\r\nHost: localhost:80\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	host_answers "127.0.0.1" "200 OK"
+	host_answers "localhost:80" "200 OK"
 	# a browser's WebSocket there: Origin without the port, as Host
 	local line
 	exec 7<>/dev/tcp/127.0.0.1/80
@@ -484,8 +490,7 @@ start_web_four() {
 	IFS= read -t 5 -r line <&7
 	exec 7>&-
 	[ "$line" = $'HTTP/1.1 101 Switching Protocols\r' ]
-	http "GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 403 Forbidden" ]
+	host_answers "evil.example" "403 Forbidden"
 }
 
 @test "web: a response still going out is never evicted for a new connection" {
@@ -494,19 +499,15 @@ start_web_four() {
 	head -c 8388608 /dev/urandom >"$T/pkg/lib/xterm.js"
 	: >"$T/pkg/css/xterm.css"
 	start_web --web-assets="$T/pkg"
-	local i fd fds=()
 	exec 8<>"/dev/tcp/127.0.0.1/$WPORT"
 	printf 'GET /assets/xterm.js HTTP/1.1\r\nHost: 127.0.0.1:%s\r\n\r\n' "$WPORT" >&8
 	# 40 silent connections: the idle ones give way, not the download
-	for i in $(seq 40); do
-		exec {fd}<>"/dev/tcp/127.0.0.1/$WPORT"
-		fds+=("$fd")
-	done
+	silent_connections 40
 	get /
 	[ "$STATUS" = "HTTP/1.1 200 OK" ]
 	timeout 20 cat <&8 >"$T/download"
 	exec 8>&-
-	for fd in "${fds[@]}"; do exec {fd}>&-; done
+	close_silent
 	cmp <(sed '1,/^\r$/d' "$T/download") "$T/pkg/lib/xterm.js"
 }
 
@@ -571,8 +572,7 @@ ws_status() {
 	start_web --web-origin=HTTPS://Console.Example:8443 --web-origin=http://other.example
 	grep -q "web: also served as https://console.example:8443 (--web-origin)" "$T/daemon.log"
 	grep -q "web: also served as http://other.example (--web-origin)" "$T/daemon.log"
-	http "GET / HTTP/1.1\r\nHost: console.example:8443\r\n\r\n"
-	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	host_answers "console.example:8443" "200 OK"
 	http "GET /console/0 HTTP/1.1\r\nHost: CONSOLE.example:8443\r\nOrigin: https://console.example:8443\r\n\r\n"
 	[ "$STATUS" = "HTTP/1.1 200 OK" ]
 	ws_status console.example:8443 https://console.example:8443

@@ -197,40 +197,43 @@ g2h(struct fe *fe, uint64_t gpa, uint64_t len)
 }
 
 
+/* shadow_at: the shadow copy's byte for guest address GPA (in range:
+ * the caller has passed the same range through g2h). */
+static uint8_t *
+shadow_at(struct fe *fe, uint64_t gpa)
+{
+	return fe->shadow + (gpa - GPA_BASE);
+}
+
 /* Driver-side writes go to guest memory and to the shadow copy. */
 void
 gw(struct fe *fe, uint64_t gpa, const void *p, size_t len)
 {
 	rec_write(fe, gpa, p, len);
 	memcpy(g2h(fe, gpa, len), p, len);
-	memcpy(fe->shadow + (gpa - GPA_BASE), p, len);
+	memcpy(shadow_at(fe, gpa), p, len);
 }
 
-void
-gw16(struct fe *fe, uint64_t gpa, uint16_t v)
-{
-	uint16_t le = htole16(v);
-	gw(fe, gpa, &le, 2);
-}
-void
-gw32(struct fe *fe, uint64_t gpa, uint32_t v)
-{
-	uint32_t le = htole32(v);
-	gw(fe, gpa, &le, 4);
-}
-void
-gw64(struct fe *fe, uint64_t gpa, uint64_t v)
-{
-	uint64_t le = htole64(v);
-	gw(fe, gpa, &le, 8);
-}
+/* gw16, gw32, gw64 (frontend.h): a little-endian field, as the driver
+ * stores it; one body for the three widths. */
+#define GW_LE(name, type, htole)					\
+	void								\
+	name(struct fe *fe, uint64_t gpa, type v)			\
+	{								\
+		type le = htole(v);					\
+		gw(fe, gpa, &le, sizeof le);				\
+	}
+GW_LE(gw16, uint16_t, htole16)
+GW_LE(gw32, uint32_t, htole32)
+GW_LE(gw64, uint64_t, htole64)
+#undef GW_LE
 
 void
 gzero(struct fe *fe, uint64_t gpa, size_t len)
 {
 	rec_zero(fe, gpa, len);
 	memset(g2h(fe, gpa, len), 0, len);
-	memset(fe->shadow + (gpa - GPA_BASE), 0, len);
+	memset(shadow_at(fe, gpa), 0, len);
 }
 
 void
@@ -239,7 +242,7 @@ gstore16_release(struct fe *fe, uint64_t gpa, uint16_t v)
 	uint16_t le = htole16(v);
 	rec_write(fe, gpa, &le, 2);
 	__atomic_store_n((uint16_t *)g2h(fe, gpa, 2), le, __ATOMIC_RELEASE);
-	memcpy(fe->shadow + (gpa - GPA_BASE), &le, 2);
+	memcpy(shadow_at(fe, gpa), &le, 2);
 }
 
 uint16_t
@@ -260,7 +263,7 @@ uint16_t
 sh16(struct fe *fe, uint64_t gpa)
 {
 	uint16_t v;
-	memcpy(&v, fe->shadow + (gpa - GPA_BASE), 2);
+	memcpy(&v, shadow_at(fe, gpa), 2);
 	return le16toh(v);
 }
 
@@ -314,28 +317,17 @@ layout(struct fe *fe, unsigned n, bool tx_cross)
 	}
 }
 
-uint64_t
-rx0_gpa(struct fe *fe, int s)
-{
-	return fe->rx0_base + (uint64_t)s * BUF_SIZE;
-}
-uint64_t
-tx0_gpa(struct fe *fe, int s)
-{
-	return fe->tx0_base + (uint64_t)s * BUF_SIZE;
-}
-uint64_t
-crx_gpa(struct fe *fe, int s)
-{
-	return fe->crx_base + (uint64_t)s * BUF_SIZE;
-}
-uint64_t
-ctx_gpa(struct fe *fe, int s)
-{
-	return fe->ctx_base + (uint64_t)s * CTX_SIZE;
-}
-uint64_t
-ind_gpa(struct fe *fe, int s)
-{
-	return fe->ind_base + (uint64_t)s * IND_SIZE;
-}
+/* The accessors frontend.h declares, one an area of SIZE-byte slots at
+ * fe->BASE: where slot s begins.  One arithmetic for all, written once. */
+#define AREA_GPA(name, base, size)					\
+	uint64_t							\
+	name(struct fe *fe, int s)					\
+	{								\
+		return fe->base + (uint64_t)s * size;			\
+	}
+AREA_GPA(rx0_gpa, rx0_base, BUF_SIZE)
+AREA_GPA(tx0_gpa, tx0_base, BUF_SIZE)
+AREA_GPA(crx_gpa, crx_base, BUF_SIZE)
+AREA_GPA(ctx_gpa, ctx_base, CTX_SIZE)
+AREA_GPA(ind_gpa, ind_base, IND_SIZE)
+#undef AREA_GPA
