@@ -302,22 +302,23 @@ flush_carry(struct asciicast *c)
 		output_event(c, (const unsigned char *)"", 0, 1);
 }
 
-void
+int
 cast_reopen(struct asciicast *c)
 {
 	const char *why;
 
 	if (!c->path)
-		return;
+		return 0;
 	flush_carry(c);
 	close_fd(&c->fd);
 	c->failed = 0;
 	if (open_file(c, &why) < 0) {
 		logmsg("console %u: cannot reopen recording %s: %s; not recording "
 		       "until the next SIGHUP", c->index, c->path, why);
-		return;
+		return -1;
 	}
 	write_header(c);
+	return 0;
 }
 
 void

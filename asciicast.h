@@ -53,7 +53,7 @@ void cast_output(struct asciicast *c, const void *p, size_t n);
 void cast_resize(struct asciicast *c, unsigned cols, unsigned rows);
 /* SIGHUP: close the file, open path again, a new header.  A file that
  * cannot be opened is said once; nothing is recorded until the next. */
-void cast_reopen(struct asciicast *c);
+int cast_reopen(struct asciicast *c);
 void cast_close(struct asciicast *c);
 
 #endif

@@ -97,19 +97,22 @@ sess_free(struct sess *s)
 
 /* A log that cannot be reopened is said once; that console logs nothing
  * until the next SIGHUP. */
-void
+int
 sess_reopen_log(struct sess *s)
 {
 	const char *why;
 
 	if (!s->log_path)
-		return;
+		return 0;
 	close_fd(&s->log_fd);
-	if (log_open(s, &why) < 0)
-		logmsg("console %u: cannot reopen log file %s: %s; not logging "
-		       "until the next SIGHUP", s->index, s->log_path, why);
 	s->log_failed = 0;
 	s->log_midline = 0;      /* the new file's first line gets its time */
+	if (log_open(s, &why) < 0) {
+		logmsg("console %u: cannot reopen log file %s: %s; not logging "
+		       "until the next SIGHUP", s->index, s->log_path, why);
+		return -1;
+	}
+	return 0;
 }
 
 void

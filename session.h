@@ -140,7 +140,7 @@ void sess_free(struct sess *s);
 void sess_write(struct sess *s, const void *p, size_t n);
 /* Reopen the log file (SIGHUP, for logrotate).  With log_timestamps the
  * new file starts with a prefix, mid-line or not. */
-void sess_reopen_log(struct sess *s);
+int sess_reopen_log(struct sess *s);
 /* The console's size changed: tell the tap. */
 void sess_resize(struct sess *s, unsigned cols, unsigned rows);
 

@@ -1367,6 +1367,7 @@ static void
 handle_signals(struct daemon *dm)
 {
 	unsigned d, p;
+	int logs_failed = 0, casts_failed = 0;
 
 	if (got_usr1) {
 		got_usr1 = 0;
@@ -1378,14 +1379,15 @@ handle_signals(struct daemon *dm)
 			got_term = SIGHUP;
 			return;
 		}
+		/* Said done only when it was: each failure has its line. */
 		for (d = 0; d < dm->ndevs; d++)
 			for (p = 0; p < dm->devs[d].vc.nports; p++) {
-				sess_reopen_log(&dm->devs[d].vc.ports[p].sess);
-				cast_reopen(&dm->devs[d].rec[p]);
+				logs_failed |= sess_reopen_log(&dm->devs[d].vc.ports[p].sess);
+				casts_failed |= cast_reopen(&dm->devs[d].rec[p]);
 			}
-		if (dm->opt.log_file)
+		if (dm->opt.log_file && !logs_failed)
 			loginfo("SIGHUP: log files reopened");
-		if (dm->opt.record)
+		if (dm->opt.record && !casts_failed)
 			loginfo("SIGHUP: recordings started anew");
 	}
 	if (got_winch) {

@@ -200,8 +200,12 @@ fsize_daemon() {
 	wait_until 5 test -f "$T/log0"
 	fe "$T/s0" init handshake write 'logging again\n'
 	wait_until 5 grep -q 'logging again' "$T/log0"
-	! grep -q 'while not logging' "$T/log0" "$T/log0.1"
+	run grep -q 'while not logging' "$T/log0" "$T/log0.1"
+	[ "$status" -eq 1 ]
 	[ "$(grep -c 'cannot reopen log file' "$T/daemon.log")" -eq 1 ]
+	# "reopened" is said for the SIGHUP that did, not for the refused one
+	wait_log "$T/daemon.log" 'SIGHUP: log files reopened'
+	[ "$(grep -c 'SIGHUP: log files reopened' "$T/daemon.log")" -eq 1 ]
 	stop_daemon
 	[ "$DAEMON_RC" = 0 ]
 }
