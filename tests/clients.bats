@@ -301,3 +301,48 @@ status_has() {
 	run "$DAEMON" --socket-path="$T/s" --backend=network --web-view-token=v
 	[ "$status" -eq 2 ]
 }
+
+@test "read-only pty: the program on the slave sees the output; what it types never reaches the guest, counted and logged" {
+	start_daemon --socket-path="$T/s" --backend=pty --pty-link="$T/console" \
+		--read-only=pty
+	local slave; slave=$(readlink "$T/console0")
+	"$FRONTEND" "$T/s0" init handshake write 'hello pty\n' hold "$T/go" \
+		write 'again\n' hold "$T/done" 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	exec 5<>"$slave"
+	read_until_line 5 "hello pty"
+	printf typed >&5
+	wait_until 10 status_has "; 0 writers, 1 viewer; viewers typed 5 bytes, discarded" ||
+		{ show_logs; return 1; }
+	status_has ", in 0, " || { show_logs; return 1; }
+	touch "$T/go"
+	read_until_line 5 "again"
+	exec 5>&-
+	wait_log "$T/daemon.log" "console 0: $slave \\(read-only\\) left; 5 bytes of its input discarded$" ||
+		{ show_logs; return 1; }
+	touch "$T/done"
+	wait "$f" || { show_logs; return 1; }
+}
+
+@test "read-only nested: the terminal shows the output; what comes on stdin never reaches the guest, counted" {
+	printf 'typed on stdin' >"$T/stdin"
+	$WRAP "$DAEMON" --socket-path="$T/s" --backend=nested --read-only=nested \
+		<"$T/stdin" >"$T/daemon.out" 2>"$T/daemon.log" 3>&- &
+	DAEMON_PID=$!
+	BG_PIDS+=("$DAEMON_PID")
+	wait_log "$T/daemon.log" 'ready: ' 30 || { show_logs; return 1; }
+	"$FRONTEND" "$T/s0" init handshake write 'shown on the terminal\n' \
+		hold "$T/done" 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	wait_until 10 grep -q "shown on the terminal" "$T/daemon.out" || { show_logs; return 1; }
+	wait_until 10 status_has "; 0 writers, 1 viewer; viewers typed 14 bytes, discarded" ||
+		{ show_logs; return 1; }
+	status_has ", in 0, " || { show_logs; return 1; }
+	touch "$T/done"
+	wait "$f" || { show_logs; return 1; }
+	stop_daemon
+	grep -q "console 0: the terminal (read-only) left; 14 bytes of its input discarded" "$T/daemon.log" ||
+		{ show_logs; return 1; }
+}
