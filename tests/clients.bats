@@ -346,3 +346,22 @@ status_has() {
 	grep -q "console 0: the terminal (read-only) left; 14 bytes of its input discarded" "$T/daemon.log" ||
 		{ show_logs; return 1; }
 }
+
+@test "read-only telnet: a viewer's window size (NAWS) does not resize the console" {
+	PORT=$(free_port)
+	start_daemon --socket-path="$T/s" --backend=network --tcp-port="$PORT" \
+		--telnet --read-only=network --size=80x24
+	"$FRONTEND" "$T/s0" init --size handshake --resize=80x24 hold "$T/go" \
+		expect-config-size 80 24 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	wait_log "$T/daemon.log" "the guest's console port is ready"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	wait_log "$T/daemon.log" "console 0: client .* connected \\(read-only\\)$"
+	# IAC SB NAWS 0 100 0 40 IAC SE: 100x40
+	printf '\xff\xfa\x1f\x00\x64\x00\x28\xff\xf0' >&5
+	wait_until 10 status_has "viewers typed 9 bytes, discarded" || { show_logs; return 1; }
+	touch "$T/go"
+	wait "$f" || { show_logs; return 1; }
+	exec 5>&-
+}
