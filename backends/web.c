@@ -37,9 +37,9 @@
  * Read-only viewers: a request with --web-view-token instead, or any on a
  * read-only web (--read-only=web), only views.  Its WebSocket gets the
  * output like any other, and a first text message {"readonly":true} that
- * tells the page to show so and send nothing; what it sends anyway is
- * discarded and counted (port->discarded), its size reports too (the
- * console's size is the writers' to set).  The index links carry the
+ * tells the page to show so and send nothing; what it types anyway is
+ * discarded and counted (port->discarded), and its size reports are
+ * ignored (the console's size is the writers' to set).  The index links carry the
  * token the request came with, never the other: a viewer does not learn
  * the full token.
  */
