@@ -86,6 +86,10 @@ struct port {
 	unsigned owed;               /* OWE_* control messages not yet sent */
 	int tx_held;                 /* a transmit chain waits for room */
 	unsigned long long bytes_in; /* host input given to the guest, ever */
+	/* Read-only clients (--read-only, --web-view-token), kept by the
+	 * ways in: how many view now, and the bytes they typed, discarded. */
+	unsigned viewers;
+	unsigned long long discarded;
 	unsigned rx_chains;          /* receive chains the next read offers */
 	struct sess sess;
 };

@@ -69,6 +69,9 @@ struct options {
 	const struct backend *backends[MAX_BACKENDS];
 	unsigned nbackends;
 	struct backend_config be;
+	/* --read-only: the ways in whose clients only view */
+	const struct backend *read_only[MAX_BACKENDS];
+	unsigned nread_only;
 	struct vc_config dev;        /* what every device is */
 	const char *names[MAX_PORTS];  /* port p's name, or NULL (dev.names) */
 	unsigned history;
@@ -159,6 +162,8 @@ static void parse_console_name(const struct option_row *r, const char *val,
                                struct options *o);
 static void parse_size(const struct option_row *r, const char *val,
                        struct options *o);
+static void parse_read_only(const struct option_row *r, const char *val,
+                            struct options *o);
 static void parse_resize_order(const struct option_row *r, const char *val,
                                struct options *o);
 static void parse_queue_size(const struct option_row *r, const char *val,
@@ -235,6 +240,12 @@ static const struct option_row option_table[] = {
 	{ "web-origin", 0, "URL", "web: a public origin, scheme://host[:port], a\n"
 	  "reverse proxy serves the consoles as (repeatable)",
 	  parse_web_origin, 0, 0, 0 },
+	{ "web-view-token", 0, "TOKEN", "web: a second token (needs --web-token) that\n"
+	  "gives a read-only view",
+	  parse_token, AT(be.web_view_token), 0, 0 },
+	{ "read-only", 0, "LIST", "ways in whose clients only view: they get the\n"
+	  "output, their input is discarded and counted",
+	  parse_read_only, 0, 0, 0 },
 	{ "port", 0, "NAME", "add a generic port named NAME (repeatable,\n"
 	  "up to " XSTR(MAX_PORTS) " ports in all, each name once; '-'\n"
 	  "for no name); any way in but nested alone",
@@ -489,38 +500,60 @@ parse_group(const struct option_row *r, const char *val, struct options *o)
 	*(long *)target(o, r) = (long)v;
 }
 
-/* "network,nested": each way in once ("uds" is "unix", as in the Rust tool). */
-static void
-parse_backends(const struct option_row *r, const char *val, struct options *o)
+/* The way in named by the len bytes at name ("uds" is "unix", as in the
+ * Rust tool), or NULL. */
+static const struct backend *
+backend_named(const char *name, size_t len)
 {
 	static const struct { const char *name; const struct backend *be; } known[] = {
 		{ "nested", &backend_nested }, { "network", &backend_network },
 		{ "unix", &backend_unix }, { "uds", &backend_unix },
 		{ "pty", &backend_pty }, { "web", &backend_web },
 	};
-	const char *p = val;
-	size_t len, i, j;
+	size_t i;
 
-	(void)r;
-	o->nbackends = 0;
+	for (i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (strlen(known[i].name) == len && strncmp(known[i].name, name, len) == 0)
+			return known[i].be;
+	return NULL;
+}
+
+/* A list of ways in, "network,nested", each once, into list (*n of them). */
+static void
+parse_backend_list(const struct option_row *r, const char *val,
+                   const struct backend **list, unsigned *n)
+{
+	const struct backend *be;
+	const char *p = val;
+	size_t len;
+	unsigned j;
+
+	*n = 0;
 	for (;;) {
 		len = strcspn(p, ",");
-		for (i = 0; i < sizeof known / sizeof known[0]; i++)
-			if (strlen(known[i].name) == len &&
-			    strncmp(known[i].name, p, len) == 0)
-				break;
-		if (i == sizeof known / sizeof known[0])
-			usage_error("--backend: '%.*s' is not nested, network, unix, pty "
-			            "or web",
-			            (int)len, p);
-		for (j = 0; j < o->nbackends; j++)
-			if (o->backends[j] == known[i].be)
-				usage_error("--backend: %s is listed twice", known[i].be->name);
-		o->backends[o->nbackends++] = known[i].be;
+		if (!(be = backend_named(p, len)))
+			usage_error("--%s: '%.*s' is not nested, network, unix, pty "
+			            "or web", r->name, (int)len, p);
+		for (j = 0; j < *n; j++)
+			if (list[j] == be)
+				usage_error("--%s: %s is listed twice", r->name, be->name);
+		list[(*n)++] = be;
 		if (!p[len])
 			return;
 		p += len + 1;
 	}
+}
+
+static void
+parse_backends(const struct option_row *r, const char *val, struct options *o)
+{
+	parse_backend_list(r, val, o->backends, &o->nbackends);
+}
+
+static void
+parse_read_only(const struct option_row *r, const char *val, struct options *o)
+{
+	parse_backend_list(r, val, o->read_only, &o->nread_only);
 }
 
 /* The token goes in URLs as it is: no character may need escaping. */
@@ -792,6 +825,18 @@ has_backend(const struct options *o, const struct backend *be)
 	return 0;
 }
 
+/* Way in be only views (--read-only). */
+static int
+is_read_only(const struct options *o, const struct backend *be)
+{
+	unsigned i;
+
+	for (i = 0; i < o->nread_only; i++)
+		if (o->read_only[i] == be)
+			return 1;
+	return 0;
+}
+
 /* Option --name was on the command line. */
 static int
 given(const struct options *o, const char *name)
@@ -802,6 +847,27 @@ given(const struct options *o, const char *name)
 		if (strcmp(option_table[i].name, name) == 0)
 			return o->given[i];
 	return 0;
+}
+
+/* --read-only names ways in that are used; --web-view-token is a second
+ * token: with no first one everyone has full access already. */
+static void
+check_read_only(const struct options *o)
+{
+	unsigned i;
+
+	for (i = 0; i < o->nread_only; i++)
+		if (!has_backend(o, o->read_only[i]))
+			usage_error("--read-only: %s is not in --backend",
+			            o->read_only[i]->name);
+	if (o->be.web_view_token && !has_backend(o, &backend_web))
+		usage_error("--web-view-token needs --backend=web");
+	if (o->be.web_view_token && !o->be.web_token)
+		usage_error("--web-view-token needs --web-token (without it every "
+		            "browser has full access)");
+	if (o->be.web_view_token && strcmp(o->be.web_view_token,
+	                                   o->be.web_token) == 0)
+		usage_error("--web-view-token must differ from --web-token");
 }
 
 static void
@@ -938,6 +1004,7 @@ check_options(struct options *o)
 	     given(o, "web-origin")) && !has_backend(o, &backend_web))
 		usage_error("--web-port, --web-address, --web-assets, --web-token "
 		            "and --web-origin need --backend=web");
+	check_read_only(o);
 	if (o->be.pty_link && !has_backend(o, &backend_pty))
 		usage_error("--pty-link needs --backend=pty");
 	if (has_backend(o, &backend_unix) != (o->be.unix_path != NULL))
@@ -1164,6 +1231,7 @@ start_port(const struct daemon *dm, struct served_device *sd, unsigned p)
 		ep->device = sd->vc.index;
 		ep->port_id = pt->id;
 		ep->name = pt->name;
+		ep->read_only = is_read_only(o, ep->be);
 		if ((r = ep->be->open(ep, &o->be, err, sizeof err)) < 0)
 			die(EXIT_RUNTIME, "%s", err);
 		if (r > 0)
@@ -1300,6 +1368,28 @@ start(struct daemon *dm)
 	notify_service_manager("READY=1");
 }
 
+/* Console p of sd: its clients, writers apart from viewers, and its
+ * bytes. */
+static void
+print_port_status(const struct served_device *sd, unsigned p)
+{
+	const struct port *pt = &sd->vc.ports[p];
+	/* Every client is a reader of the session, viewers too. */
+	unsigned writers = pt->sess.nreaders - pt->viewers;
+
+	logmsg("status:   console %u (port %u%s%s%s): %s, %u client%s, "
+	       "out %llu bytes, in %llu, skipped %llu, never read %llu; "
+	       "%u writer%s, %u viewer%s; viewers typed %llu bytes, discarded",
+	       pt->k, p, pt->name ? " \"" : "", pt->name ? pt->name : "",
+	       pt->name ? "\"" : "",
+	       pt->guest_open ? "open in the guest" : "closed in the guest",
+	       pt->sess.nreaders, pt->sess.nreaders == 1 ? "" : "s",
+	       (unsigned long long)pt->sess.wpos, pt->bytes_in,
+	       pt->sess.skipped, pt->sess.unseen,
+	       writers, writers == 1 ? "" : "s", pt->viewers,
+	       pt->viewers == 1 ? "" : "s", pt->discarded);
+}
+
 /* SIGUSR1: what is served, one line per device and per console. */
 static void
 print_status(struct daemon *dm)
@@ -1313,18 +1403,8 @@ print_status(struct daemon *dm)
 		       vc->vhu.conn_fd >= 0 ? "frontend connected" : "no frontend",
 		       vc->ports[0].added ? ", driver ready" : "",
 		       vc->vhu.broken ? ", BROKEN" : "");
-		for (p = 0; p < vc->nports; p++) {
-			struct port *pt = &vc->ports[p];
-
-			logmsg("status:   console %u (port %u%s%s%s): %s, %u client%s, "
-			       "out %llu bytes, in %llu, skipped %llu, never read %llu",
-			       pt->k, p, pt->name ? " \"" : "", pt->name ? pt->name : "",
-			       pt->name ? "\"" : "",
-			       pt->guest_open ? "open in the guest" : "closed in the guest",
-			       pt->sess.nreaders, pt->sess.nreaders == 1 ? "" : "s",
-			       (unsigned long long)pt->sess.wpos, pt->bytes_in,
-			       pt->sess.skipped, pt->sess.unseen);
-		}
+		for (p = 0; p < vc->nports; p++)
+			print_port_status(&dm->devs[d], p);
 	}
 }
 

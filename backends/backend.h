@@ -52,6 +52,7 @@ struct backend_config {
 	/* web: the public origins a reverse proxy serves us as (--web-origin,
 	 * checked with web_origin_serialize()), NULL-terminated */
 	const char *web_origins[WEB_ORIGINS_MAX + 1];
+	const char *web_view_token; /* web: or this one, for a read-only view */
 	unsigned nports;           /* P, ports per device: k = d * P + p */
 	const char *const *names;  /* port p's name (NULL: none), P entries */
 };
@@ -70,6 +71,9 @@ struct endpoint {
 	unsigned device, port_id;  /* d and p: k = d * P + p */
 	const char *name;          /* port p's name, or NULL */
 	int quit;                  /* the user asked the daemon to quit */
+	int read_only;             /* --read-only: its clients only view; they
+	                              are counted in port->viewers and
+	                              port->discarded */
 	void *priv;                /* the backend's own state */
 };
 

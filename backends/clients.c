@@ -24,7 +24,12 @@ client_close(struct endpoint *ep, struct clients *cs, struct client *cl,
 {
 	unsigned i;
 
-	if (why && cl->hold.len)
+	if (cl->read_only) {
+		ep->port->viewers--;
+		if (why)
+			logmsg("console %u: %s (read-only) %s; %llu bytes of its input "
+			       "discarded", ep->index, cl->name, why, cl->discarded);
+	} else if (why && cl->hold.len)
 		logmsg("console %u: %s %s; %zu bytes of its input never reached "
 		       "the guest", ep->index, cl->name, why, cl->hold.len);
 	else if (why)
@@ -105,6 +110,9 @@ client_accept(struct endpoint *ep, struct clients *cs)
 	cl->hold.len = 0;
 	cl->input_waits = 0;
 	memset(&cl->tn, 0, sizeof cl->tn);
+	cl->read_only = ep->read_only;
+	cl->discarded = 0;
+	ep->port->viewers += cl->read_only;
 	snprintf(cl->name, sizeof cl->name, "client %s", name);
 	cs->c[cs->n++] = cl;
 	/* It starts with the history: the boot log, the last prompt. */
@@ -113,7 +121,8 @@ client_accept(struct endpoint *ep, struct clients *cs)
 		cl->rd.send = telnet_send;
 		telnet_hello(fd);
 	}
-	loginfo("console %u: %s connected", ep->index, cl->name);
+	loginfo("console %u: %s connected%s", ep->index, cl->name,
+	       cl->read_only ? " (read-only)" : "");
 }
 
 /*
@@ -190,6 +199,30 @@ client_read(struct endpoint *ep, struct client *cl)
 	}
 }
 
+/* A viewer's input: read and dropped, counted, at most VIEWER_READ_MAX
+ * bytes a pass (more waits for the next).  Returns -1 when it has gone. */
+static int
+client_discard(struct endpoint *ep, struct client *cl)
+{
+	char buf[4096];
+	size_t total = 0;
+	ssize_t r;
+
+	while (total < VIEWER_READ_MAX) {
+		r = read(cl->fd, buf, sizeof buf);
+		if (r == 0)
+			return -1;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		total += r;
+		cl->discarded += r;
+		ep->port->discarded += r;
+	}
+	return 0;
+}
+
 int
 clients_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 {
@@ -209,7 +242,8 @@ clients_add_fds(struct endpoint *ep, fd_set *rd, fd_set *wr, int maxfd)
 		 * hold has space, and with the hold full until a peek found
 		 * input waiting (client_peek()), so that a client that
 		 * leaves is noticed. */
-		if (room || hold_room(&cl->hold) > 0 || !cl->input_waits)
+		if (room || hold_room(&cl->hold) > 0 || !cl->input_waits ||
+		    cl->read_only)
 			maxfd = fd_watch(cl->fd, rd, maxfd);
 		if (reader_pending(ep->sess, &cl->rd))
 			maxfd = fd_watch(cl->fd, wr, maxfd);
@@ -233,7 +267,8 @@ clients_serve(struct endpoint *ep, const fd_set *rd, const fd_set *wr)
 		/* The guest may have made room since the hold filled. */
 		if (cl->hold.len)
 			hold_feed(ep->port, &cl->hold);
-		if (FD_ISSET(cl->fd, rd) && client_read(ep, cl) < 0) {
+		if (FD_ISSET(cl->fd, rd) &&
+		    (cl->read_only ? client_discard(ep, cl) : client_read(ep, cl)) < 0) {
 			client_close(ep, cs, cl, "disconnected");
 			continue;
 		}

@@ -13,6 +13,13 @@
  * waits keeps the client, and is read once the guest takes the hold.  A
  * client over the limit is told so in one line and closed.
  *
+ * On a read-only way in (--read-only, ep->read_only) every client is a
+ * viewer: it gets the history and the output like any other, but what it
+ * sends is read and discarded (at most VIEWER_READ_MAX bytes a pass, so a
+ * flooding viewer cannot hold up the loop), counted in port->discarded and
+ * logged when it leaves.  That includes a telnet viewer's window size:
+ * the console's size is the writers' to set.
+ *
  * With telnet set, clients speak telnet (telnet.h): their input goes
  * through its parser, their output through its encoding.
  */
@@ -29,6 +36,8 @@
 /* Connections the kernel queues for us: enough that a burst of clients is
  * answered (served or told no) rather than left retrying. */
 #define CLIENTS_BACKLOG 64
+/* What a viewer's input costs per pass at most: read and dropped. */
+#define VIEWER_READ_MAX (64 * 1024)
 
 struct client {
 	int fd;
@@ -37,6 +46,8 @@ struct client {
 	struct hold hold;            /* input the guest could not take yet */
 	int input_waits;             /* hold full, and more in the socket */
 	struct telnet_in tn;         /* with telnet: its input parser */
+	int read_only;               /* a viewer: its input is discarded */
+	unsigned long long discarded; /* bytes it sent, discarded */
 };
 
 struct clients {

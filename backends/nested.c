@@ -40,6 +40,7 @@ struct nested {
 	struct hold hold;              /* typed, not yet taken by the guest */
 	struct reader rd;       /* stdout's place in the console's output */
 	int out_failed;         /* stdout is gone: output is not written */
+	unsigned long long discarded;  /* read-only: bytes typed, dropped */
 };
 
 /* Said on the terminal when the escape key quits, on a line of its own. */
@@ -133,6 +134,7 @@ nested_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 	/* Events (frontend gone, ...) are on this terminal already: the
 	 * log lines say them. */
 	n->rd.no_events = 1;
+	ep->port->viewers += ep->read_only;
 	ep->priv = n;
 	nested_winch(ep);
 	return 0;
@@ -167,6 +169,11 @@ nested_close(struct endpoint *ep)
 	nested_restore();
 	saved_tty_fd = saved_out_fd = -1;
 	log_set_raw(0);
+	if (ep->read_only) {
+		ep->port->viewers--;
+		logmsg("console %u: the terminal (read-only) left; %llu bytes of "
+		       "its input discarded", ep->index, n->discarded);
+	}
 	reader_detach(ep->sess, &n->rd);
 	free(n);
 	ep->priv = NULL;
@@ -258,7 +265,15 @@ read_stdin(struct endpoint *ep, struct nested *n)
 		n->in_eof = 1;
 		return;
 	}
-	if (n->tty && n->escape >= 0) {
+	if (ep->read_only) {
+		/* A viewer: the escape key still quits; the rest is dropped. */
+		size_t typed = n->tty && n->escape >= 0 ?
+		               apply_escape(ep, n, buf, r, n->hold.buf + n->hold.len) :
+		               (size_t)r;
+
+		n->discarded += typed;
+		ep->port->discarded += typed;
+	} else if (n->tty && n->escape >= 0) {
 		n->hold.len += apply_escape(ep, n, buf, r, n->hold.buf + n->hold.len);
 	} else {
 		memcpy(n->hold.buf + n->hold.len, buf, r);
@@ -305,7 +320,8 @@ nested_winch(struct endpoint *ep)
 	struct nested *n = ep->priv;
 	struct winsize ws;
 
-	if (n->tty && ioctl(n->in_fd, TIOCGWINSZ, &ws) == 0)
+	/* A read-only terminal only views: the size is the writers'. */
+	if (n->tty && !ep->read_only && ioctl(n->in_fd, TIOCGWINSZ, &ws) == 0)
 		port_set_size(ep->port, ws.ws_col, ws.ws_row);
 }
 

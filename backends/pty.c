@@ -35,6 +35,10 @@
  * the time: output fills the pty's own buffer, then skips (counted, as for
  * a slow client), and a program that opens the slave gets what the
  * buffer kept.
+ *
+ * Read-only (--read-only=pty): the program that has the slave open is a
+ * viewer; what it types is read and discarded, counted, and said when it
+ * closes the slave.
  */
 /* posix_openpt(), grantpt(), unlockpt(), ptsname() are XSI. */
 #define _XOPEN_SOURCE 700
@@ -68,6 +72,7 @@ struct pty {
 	char link[128];              /* --pty-link + k, or "" */
 	struct reader rd;
 	struct hold hold;            /* input the guest could not take yet */
+	unsigned long long discarded; /* read-only: bytes typed, dropped */
 };
 
 static int
@@ -123,6 +128,8 @@ slave_opened(struct endpoint *ep, struct pty *p)
 	reader_attach(ep->sess, &p->rd, p->path);
 	p->open = 1;
 	p->fresh = 1;
+	p->discarded = 0;
+	ep->port->viewers += ep->read_only;
 }
 
 /*
@@ -139,6 +146,11 @@ slave_closed(struct endpoint *ep, struct pty *p)
 
 	reader_detach(ep->sess, &p->rd);
 	p->open = 0;
+	if (ep->read_only) {
+		ep->port->viewers--;
+		logmsg("console %u: %s (read-only) left; %llu bytes of its input "
+		       "discarded", ep->index, p->path, p->discarded);
+	}
 	if ((fd = open(p->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC)) >= 0) {
 		tcflush(fd, TCIFLUSH);
 		close(fd);
@@ -310,8 +322,10 @@ pty_close(struct endpoint *ep)
 
 	if (!p)
 		return;
-	if (p->open)
+	if (p->open) {
 		reader_detach(ep->sess, &p->rd);
+		ep->port->viewers -= ep->read_only;
+	}
 	close_fd(&p->watch);
 	if (p->link[0])
 		link_remove(p);
@@ -368,6 +382,11 @@ master_read(struct endpoint *ep, struct pty *p)
 	if ((size_t)n == skip)
 		return 0;
 	p->fresh = 0;
+	if (ep->read_only) {          /* a viewer: dropped, counted */
+		p->discarded += (size_t)n - skip;
+		ep->port->discarded += (size_t)n - skip;
+		return 0;
+	}
 	memcpy(p->hold.buf + p->hold.len, buf + skip, (size_t)n - skip);
 	p->hold.len += (size_t)n - skip;
 	hold_feed(ep->port, &p->hold);

@@ -33,6 +33,15 @@
  * scheme://host[:port], that the proxy serves us as.  A Host that is one
  * of them (its host[:port]) names this server too, and an Origin that is
  * one of them is our own page; the token check stays as it is.
+ *
+ * Read-only viewers: a request with --web-view-token instead, or any on a
+ * read-only web (--read-only=web), only views.  Its WebSocket gets the
+ * output like any other, and a first text message {"readonly":true} that
+ * tells the page to show so and send nothing; what it types anyway is
+ * discarded and counted (port->discarded), and its size reports are
+ * ignored (the console's size is the writers' to set).  The index links carry the
+ * token the request came with, never the other: a viewer does not learn
+ * the full token.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -104,6 +113,8 @@ struct web_conn {
 	struct hold hold;            /* input the guest could not take yet */
 	int stalled;                 /* hold and rx full, more input waiting in
 	                                the kernel: not read (see ws_stalled()) */
+	int read_only;               /* a viewer: its input is discarded */
+	unsigned long long discarded; /* bytes of its input discarded */
 };
 
 /*
@@ -354,13 +365,27 @@ web_open(struct endpoint *ep, const struct backend_config *cfg, char *err,
 
 /* ---- connections -------------------------------------------------------- */
 
+/* A viewer's WebSocket ends: one viewer less, and what it typed said
+ * once (why NULL: the daemon is closing, nothing to say). */
+static void
+viewer_left(struct web_conn *c, const char *why)
+{
+	c->ep->port->viewers--;
+	if (why)
+		logmsg("console %u: %s (read-only) %s; %llu bytes of its input "
+		       "discarded", c->ep->index, c->name, why, c->discarded);
+}
+
 static void
 conn_free(struct web_conn *c, const char *why)
 {
 	struct web_server *srv = c->srv;
 	unsigned i;
 
-	if (c->state == C_WEBSOCKET) {
+	if (c->state == C_WEBSOCKET && c->read_only) {
+		viewer_left(c, why);
+		reader_detach(c->ep->sess, &c->rd);
+	} else if (c->state == C_WEBSOCKET) {
 		/* Lost input is worth a warning; a browser leaving is
 		 * routine (--quiet). */
 		if (why && c->hold.len)
@@ -436,6 +461,8 @@ conn_write(struct web_conn *c)
 static void
 conn_closing(struct web_conn *c)
 {
+	if (c->state == C_WEBSOCKET && c->read_only)
+		viewer_left(c, "left");
 	if (c->state == C_WEBSOCKET)
 		reader_detach(c->ep->sess, &c->rd);
 	c->state = C_CLOSING;
@@ -779,13 +806,13 @@ token_equal(const char *a, const char *b, size_t blen)
 	return d == 0;
 }
 
+/* Whether the request carries token want, in its Authorization header or
+ * its query. */
 static int
-token_ok(const struct web_server *srv, const struct request *rq)
+carries_token(const struct request *rq, const char *want)
 {
-	const char *want = srv->cfg->web_token, *p, *end;
+	const char *p, *end;
 
-	if (!want)
-		return 1;
 	if (rq->authorization && strncasecmp(rq->authorization, "Bearer ", 7) == 0 &&
 	    token_equal(want, rq->authorization + 7, strlen(rq->authorization + 7)))
 		return 1;
@@ -796,6 +823,22 @@ token_ok(const struct web_server *srv, const struct request *rq)
 			return 1;
 	}
 	return 0;
+}
+
+/* The access the request's token gives: ACCESS_NONE, ACCESS_VIEW
+ * (--web-view-token) or ACCESS_FULL (--web-token, or no token needed). */
+enum access { ACCESS_NONE, ACCESS_VIEW, ACCESS_FULL };
+
+static enum access
+token_access(const struct web_server *srv, const struct request *rq)
+{
+	const struct backend_config *cfg = srv->cfg;
+
+	if (!cfg->web_token || carries_token(rq, cfg->web_token))
+		return ACCESS_FULL;
+	if (cfg->web_view_token && carries_token(rq, cfg->web_view_token))
+		return ACCESS_VIEW;
+	return ACCESS_NONE;
 }
 
 /* "/console/k" or "/console/k/ws": the console's endpoint, and whether it
@@ -846,12 +889,12 @@ page_add_text(char *buf, size_t len, size_t *at, const char *s)
 	}
 }
 
-/* GET /: one row per console. */
+/* GET /: one row per console, its links with token (the one the request
+ * carried), or none. */
 static void
-serve_index(struct web_conn *c)
+serve_index(struct web_conn *c, const char *token)
 {
 	struct web_server *srv = c->srv;
-	const struct backend_config *cfg = srv->cfg;
 	size_t len = 2048 + srv->neps * (512 + 6 * 128), at = 0;
 	char *page = malloc(len), row[512];
 	unsigned i;
@@ -866,18 +909,21 @@ serve_index(struct web_conn *c)
 	        "<style>body{font-family:sans-serif}td,th{padding:2px 12px;"
 	        "text-align:left}</style></head><body>\n<h1>" PROGNAME "</h1>\n"
 	        "<table>\n<tr><th>console</th><th>device</th><th>port</th>"
-	        "<th>name</th><th>clients connected</th></tr>\n");
+	        "<th>name</th><th>clients connected</th><th>writers</th>"
+	        "<th>viewers</th></tr>\n");
 	for (i = 0; i < srv->neps; i++) {
 		struct endpoint *ep = srv->eps[i];
 
 		snprintf(row, sizeof row, "<tr><td><a href=\"/console/%u%s%s\">"
 		         "console %u</a></td><td>%u</td><td>%u</td><td>", ep->index,
-		         cfg->web_token ? "?token=" : "",
-		         cfg->web_token ? cfg->web_token : "", ep->index,
+		         token ? "?token=" : "", token ? token : "", ep->index,
 		         ep->device, ep->port_id);
 		page_add(page, len, &at, row);
 		page_add_text(page, len, &at, ep->name ? ep->name : "");
-		snprintf(row, sizeof row, "</td><td>%u</td></tr>\n", ep->sess->nreaders);
+		/* Every client is a reader of the session, viewers too. */
+		snprintf(row, sizeof row, "</td><td>%u</td><td>%u</td><td>%u</td>"
+		         "</tr>\n", ep->sess->nreaders,
+		         ep->sess->nreaders - ep->port->viewers, ep->port->viewers);
 		page_add(page, len, &at, row);
 	}
 	page_add(page, len, &at, "</table>\n</body></html>\n");
@@ -920,6 +966,8 @@ serve_asset(struct web_conn *c, const struct request *rq, const char *file,
 }
 
 static int ws_probe(struct web_conn *c);
+static int frame_append(struct web_conn *c, int opcode, const void *payload,
+                        size_t len);
 
 /* The opening handshake (RFC 6455 section 4.2): switch to frames, and
  * become a reader of the console's session. */
@@ -982,7 +1030,17 @@ upgrade(struct web_conn *c, const struct request *rq, struct endpoint *ep,
 	memcpy(c->rx, c->req + c->req_len - extra, extra);
 	c->rx_len = extra;
 	reader_attach(ep->sess, &c->rd, c->name);
-	loginfo("console %u: %s connected", ep->index, c->name);
+	if (ep->read_only)
+		c->read_only = 1;
+	if (c->read_only) {
+		static const char tell[] = "{\"readonly\":true}";
+
+		/* The page learns it first, before any output. */
+		frame_append(c, WS_TEXT, tell, sizeof tell - 1);
+		ep->port->viewers++;
+	}
+	loginfo("console %u: %s connected%s", ep->index, c->name,
+	       c->read_only ? " (read-only)" : "");
 }
 
 /*
@@ -998,6 +1056,7 @@ handle_request(struct web_conn *c, size_t len)
 	struct request rq;
 	struct endpoint *ep;
 	char text[WEB_REQUEST_MAX + 1];
+	enum access access;
 	int ws = 0, direct;
 
 	memcpy(text, c->req, len);
@@ -1049,12 +1108,14 @@ handle_request(struct web_conn *c, size_t len)
 		respond(c, 204, "image/x-icon", NULL, "", 0);
 		return;
 	}
-	if (!token_ok(c->srv, &rq)) {
+	if ((access = token_access(c->srv, &rq)) == ACCESS_NONE) {
 		refuse(c, &rq, 403, NULL, "wrong or missing token");
 		return;
 	}
+	c->read_only = access == ACCESS_VIEW;
 	if (strcmp(rq.path, "/") == 0) {
-		serve_index(c);
+		serve_index(c, access == ACCESS_VIEW ? c->srv->cfg->web_view_token :
+		               c->srv->cfg->web_token);
 		return;
 	}
 	if (!(ep = console_path(c->srv, rq.path, &ws))) {
@@ -1170,6 +1231,8 @@ ws_control(struct web_conn *c)
 	unsigned long cols = 0, rows = 0;
 	const char *p;
 
+	if (c->read_only)
+		return;               /* the size is the writers' to set */
 	c->ctl[c->ctl_len] = '\0';
 	if ((p = strstr(c->ctl, "\"cols\":")))
 		cols = strtoul(p + 7, NULL, 10);
@@ -1219,7 +1282,11 @@ ws_frame(struct web_conn *c, const struct ws_frame *f, unsigned char *payload)
 		        "fragmented one" : "continuation of no message");
 		return -1;
 	}
-	if (f->opcode == WS_BINARY || c->msg_op == WS_BINARY) {
+	if ((f->opcode == WS_BINARY || c->msg_op == WS_BINARY) && c->read_only) {
+		/* A viewer's keystrokes: counted, dropped. */
+		c->discarded += f->len;
+		c->ep->port->discarded += f->len;
+	} else if (f->opcode == WS_BINARY || c->msg_op == WS_BINARY) {
 		/* Keystrokes: straight to the hold, fragment by fragment. */
 		if (hold_room(&c->hold) < f->len)
 			return 0;

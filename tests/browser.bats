@@ -78,3 +78,22 @@ got_is_want() {
 	printf 'prompt$ \r\nreplayed$ TYPD' >"$T/want"
 	wait_until 20 got_is_want || { od -c "$T/got"; return 1; }
 }
+
+@test "browser: a --web-view-token page shows a read-only badge, the output, and sends no keystrokes" {
+	WPORT=$(free_port)
+	start_daemon --socket-path="$T/vc.sock" --backend=web --web-port="$WPORT" \
+		--web-assets="$ASSETS" --web-token=full --web-view-token=view
+	"$FRONTEND" --timeout=60 "$T/vc.sock0" init handshake \
+		write 'viewer sees this\r\n' hold "$T/done" 60 2>"$T/fe.err" 3>&- &
+	local guest=$!
+	BG_PIDS+=("$guest")
+	mkdir -p "$ARTEFACTS"
+	run timeout 120 node "$TOP/tests/browser/readonly.mjs" \
+		"http://127.0.0.1:$WPORT/console/0?token=view" "$ARTEFACTS/web-readonly.png"
+	echo "$output"
+	echo "$output" | sed 's/^/# /' >&3
+	[ "$status" -eq 0 ]
+	grep -q "console 0: web .* connected (read-only)" "$T/daemon.log"
+	touch "$T/done"
+	wait "$guest" || { cat "$T/fe.err"; return 1; }
+}

@@ -237,3 +237,148 @@ limited_daemon() {
 	wait_until 10 eval '[ "$(connected_count)" -eq 17 ]' || { show_logs; return 1; }
 	! grep -q 'refusing client' "$T/daemon.log" || { show_logs; return 1; }
 }
+
+# status_has TEXT: a new SIGUSR1 status line of console 0 has TEXT.
+status_has() {
+	local before
+	before=$(grep -c "status:   console 0 " "$T/daemon.log" || true)
+	kill -USR1 "$DAEMON_PID"
+	wait_until 10 eval '[ "$(grep -c "status:   console 0 " "$T/daemon.log")" -gt "$before" ]' ||
+		return 1
+	grep "status:   console 0 " "$T/daemon.log" | tail -1 | grep -qF -- "$1"
+}
+
+@test "read-only network: a viewer gets the history and the output; what it types never reaches the guest, counted and logged" {
+	PORT=$(free_port)
+	start_daemon --socket-path="$T/s" --backend=network --tcp-port="$PORT" \
+		--read-only=network
+	"$FRONTEND" "$T/s0" init handshake write 'history\n' hold "$T/go" \
+		write 'live\n' hold "$T/done" 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	wait_log "$T/daemon.log" "the guest's console port is ready"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	wait_log "$T/daemon.log" "console 0: client .* connected \\(read-only\\)$"
+	read_until_line 5 "history"
+	# typed while the guest has receive buffers: a writer's would go in
+	printf 'typed by a viewer' >&5
+	touch "$T/go"
+	read_until_line 5 "live"
+	wait_until 10 status_has "viewers typed 17 bytes, discarded" || { show_logs; return 1; }
+	status_has ", in 0, " || { show_logs; return 1; }
+	exec 5>&-
+	wait_log "$T/daemon.log" "console 0: client .* \\(read-only\\) disconnected; 17 bytes of its input discarded$" ||
+		{ show_logs; return 1; }
+	touch "$T/done"
+	wait "$f" || { show_logs; return 1; }
+}
+
+@test "read-only: SIGUSR1 status counts writers apart from viewers, and only the writers' input reaches the guest" {
+	PORT=$(free_port)
+	start_daemon --socket-path="$T/s" --backend=network,unix --tcp-port="$PORT" \
+		--unix-path="$T/u" --read-only=unix
+	"$FRONTEND" "$T/s0" init handshake write 'hello\n' expect 'from-writer' \
+		hold "$T/done" 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	wait_log "$T/daemon.log" "the guest's console port is ready"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	mkfifo "$T/v.in"
+	socat - "UNIX-CONNECT:$T/u0" <"$T/v.in" >"$T/v.out" 2>"$T/v.err" 3>&- &
+	BG_PIDS+=($!)
+	exec 7>"$T/v.in"
+	wait_until 10 status_has "2 clients, " || { show_logs; return 1; }
+	status_has "; 1 writer, 1 viewer; " || { show_logs; return 1; }
+	printf 'from-viewer' >&7
+	wait_until 10 status_has "viewers typed 11 bytes" || { show_logs; return 1; }
+	printf 'from-writer' >&5
+	# the guest got the writer's 11 bytes, and only those
+	wait_until 10 status_has ", in 11, " || { show_logs; return 1; }
+	touch "$T/done"
+	wait "$f" || { show_logs; return 1; }
+	exec 5>&- 7>&-
+}
+
+@test "read-only: --read-only names ways in that are used; --web-view-token needs --web-token and another value" {
+	run "$DAEMON" --socket-path="$T/s" --backend=network --read-only=unix
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--read-only: unix is not in --backend"* ]]
+	run "$DAEMON" --socket-path="$T/s" --backend=network --read-only=tty
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--read-only: 'tty' is not nested, network, unix, pty or web"* ]]
+	run "$DAEMON" --socket-path="$T/s" --backend=web --web-view-token=v
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--web-view-token needs --web-token"* ]]
+	run "$DAEMON" --socket-path="$T/s" --backend=web --web-token=a --web-view-token=a
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--web-view-token must differ from --web-token"* ]]
+	run "$DAEMON" --socket-path="$T/s" --backend=web --web-token=a --web-view-token='a b'
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"--web-view-token: use 1 to 64 letters"* ]]
+	run "$DAEMON" --socket-path="$T/s" --backend=network --web-view-token=v
+	[ "$status" -eq 2 ]
+}
+
+@test "read-only pty: the program on the slave sees the output; what it types never reaches the guest, counted and logged" {
+	start_daemon --socket-path="$T/s" --backend=pty --pty-link="$T/console" \
+		--read-only=pty
+	local slave; slave=$(readlink "$T/console0")
+	"$FRONTEND" "$T/s0" init handshake write 'hello pty\n' hold "$T/go" \
+		write 'again\n' hold "$T/done" 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	exec 5<>"$slave"
+	read_until_line 5 "hello pty"
+	printf typed >&5
+	wait_until 10 status_has "; 0 writers, 1 viewer; viewers typed 5 bytes, discarded" ||
+		{ show_logs; return 1; }
+	status_has ", in 0, " || { show_logs; return 1; }
+	touch "$T/go"
+	read_until_line 5 "again"
+	exec 5>&-
+	wait_log "$T/daemon.log" "console 0: $slave \\(read-only\\) left; 5 bytes of its input discarded$" ||
+		{ show_logs; return 1; }
+	touch "$T/done"
+	wait "$f" || { show_logs; return 1; }
+}
+
+@test "read-only nested: the terminal shows the output; what comes on stdin never reaches the guest, counted" {
+	printf 'typed on stdin' >"$T/stdin"
+	$WRAP "$DAEMON" --socket-path="$T/s" --backend=nested --read-only=nested \
+		<"$T/stdin" >"$T/daemon.out" 2>"$T/daemon.log" 3>&- &
+	DAEMON_PID=$!
+	BG_PIDS+=("$DAEMON_PID")
+	wait_log "$T/daemon.log" 'ready: ' 30 || { show_logs; return 1; }
+	"$FRONTEND" "$T/s0" init handshake write 'shown on the terminal\n' \
+		hold "$T/done" 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	wait_until 10 grep -q "shown on the terminal" "$T/daemon.out" || { show_logs; return 1; }
+	wait_until 10 status_has "; 0 writers, 1 viewer; viewers typed 14 bytes, discarded" ||
+		{ show_logs; return 1; }
+	status_has ", in 0, " || { show_logs; return 1; }
+	touch "$T/done"
+	wait "$f" || { show_logs; return 1; }
+	stop_daemon
+	grep -q "console 0: the terminal (read-only) left; 14 bytes of its input discarded" "$T/daemon.log" ||
+		{ show_logs; return 1; }
+}
+
+@test "read-only telnet: a viewer's window size (NAWS) does not resize the console" {
+	PORT=$(free_port)
+	start_daemon --socket-path="$T/s" --backend=network --tcp-port="$PORT" \
+		--telnet --read-only=network --size=80x24
+	"$FRONTEND" "$T/s0" init --size handshake --resize=80x24 hold "$T/go" \
+		expect-config-size 80 24 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	wait_log "$T/daemon.log" "the guest's console port is ready"
+	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
+	wait_log "$T/daemon.log" "console 0: client .* connected \\(read-only\\)$"
+	# IAC SB NAWS 0 100 0 40 IAC SE: 100x40
+	printf '\xff\xfa\x1f\x00\x64\x00\x28\xff\xf0' >&5
+	wait_until 10 status_has "viewers typed 9 bytes, discarded" || { show_logs; return 1; }
+	touch "$T/go"
+	wait "$f" || { show_logs; return 1; }
+	exec 5>&-
+}

@@ -177,3 +177,27 @@ has() { grep -qF -- "$2" "$1" 2>/dev/null; }
 	# the vhost-user socket keeps its own default
 	[ "$(stat -c %a "$T/s0")" = 600 ]
 }
+
+@test "read-only unix: a viewer gets the history and the output; what it types never reaches the guest, counted and logged" {
+	start_unix --read-only=unix
+	"$FRONTEND" "$T/s0" init handshake write 'history over unix\n' hold "$T/go" \
+		write 'live over unix\n' hold "$T/done" 2>"$T/fe.err" 3>&- &
+	local f=$!
+	BG_PIDS+=("$f")
+	wait_log "$T/daemon.log" "the guest's console port is ready"
+	connect v "$T/c0"
+	exec 7>"$T/v.in"
+	wait_log "$T/daemon.log" "console 0: client 1 connected \\(read-only\\)$"
+	wait_until 10 has "$T/v.out" "history over unix" || { show_logs; return 1; }
+	printf 'typed by a viewer' >&7
+	touch "$T/go"
+	wait_until 10 has "$T/v.out" "live over unix" || { show_logs; return 1; }
+	exec 7>&-
+	wait_log "$T/daemon.log" "console 0: client 1 \\(read-only\\) disconnected; 17 bytes of its input discarded$" ||
+		{ show_logs; return 1; }
+	kill -USR1 "$DAEMON_PID"
+	wait_log "$T/daemon.log" "status:   console 0 .*, in 0, .*; 0 writers, 0 viewers; viewers typed 17 bytes, discarded$" ||
+		{ show_logs; return 1; }
+	touch "$T/done"
+	wait "$f" || { show_logs; return 1; }
+}

@@ -650,3 +650,64 @@ ws_status() {
 	http "GET / HTTP/1.1\r\nHost: 127.0.0.1:$WPORT\n\r\n"
 	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
 }
+
+# status_has TEXT: a new SIGUSR1 status line of console 0 has TEXT.
+status_has() {
+	local before
+	before=$(grep -c "status:   console 0 " "$T/daemon.log" || true)
+	kill -USR1 "$DAEMON_PID"
+	wait_until 10 eval '[ "$(grep -c "status:   console 0 " "$T/daemon.log")" -gt "$before" ]' ||
+		return 1
+	grep "status:   console 0 " "$T/daemon.log" | tail -1 | grep -qF -- "$1"
+}
+
+@test "web: --web-view-token is read-only: told so first, gets history and output, its typing and size reports discarded" {
+	start_web --web-token=full --web-view-token=view --size=80x24
+	guest init --size handshake --resize=80x24 write 'history\n' hold "$T/go" \
+		write 'live\n' hold "$T/done" expect-config-size 80 24
+	wait_log "$T/daemon.log" "the guest's console port is ready"
+	"$WSCLIENT" "$WPORT" '/console/0/ws?token=view' expect '{"readonly":true}history\n' \
+		send 'typed by a viewer' text '{"cols":100,"rows":40}' \
+		expect 'live\n' close 2>"$T/ws.err" 3>&- &
+	local w=$!
+	BG_PIDS+=("$w")
+	wait_log "$T/daemon.log" "console 0: web .* connected \\(read-only\\)$"
+	wait_until 10 status_has "viewers typed 17 bytes, discarded" || { show_logs; return 1; }
+	status_has ", in 0, " || { show_logs; return 1; }
+	touch "$T/go"
+	wait "$w" || { show_logs; return 1; }
+	wait_log "$T/daemon.log" "console 0: web .* \\(read-only\\) .*; 17 bytes of its input discarded$" ||
+		{ show_logs; return 1; }
+	# the viewer's size report (before its close) did not resize: 80x24
+	touch "$T/done"
+	wait "$GUEST" || { show_logs; return 1; }
+}
+
+@test "web: the index shows writers apart from viewers, its links with the viewer's own token, never the full one" {
+	start_web --web-token=full --web-view-token=view
+	"$WSCLIENT" --timeout=20 "$WPORT" '/console/0/ws?token=view' wait-file "$T/done" \
+		2>"$T/ws.err" 3>&- &
+	BG_PIDS+=("$!")
+	wait_log "$T/daemon.log" "console 0: web .* connected \\(read-only\\)$"
+	get '/?token=view'
+	[ "$STATUS" = "HTTP/1.1 200 OK" ]
+	grep -q '<th>writers</th><th>viewers</th>' "$T/resp" || { cat "$T/resp"; return 1; }
+	grep -q 'href="/console/0?token=view"' "$T/resp" || { cat "$T/resp"; return 1; }
+	! grep -q 'token=full' "$T/resp" || { cat "$T/resp"; return 1; }
+	grep -q '<td>1</td><td>0</td><td>1</td></tr>' "$T/resp" || { cat "$T/resp"; return 1; }
+	get '/?token=full'
+	grep -q 'href="/console/0?token=full"' "$T/resp" || { cat "$T/resp"; return 1; }
+	touch "$T/done"
+}
+
+@test "web: --read-only=web makes every WebSocket a viewer, whatever its token" {
+	start_web --web-token=full --read-only=web
+	guest init handshake write 'shown\n' hold "$T/done"
+	wait_log "$T/daemon.log" "the guest's console port is ready"
+	ws '/console/0/ws?token=full' expect '{"readonly":true}' expect 'shown\n' \
+		send 'typed' close
+	wait_until 10 status_has "viewers typed 5 bytes, discarded" || { show_logs; return 1; }
+	status_has ", in 0, " || { show_logs; return 1; }
+	touch "$T/done"
+	wait "$GUEST" || { show_logs; return 1; }
+}
