@@ -508,6 +508,18 @@ accept_pause_timeout(struct timespec *ts)
 	return 0;
 }
 
+void
+deadline_after(struct timespec *t, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += ms % 1000 * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
 int
 accept_conn(int listen_fd, const char *who)
 {
@@ -533,13 +545,7 @@ accept_conn(int listen_fd, const char *who)
 		if (!accept_paused())
 			logmsg("%s: accept: %s; pausing new connections for %d s",
 			       who, strerror(errno), ACCEPT_PAUSE_MS / 1000);
-		clock_gettime(CLOCK_MONOTONIC, &accept_resume);
-		accept_resume.tv_sec += ACCEPT_PAUSE_MS / 1000;
-		accept_resume.tv_nsec += ACCEPT_PAUSE_MS % 1000 * 1000000L;
-		if (accept_resume.tv_nsec >= 1000000000L) {
-			accept_resume.tv_sec++;
-			accept_resume.tv_nsec -= 1000000000L;
-		}
+		deadline_after(&accept_resume, ACCEPT_PAUSE_MS);
 		break;
 	default:
 		logmsg("%s: accept: %s", who, strerror(errno));

@@ -117,6 +117,9 @@ int tcp_listen(const char *what, const char *address,
  * nameless peer); -1 when it is gone (reset before we took it). */
 int peer_name(int fd, char *buf, size_t len);
 
+/* *t = the CLOCK_MONOTONIC time ms milliseconds from now. */
+void deadline_after(struct timespec *t, long ms);
+
 /*
  * accept() for every listener.  Returns the new fd (non-blocking,
  * close-on-exec) or -1.  When accept() fails for want of fds or memory

@@ -814,27 +814,29 @@ bad_option(int ch, const char *arg)
 	usage_error("bad option %s", arg ? arg : "");
 }
 
+/* be is one of the n ways in of list. */
 static int
-has_backend(const struct options *o, const struct backend *be)
+listed(const struct backend *const *list, unsigned n, const struct backend *be)
 {
 	unsigned i;
 
-	for (i = 0; i < o->nbackends; i++)
-		if (o->backends[i] == be)
+	for (i = 0; i < n; i++)
+		if (list[i] == be)
 			return 1;
 	return 0;
+}
+
+static int
+has_backend(const struct options *o, const struct backend *be)
+{
+	return listed(o->backends, o->nbackends, be);
 }
 
 /* Way in be only views (--read-only). */
 static int
 is_read_only(const struct options *o, const struct backend *be)
 {
-	unsigned i;
-
-	for (i = 0; i < o->nread_only; i++)
-		if (o->read_only[i] == be)
-			return 1;
-	return 0;
+	return listed(o->read_only, o->nread_only, be);
 }
 
 /* Option --name was on the command line. */
@@ -1620,13 +1622,7 @@ tell_stopping(struct daemon *dm)
 
 	for (d = 0; d < dm->ndevs; d++)
 		sess_notice(&dm->devs[d].vc.ports[0].sess, SESS_STOPPING);
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += STOP_FLUSH_MS / 1000;
-	end.tv_nsec += STOP_FLUSH_MS % 1000 * 1000000L;
-	if (end.tv_nsec >= 1000000000L) {
-		end.tv_sec++;
-		end.tv_nsec -= 1000000000L;
-	}
+	deadline_after(&end, STOP_FLUSH_MS);
 	while (notices_pending(dm) && (ms = ms_until(&end)) > 0) {
 		maxfd = watch_fds(dm, &rd, &wr, &busy);
 		FD_ZERO(&rd);

@@ -238,15 +238,6 @@ limited_daemon() {
 	! grep -q 'refusing client' "$T/daemon.log" || { show_logs; return 1; }
 }
 
-# status_has TEXT: a new SIGUSR1 status line of console 0 has TEXT.
-status_has() {
-	local before
-	before=$(grep -c "status:   console 0 " "$T/daemon.log" || true)
-	kill -USR1 "$DAEMON_PID"
-	wait_until 10 eval '[ "$(grep -c "status:   console 0 " "$T/daemon.log")" -gt "$before" ]' ||
-		return 1
-	grep "status:   console 0 " "$T/daemon.log" | tail -1 | grep -qF -- "$1"
-}
 
 @test "read-only network: a viewer gets the history and the output; what it types never reaches the guest, counted and logged" {
 	PORT=$(free_port)

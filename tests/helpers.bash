@@ -231,3 +231,13 @@ run_page() {
 	echo "$output" | sed 's/^/# /' >&3
 	[ "$status" -eq 0 ]
 }
+
+# status_has TEXT: a new SIGUSR1 status line of console 0 has TEXT.
+status_has() {
+	local before
+	before=$(grep -c "status:   console 0 " "$T/daemon.log" || true)
+	kill -USR1 "$DAEMON_PID"
+	wait_until 10 eval '[ "$(grep -c "status:   console 0 " "$T/daemon.log")" -gt "$before" ]' ||
+		return 1
+	grep "status:   console 0 " "$T/daemon.log" | tail -1 | grep -qF -- "$1"
+}

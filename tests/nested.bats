@@ -279,28 +279,27 @@ boot_nested_guest() {
 	wait_log "$T/tty.out" '^24 132' 20
 }
 
-@test "nested: ^] q ends the terminal's output with a newline and a quit line" {
+# quit_after OUTPUT SEEN WANT: the guest writes OUTPUT (SEEN: a grep
+# pattern for it on the terminal), ^] q, and the terminal's last bytes
+# are WANT (printf format).
+quit_after() {
 	start_nested
-	"$FRONTEND" "$T/vc.sock0" init handshake write 'prompt$ ' hold "$T/done" \
+	"$FRONTEND" "$T/vc.sock0" init handshake write "$1" hold "$T/done" \
 		2>"$T/fe.err" 3>&- &
 	BG_PIDS+=("$!")
-	wait_until 10 grep -q 'prompt\$ ' "$T/tty.out"
+	wait_until 10 grep -q "$2" "$T/tty.out"
 	type_in '\035q'
 	expect_exit 0
-	cmp <(tail -c 40 "$T/tty.out") \
-		<(printf 'prompt$ \r\n[vhost-device-console: quit]\r\n')
+	printf "$3" >"$T/want"
+	cmp <(tail -c "$(stat -c %s "$T/want")" "$T/tty.out") "$T/want"
+}
+
+@test "nested: ^] q ends the terminal's output with a newline and a quit line" {
+	quit_after 'prompt$ ' 'prompt\$ ' 'prompt$ \r\n[vhost-device-console: quit]\r\n'
 }
 
 @test "nested: ^] q after a finished line adds no blank line before the quit line" {
-	start_nested
-	"$FRONTEND" "$T/vc.sock0" init handshake write 'bye\n' hold "$T/done" \
-		2>"$T/fe.err" 3>&- &
-	BG_PIDS+=("$!")
-	wait_until 10 grep -q 'bye' "$T/tty.out"
-	type_in '\035q'
-	expect_exit 0
-	cmp <(tail -c 34 "$T/tty.out") \
-		<(printf 'bye\n[vhost-device-console: quit]\r\n')
+	quit_after 'bye\n' 'bye' 'bye\n[vhost-device-console: quit]\r\n'
 }
 
 @test "nested,network: a log line while the guest's line is unfinished starts a line of its own" {

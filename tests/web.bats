@@ -651,15 +651,6 @@ ws_status() {
 	[ "$STATUS" = "HTTP/1.1 400 Bad Request" ]
 }
 
-# status_has TEXT: a new SIGUSR1 status line of console 0 has TEXT.
-status_has() {
-	local before
-	before=$(grep -c "status:   console 0 " "$T/daemon.log" || true)
-	kill -USR1 "$DAEMON_PID"
-	wait_until 10 eval '[ "$(grep -c "status:   console 0 " "$T/daemon.log")" -gt "$before" ]' ||
-		return 1
-	grep "status:   console 0 " "$T/daemon.log" | tail -1 | grep -qF -- "$1"
-}
 
 @test "web: --web-view-token is read-only: told so first, gets history and output, its typing and size reports discarded" {
 	start_web --web-token=full --web-view-token=view --size=80x24
