@@ -351,7 +351,7 @@ start_six() {
 	start_daemon -s "$T/s" -b network --tcp-address localhost -p "$port"
 	grep -q "console 0: device 0 port 0: tcp 127.0.0.1:$port" "$T/daemon.log" ||
 		grep -q "console 0: device 0 port 0: tcp \[::1\]:$port" "$T/daemon.log"
-	! grep -q warning "$T/daemon.log"
+	refute grep -q warning "$T/daemon.log"
 	stop_daemon
 	port=$(free_port)
 	start_daemon -s "$T/s" -b web --web-address localhost --web-port "$port"

@@ -223,7 +223,7 @@ both_ways() {
 	# what a terminal would answer, replay.h: the pattern's end is whole)
 	cmp <(head -c "$kept" "$T/got" | tail -c 256) \
 		<("$FRONTEND" --pattern 1000000 | tail -c 256)
-	! grep -a -q OLDEST "$T/got"
+	refute grep -a -q OLDEST "$T/got"
 }
 
 # log_count REGEX N: the daemon log has exactly N lines matching REGEX.
@@ -245,7 +245,7 @@ log_count() {
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	fe "$T/s0" init handshake write 'served\n'
 	read_line 5 "served"
-	! grep -q refusing "$T/daemon.log"
+	refute grep -q refusing "$T/daemon.log"
 }
 
 @test "memory check after traffic both ways, transmit buffer across the regions" {

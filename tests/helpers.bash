@@ -241,3 +241,12 @@ status_has() {
 		return 1
 	grep "status:   console 0 " "$T/daemon.log" | tail -1 | grep -qF -- "$1"
 }
+
+# refute CMD...: CMD fails.  (A bare `! CMD` never fails a bats test:
+# errexit ignores a negated command.)
+refute() {
+	if "$@"; then
+		echo "unexpectedly true: $*"
+		return 1
+	fi
+}

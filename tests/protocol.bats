@@ -127,7 +127,7 @@ proto_step() {
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
 	fe "$T/s0" proto-kick-first write 'memory came late\n' check-memory
 	read_line 5 "memory came late"
-	! grep -q broken "$T/daemon.log"
+	refute grep -q broken "$T/daemon.log"
 }
 
 # bad_ctrl STEP...: the frontend sends three bad control messages (4 bytes

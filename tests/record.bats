@@ -84,8 +84,8 @@ events() { tail -n +2 "$1"; }
 	fe "$T/s0" init handshake write 'after rotation\n'
 	wait_until 5 grep -q 'after rotation' "$T/rec0"
 	head -n 1 "$T/rec0" | jq -e '.version == 2 and .width == 80 and .height == 24'
-	! grep -q 'before rotation' "$T/rec0"
-	! grep -q 'after rotation' "$T/rec0.1"
+	refute grep -q 'before rotation' "$T/rec0"
+	refute grep -q 'after rotation' "$T/rec0.1"
 	cast_cat "$T/rec0"
 	cmp "$T/played" <(printf 'after rotation\n')
 }
@@ -139,6 +139,6 @@ fsize_daemon() {
 	wait_until 5 test -s "$T/rec0"
 	fe "$T/s0" init handshake write 'after\n'
 	wait_until 5 grep -q after "$T/rec0"
-	! grep -q 'while a fifo' "$T/rec0"
+	refute grep -q 'while a fifo' "$T/rec0"
 	[ "$(grep -c 'cannot reopen recording' "$T/daemon.log")" -eq 1 ]
 }

@@ -134,8 +134,8 @@ two_clients() {
 	wait_log "$T/daemon.log" "SIGHUP: log files reopened"
 	fe "$T/s0" init handshake write 'after rotation\n'
 	wait_until 5 grep -q 'after rotation' "$T/log0"
-	! grep -q 'before rotation' "$T/log0"
-	! grep -q 'after rotation' "$T/log0.1"
+	refute grep -q 'before rotation' "$T/log0"
+	refute grep -q 'after rotation' "$T/log0.1"
 	kill -0 "$DAEMON_PID"
 }
 

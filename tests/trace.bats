@@ -69,7 +69,7 @@ start_traced() {
 		'<- SET_VRING_ENABLE q3 enable' \
 		"${PORT0_UP[@]}"
 	# Level 1 is messages only.
-	! grep -q 'ring q' "$T/daemon.log"
+	refute grep -q 'ring q' "$T/daemon.log"
 }
 
 @test "--trace=2 also shows ring events: kicks, chains taken and used with their lengths, notifications" {
@@ -86,7 +86,7 @@ start_traced() {
 @test "without --trace nothing is traced; --trace=3 is a usage error" {
 	start_traced
 	fe "$T/s0" init handshake write 'hello\n'
-	! grep -q 'trace:' "$T/daemon.log"
+	refute grep -q 'trace:' "$T/daemon.log"
 	run "$DAEMON" --socket-path="$T/x" --trace=3
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"--trace: '3' is not a number from 1 to 2"* ]]

@@ -163,5 +163,5 @@ slow_read() {
 	slow_read 6 1048576 "$T/g2h.got"
 	uml_con_expect_line "g2h-43" 60
 	cmp "$T/root/g2h.bin" "$T/g2h.got"
-	! grep -q 'skip' "$T/daemon.log"
+	refute grep -q 'skip' "$T/daemon.log"
 }
