@@ -250,3 +250,14 @@ refute() {
 		return 1
 	fi
 }
+
+# fsize_daemon ARGS...: the daemon with files limited to 1 KiB and
+# SIGXFSZ ignored (inherited across exec), so a write past 1 KiB fails
+# with EFBIG.  Use as `local DAEMON=fsize_daemon WRAP=`: not under
+# VC_WRAP, whose tool the limit would hit too.
+REAL_DAEMON=$DAEMON
+fsize_daemon() {
+	trap '' XFSZ
+	ulimit -f 1 || return 1
+	exec "$REAL_DAEMON" "$@"
+}

@@ -105,15 +105,6 @@ events() { tail -n +2 "$1"; }
 	[ "$(cat "$T/target")" = keep ]
 }
 
-# fsize_daemon ARGS...: the daemon with files limited to 1 KiB and
-# SIGXFSZ ignored, so a write past 1 KiB fails with EFBIG (as in
-# session.bats).  Not under VC_WRAP: the limit would hit the wrapper too.
-REAL_DAEMON=$DAEMON
-fsize_daemon() {
-	trap '' XFSZ
-	ulimit -f 1 || return 1
-	exec "$REAL_DAEMON" "$@"
-}
 
 @test "record: a write error is said once and the console goes on" {
 	local DAEMON=fsize_daemon WRAP=

@@ -139,16 +139,6 @@ two_clients() {
 	kill -0 "$DAEMON_PID"
 }
 
-# fsize_daemon ARGS...: the daemon with files limited to 1 KiB and
-# SIGXFSZ ignored (inherited across exec), so a log write past 1 KiB fails
-# with EFBIG.  Not under VC_WRAP: the limit would hit the wrapper too.
-REAL_DAEMON=$DAEMON
-fsize_daemon() {
-	trap '' XFSZ
-	ulimit -f 1 || return 1
-	exec "$REAL_DAEMON" "$@"
-}
-
 @test "a log write error is said once and the console goes on" {
 	local DAEMON=fsize_daemon WRAP=
 	start_net --log-file="$T/log"
