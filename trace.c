@@ -168,7 +168,10 @@ put_vring_fd(char *line, size_t len, uint64_t v)
 		put(line, len, " (argument 0x%llx)", (unsigned long long)v);
 }
 
-/* The payload of request m, as far as it goes. */
+/* The payload of request m, as far as it goes.  One case per request in
+ * one switch, as dispatch() has one handler per request: long, but each
+ * case is a line or two and the reader finds a request where vhu.c would
+ * have it. */
 static void
 put_request_payload(char *line, size_t len, const struct vhu_msg *m)
 {

@@ -975,7 +975,8 @@ check_names_unique(const struct options *o)
 
 /* What no single option can check: the options together.  Everything the
  * command line decides is checked here, so that a bad one exits 2 before
- * anything is made (see EXIT STATUS in the man page). */
+ * anything is made (see EXIT STATUS in the man page).  Long as a list is
+ * long: one rule per statement, in the order --help gives the options. */
 static void
 check_options(struct options *o)
 {

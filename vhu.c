@@ -347,7 +347,11 @@ enum read_result {
 
 /*
  * Read what is there of the current message, once.  Reads never go past
- * the message's end, so the next one stays queued.
+ * the message's end, so the next one stays queued.  One function for the
+ * header, the payload and the fds that ride with them: they share one
+ * recvmsg() and its control buffer, and every way it can end (EOF, a
+ * reset, too many fds, a bad size or version) closes the connection
+ * here, with the reason, so the caller sees only the result.
  */
 static enum read_result
 conn_read_msg(struct vhu_dev *d)
