@@ -100,7 +100,8 @@ until_ok() {
 # still answers kill -0).
 alive() {
 	local stat
-	[ -n "$1" ] && read -r stat <"/proc/$1/stat" 2>/dev/null || return 1
+	# The redirection of stderr first: a gone pid's missing file is no error.
+	[ -n "$1" ] && { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
 	stat=${stat##*) }
 	[ "${stat%% *}" != Z ]
 }
