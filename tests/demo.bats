@@ -130,6 +130,8 @@ expect_nothing_left() {
 	type_in '\035q'
 	expect_exit 0
 	expect_nothing_left
+	# and it ends quietly: no shell error about processes already gone
+	refute grep -q 'No such file' "$T/tty.out"
 }
 
 @test "demo: SIGHUP (the terminal gone) leaves nothing behind either" {
