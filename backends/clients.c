@@ -1,5 +1,9 @@
 /* backends/clients.c - the clients of a listening socket.  See clients.h. */
+/* POLLRDHUP is Linux's (glibc shows it with _GNU_SOURCE): used where it
+ * exists, see clients_reap_gone(). */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +80,41 @@ client_refuse(struct endpoint *ep, int fd, const char *name, const char *why,
 	conn_refuse(fd, line, len < (int)sizeof line ? (size_t)len : sizeof line - 1);
 }
 
+/*
+ * A client whose input waits behind a full hold is not read, so its EOF,
+ * behind that input, cannot be seen (client_peek()).  When the console
+ * is full and a newcomer knocks, such clients are asked whether they are
+ * still there: POLLRDHUP says the peer has shut its side even with data
+ * unread.  One that has is closed, its waiting input lost and said so,
+ * as for any client that leaves with input held.  Without POLLRDHUP (not
+ * Linux) they keep their slots until the guest reads (README).
+ */
+static void
+clients_reap_gone(struct endpoint *ep, struct clients *cs)
+{
+#ifdef POLLRDHUP
+	struct pollfd p;
+	unsigned i = 0;
+
+	while (i < cs->n) {
+		struct client *cl = cs->c[i];
+
+		p.fd = cl->fd;
+		p.events = POLLRDHUP;
+		p.revents = 0;
+		if (cl->input_waits && poll(&p, 1, 0) == 1 &&
+		    (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+			client_close(ep, cs, cl, "left with input waiting");
+			continue;        /* client_close() moved the last one here */
+		}
+		i++;
+	}
+#else
+	(void)ep;
+	(void)cs;
+#endif
+}
+
 static void
 client_accept(struct endpoint *ep, struct clients *cs)
 {
@@ -90,6 +129,8 @@ client_accept(struct endpoint *ep, struct clients *cs)
 		close(fd);        /* gone already: nothing to serve or tell */
 		return;
 	}
+	if (cs->n == CLIENTS_MAX)
+		clients_reap_gone(ep, cs);
 	if (cs->n == CLIENTS_MAX) {
 		snprintf(tell, sizeof tell, "console %u has %d clients already; "
 		         "try again later", ep->index, CLIENTS_MAX);

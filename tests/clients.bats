@@ -238,6 +238,31 @@ limited_daemon() {
 	! grep -q 'refusing client' "$T/daemon.log" || { show_logs; return 1; }
 }
 
+# served_now: a new client is taken, not told the console is full (it
+# is closed again at once).
+served_now() {
+	local fd line=
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" || return 1
+	IFS= read -r -t 1 line <&"$fd"
+	exec {fd}>&-
+	[[ "$line" != *"clients already"* ]]
+}
+
+@test "clients that type more than their hold and leave while the guest takes no input free their slots for a newcomer" {
+	start_one
+	local i fd
+	# each sends 8 KiB: 4 KiB in its hold, the rest and its EOF wait in
+	# the socket; sixteen of them must not lock the console
+	for (( i = 0; i < 16; i++ )); do
+		exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+		head -c 8192 /dev/zero >&"$fd"
+		exec {fd}>&-
+	done
+	wait_until 10 eval '[ "$(connected_count)" -eq 16 ]' || { show_logs; return 1; }
+	wait_until 10 served_now || { echo "the console stayed full"; show_logs; return 1; }
+	grep -q 'left with input waiting; 4096 bytes of its input never reached the guest' "$T/daemon.log"
+}
+
 
 @test "read-only network: a viewer gets the history and the output; what it types never reaches the guest, counted and logged" {
 	PORT=$(free_port)
