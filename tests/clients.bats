@@ -221,16 +221,21 @@ limited_daemon() {
 	! read -t 0 -u "$fd" || { echo "the new client was closed or told off"; return 1; }
 }
 
-@test "clients that fill their input hold and leave while the guest takes no input are seen gone, and free their slots" {
-	start_one
+# type_and_leave N BYTES: N clients each send BYTES and close.
+type_and_leave() {
 	local i fd
-	# no frontend: the guest takes no input, each client's 4 KiB hold
-	# fills, and each leaves; sixteen of them must not lock the console
-	for (( i = 0; i < 16; i++ )); do
+	for (( i = 0; i < $1; i++ )); do
 		exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
-		head -c 4096 /dev/zero >&"$fd"
+		head -c "$2" /dev/zero >&"$fd"
 		exec {fd}>&-
 	done
+}
+
+@test "clients that fill their input hold and leave while the guest takes no input are seen gone, and free their slots" {
+	start_one
+	# no frontend: the guest takes no input, each client's 4 KiB hold
+	# fills, and each leaves; sixteen of them must not lock the console
+	type_and_leave 16 4096
 	wait_until 10 eval '[ "$(grep -c "disconnected; 4096 bytes of its input never reached the guest" "$T/daemon.log")" -eq 16 ]' ||
 		{ echo "not every client was seen gone"; show_logs; return 1; }
 	exec 5<>"/dev/tcp/127.0.0.1/$PORT"
@@ -250,14 +255,9 @@ served_now() {
 
 @test "clients that type more than their hold and leave while the guest takes no input free their slots for a newcomer" {
 	start_one
-	local i fd
 	# each sends 8 KiB: 4 KiB in its hold, the rest and its EOF wait in
 	# the socket; sixteen of them must not lock the console
-	for (( i = 0; i < 16; i++ )); do
-		exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
-		head -c 8192 /dev/zero >&"$fd"
-		exec {fd}>&-
-	done
+	type_and_leave 16 8192
 	wait_until 10 eval '[ "$(connected_count)" -eq 16 ]' || { show_logs; return 1; }
 	wait_until 10 served_now || { echo "the console stayed full"; show_logs; return 1; }
 	grep -q 'left with input waiting; 4096 bytes of its input never reached the guest' "$T/daemon.log"
